@@ -1,0 +1,353 @@
+"""Plugin specs: one ``spec.toml`` per plugin folder, the single source of truth for a plugin.
+
+The spec names the plugin (name, version, namespace), its tensors (rank, dtype per precision), its
+attributes (type, default, constraints), the precisions and formats it supports, the tolerance per
+precision with the error model behind it, and where its numpy reference lives. The C++ attribute
+struct, field table and serialization code are generated from it at build time (pykit/codegen.py),
+so the attribute schema exists exactly once.
+
+This module uses the standard library only: CMake runs it during the build.
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PRECISIONS = ("fp32", "fp16", "int8")
+FORMATS = ("linear",)
+ATTRIBUTE_TYPES = ("int32", "float32", "int32[]", "float32[]", "string")
+TENSOR_DTYPES = ("float32", "float16", "int8", "int32", "int64", "bool")
+NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+NAMESPACE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+class SpecError(ValueError):
+    """A spec is malformed; the message names the file and the offending key."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Allowed error of one output element: ``|got - ref| <= abs + rel*|ref| + steps*step``.
+
+    ``step`` is the output's quantization step (its INT8 scale) and is zero for float outputs.
+    ``why`` is the error model the three numbers come from.
+    """
+
+    abs: float = 0.0
+    rel: float = 0.0
+    steps: float = 0.0
+    why: str = ""
+
+    def bound(self, reference, step: float = 0.0):
+        return self.abs + self.rel * abs(reference) + self.steps * step
+
+    def describe(self) -> str:
+        parts = []
+        if self.abs:
+            parts.append(f"{self.abs:.3g}")
+        if self.rel:
+            parts.append(f"{self.rel:.3g}·|ref|")
+        if self.steps:
+            parts.append(f"{self.steps:g} step")
+        return " + ".join(parts) if parts else "exact"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    ranks: tuple[int, ...]
+    dtypes: dict[str, str]  # precision -> dtype
+    doc: str = ""
+
+    def dtype(self, precision: str) -> str:
+        return self.dtypes[precision]
+
+    def quantized(self, precision: str) -> bool:
+        return self.dtypes[precision] == "int8"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: str
+    required: bool = False
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+    @property
+    def is_array(self) -> bool:
+        return self.type.endswith("[]")
+
+    @property
+    def scalar_type(self) -> str:
+        return self.type.removesuffix("[]")
+
+    def check(self, value: Any, where: str = "") -> Any:
+        """Return ``value`` converted to this attribute's type, or raise SpecError saying why not."""
+        label = f"{where}attribute '{self.name}'"
+        if self.type == "string":
+            if not isinstance(value, str):
+                raise SpecError(f"{label}: expected a string, got {value!r}")
+            if self.choices and value not in self.choices:
+                raise SpecError(f"{label}: {value!r} is not one of {list(self.choices)}")
+            return value
+        items = value if self.is_array else [value]
+        if self.is_array and not isinstance(value, (list, tuple)):
+            raise SpecError(f"{label}: expected a list of {self.scalar_type}, got {value!r}")
+        out = []
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                raise SpecError(f"{label}: expected {self.scalar_type}, got {item!r}")
+            if self.scalar_type == "int32":
+                if float(item) != int(item):
+                    raise SpecError(f"{label}: expected an integer, got {item!r}")
+                item = int(item)
+                if not INT32_MIN <= item <= INT32_MAX:
+                    raise SpecError(f"{label}: {item} does not fit in int32")
+            else:
+                item = float(item)
+                if not math.isfinite(item):
+                    raise SpecError(f"{label}: {item} is not finite")
+            if self.min is not None and item < self.min:
+                raise SpecError(f"{label}: {item} is below the minimum {self.min:g}")
+            if self.max is not None and item > self.max:
+                raise SpecError(f"{label}: {item} is above the maximum {self.max:g}")
+            out.append(item)
+        return out if self.is_array else out[0]
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    name: str
+    version: str
+    namespace: str
+    summary: str
+    folder: Path
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    attributes: tuple[Attribute, ...]
+    precisions: tuple[str, ...]
+    formats: tuple[str, ...]
+    tolerances: dict[str, Tolerance]
+    reference: str  # "module:function" inside the plugin folder
+    cases: str  # "module:function" yielding validation cases
+    onnx_ops: tuple[str, ...] = field(default=())  # ONNX op types this plugin can take over
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.name, self.version, self.namespace)
+
+    @property
+    def snake(self) -> str:
+        return self.folder.name
+
+    def attribute(self, name: str) -> Attribute:
+        for attr in self.attributes:
+            if attr.name == name:
+                return attr
+        raise KeyError(name)
+
+    def resolve_attributes(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Defaults filled in, every value checked; unknown or missing ones raise SpecError."""
+        where = f"{self.name}: "
+        unknown = sorted(set(given) - {a.name for a in self.attributes})
+        if unknown:
+            raise SpecError(f"{where}unknown attribute(s) {unknown}; known: {[a.name for a in self.attributes]}")
+        out = {}
+        for attr in self.attributes:
+            if attr.name in given:
+                out[attr.name] = attr.check(given[attr.name], where)
+            elif attr.required:
+                raise SpecError(f"{where}required attribute '{attr.name}' is missing")
+            else:
+                out[attr.name] = attr.default
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _take(table: dict, key: str, kind, where: str, default: Any = ..., allowed=None):
+    if key not in table:
+        if default is ...:
+            raise SpecError(f"{where}: missing required key '{key}'")
+        return default
+    value = table[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise SpecError(f"{where}: '{key}' must be {names}, got {value!r}")
+    if allowed is not None and value not in allowed:
+        raise SpecError(f"{where}: '{key}' = {value!r} is not one of {list(allowed)}")
+    return value
+
+
+def _no_extra(table: dict, known: set[str], where: str) -> None:
+    extra = sorted(set(table) - known)
+    if extra:
+        raise SpecError(f"{where}: unknown key(s) {extra}; allowed: {sorted(known)}")
+
+
+def _tensor(table: dict, precisions: tuple[str, ...], where: str) -> TensorSpec:
+    _no_extra(table, {"name", "rank", "dtype", "doc"}, where)
+    name = _take(table, "name", str, where)
+    where = f"{where} '{name}'"
+    rank = table.get("rank")
+    ranks = tuple(rank) if isinstance(rank, list) else (rank,)
+    if not ranks or not all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= 8 for r in ranks):
+        raise SpecError(f"{where}: 'rank' must be an integer 0..8 or a list of them, got {rank!r}")
+    dtype = table.get("dtype")
+    if isinstance(dtype, str):
+        dtype = {p: dtype for p in precisions}
+    if not isinstance(dtype, dict):
+        raise SpecError(f"{where}: 'dtype' must be a dtype name or a table precision -> dtype")
+    missing = [p for p in precisions if p not in dtype]
+    if missing:
+        raise SpecError(f"{where}: 'dtype' has no entry for precision(s) {missing}")
+    for p, d in dtype.items():
+        if p not in precisions:
+            raise SpecError(f"{where}: 'dtype' names precision '{p}', which the plugin does not list")
+        if d not in TENSOR_DTYPES:
+            raise SpecError(f"{where}: dtype '{d}' for {p} is not one of {list(TENSOR_DTYPES)}")
+    return TensorSpec(name, ranks, dict(dtype), _take(table, "doc", str, where, ""))
+
+
+def _attribute(table: dict, where: str) -> Attribute:
+    _no_extra(table, {"name", "type", "required", "default", "min", "max", "choices", "doc"}, where)
+    name = _take(table, "name", str, where)
+    where = f"{where} '{name}'"
+    if not IDENT_RE.match(name):
+        raise SpecError(f"{where}: attribute names are lower_snake_case identifiers")
+    if name in ("plugin_version", "plugin_namespace"):
+        raise SpecError(f"{where}: '{name}' is reserved for the ONNX parser")
+    kind = _take(table, "type", str, where, allowed=ATTRIBUTE_TYPES)
+    required = _take(table, "required", bool, where, False)
+    lo = _take(table, "min", (int, float), where, None)
+    hi = _take(table, "max", (int, float), where, None)
+    choices = tuple(_take(table, "choices", list, where, []))
+    if choices and kind != "string":
+        raise SpecError(f"{where}: 'choices' applies to string attributes only")
+    if (lo is not None or hi is not None) and kind == "string":
+        raise SpecError(f"{where}: 'min'/'max' apply to numeric attributes only")
+    if lo is not None and hi is not None and lo > hi:
+        raise SpecError(f"{where}: min {lo} > max {hi}")
+    attr = Attribute(name, kind, required, None, lo, hi, choices, _take(table, "doc", str, where, ""))
+    if required and "default" in table:
+        raise SpecError(f"{where}: a required attribute has no default")
+    if not required:
+        if "default" not in table:
+            raise SpecError(f"{where}: an optional attribute needs a 'default'")
+        default = attr.check(table["default"], f"{where}: default of ")
+        attr = Attribute(name, kind, False, default, lo, hi, choices, attr.doc)
+    return attr
+
+
+def _tolerance(table: dict, where: str) -> Tolerance:
+    _no_extra(table, {"abs", "rel", "steps", "why"}, where)
+    vals = {k: _take(table, k, float, where, 0.0) for k in ("abs", "rel", "steps")}
+    for k, v in vals.items():
+        if not (math.isfinite(v) and v >= 0):
+            raise SpecError(f"{where}: '{k}' must be a finite number >= 0, got {v}")
+    why = _take(table, "why", str, where)
+    if not why.strip():
+        raise SpecError(f"{where}: 'why' must state the error model behind the tolerance")
+    return Tolerance(vals["abs"], vals["rel"], vals["steps"], why.strip())
+
+
+def _entry_point(value: str, key: str, folder: Path, where: str) -> str:
+    if not re.match(r"^[a-z_][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$", value):
+        raise SpecError(f"{where}: '{key}' must look like 'module:function', got {value!r}")
+    module = value.split(":")[0]
+    if not (folder / f"{module}.py").is_file():
+        raise SpecError(f"{where}: '{key}' names {module}.py, which is not in {folder}")
+    return value
+
+
+def load_spec(path: str | Path) -> PluginSpec:
+    """Load and validate one ``spec.toml``; every error names the file and the key at fault."""
+    path = Path(path)
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{where}: no such spec file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{where}: not valid TOML: {exc}") from None
+    _no_extra(
+        data,
+        {"name", "version", "namespace", "summary", "precisions", "formats", "reference", "cases",
+         "onnx_ops", "inputs", "outputs", "attributes", "tolerance"},
+        where,
+    )
+    name = _take(data, "name", str, where)
+    if not NAME_RE.match(name):
+        raise SpecError(f"{where}: 'name' must be UpperCamelCase letters and digits, got {name!r}")
+    version = _take(data, "version", str, where)
+    if not re.match(r"^[0-9]+$", version):
+        raise SpecError(f"{where}: 'version' must be a string of digits such as \"1\", got {version!r}")
+    namespace = _take(data, "namespace", str, where, "pykit")
+    if not NAMESPACE_RE.match(namespace):
+        raise SpecError(f"{where}: 'namespace' {namespace!r} is not a valid identifier")
+    precisions = tuple(_take(data, "precisions", list, where))
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if not precisions or bad or len(set(precisions)) != len(precisions):
+        raise SpecError(f"{where}: 'precisions' must be distinct values from {list(PRECISIONS)}, got {list(precisions)}")
+    formats = tuple(_take(data, "formats", list, where, ["linear"]))
+    if [f for f in formats if f not in FORMATS]:
+        raise SpecError(f"{where}: 'formats' must be from {list(FORMATS)}, got {list(formats)}")
+
+    inputs = tuple(_tensor(t, precisions, f"{where}: input") for t in _take(data, "inputs", list, where))
+    outputs = tuple(_tensor(t, precisions, f"{where}: output") for t in _take(data, "outputs", list, where))
+    if not outputs:
+        raise SpecError(f"{where}: a plugin needs at least one output")
+    names = [t.name for t in inputs + outputs]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{where}: tensor names must be distinct, got {names}")
+    attributes = tuple(_attribute(a, f"{where}: attribute") for a in _take(data, "attributes", list, where, []))
+    attr_names = [a.name for a in attributes]
+    if len(set(attr_names)) != len(attr_names):
+        raise SpecError(f"{where}: attribute names must be distinct, got {attr_names}")
+
+    tol_table = _take(data, "tolerance", dict, where)
+    tolerances = {}
+    for p in precisions:
+        if p not in tol_table:
+            raise SpecError(f"{where}: [tolerance.{p}] is missing (every supported precision needs one)")
+        tolerances[p] = _tolerance(tol_table[p], f"{where}: tolerance.{p}")
+    extra = sorted(set(tol_table) - set(precisions))
+    if extra:
+        raise SpecError(f"{where}: tolerance for unsupported precision(s) {extra}")
+
+    folder = path.parent
+    return PluginSpec(
+        name=name,
+        version=version,
+        namespace=namespace,
+        summary=_take(data, "summary", str, where, ""),
+        folder=folder,
+        inputs=inputs,
+        outputs=outputs,
+        attributes=attributes,
+        precisions=precisions,
+        formats=formats,
+        tolerances=tolerances,
+        reference=_entry_point(_take(data, "reference", str, where), "reference", folder, where),
+        cases=_entry_point(_take(data, "cases", str, where), "cases", folder, where),
+        onnx_ops=tuple(_take(data, "onnx_ops", list, where, [])),
+    )
