@@ -170,13 +170,14 @@ def _as_batch(item) -> Batch:
     return Batch({DATA_KEY: arr})
 
 
-def iter_source(source) -> Iterator[Batch]:
+def iter_source(source, shuffle_seed: int | None = None) -> Iterator[Batch]:
     """Batches of a data source as stored (no re-batching).
 
     ``source`` is a batch file, a folder of batch files (all regular non-hidden files, in natural
     order: batch0, batch1, ..., batch10), a folder of .npy/.npz files (natural order; other files
     ignored), a single .npy/.npz file, or a Python iterable of arrays, dicts of arrays (key
     ``labels`` = labels), ``(array_or_dict, labels)`` tuples or :class:`Batch` objects.
+    ``shuffle_seed`` shuffles the order of a folder's files (reproducibly), nothing else.
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -187,6 +188,8 @@ def iter_source(source) -> Iterator[Batch]:
                 files = numpy_files
             if not files:
                 raise BatchFileError(f"{path}: folder holds no data files")
+            if shuffle_seed is not None:
+                files = [files[k] for k in np.random.default_rng(shuffle_seed).permutation(len(files))]
             for p in files:
                 yield from iter_source(p)
         elif path.is_file():
@@ -211,11 +214,13 @@ class BatchStream:
 
     ``batch_size=None`` keeps the source's own batches.  The last, short batch is yielded unless
     ``drop_last`` (sampleINT8 drops it: a network with a fixed batch dimension cannot take it).
-    ``max_batches`` caps the number of batches yielded after the skip.  Iterating again restarts.
+    ``max_batches`` caps the number of batches yielded after the skip.  ``shuffle_seed`` shuffles
+    the order of a folder's files.  Iterating again restarts (not for a one-shot iterator source).
     """
 
     def __init__(self, source, batch_size: int | None = None, skip: int = 0,
-                 max_batches: int | None = None, drop_last: bool = False) -> None:
+                 max_batches: int | None = None, drop_last: bool = False,
+                 shuffle_seed: int | None = None) -> None:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if skip < 0:
@@ -225,6 +230,7 @@ class BatchStream:
         self.skip = int(skip)
         self.max_batches = max_batches
         self.drop_last = drop_last
+        self.shuffle_seed = shuffle_seed
         if isinstance(source, Iterator):
             # a one-shot iterator can only be walked once; remember that honestly
             self._one_shot = True
@@ -234,13 +240,13 @@ class BatchStream:
 
     def _rebatched(self) -> Iterator[Batch]:
         if self.batch_size is None:
-            yield from iter_source(self.source)
+            yield from iter_source(self.source, self.shuffle_seed)
             return
         bs = self.batch_size
         pending: list[Batch] = []
         have = 0
         keys = None
-        for b in iter_source(self.source):
+        for b in iter_source(self.source, self.shuffle_seed):
             if keys is None:
                 keys = list(b.inputs)
             elif list(b.inputs) != keys:

@@ -1,0 +1,133 @@
+"""Calibrate an ONNX model for INT8: write a TensorRT calibration cache and optionally a Q/DQ model.
+
+    pykit calibrate MODEL.onnx --data PATH --algo entropy|minmax|percentile [--percentile 99.99]
+                    [--batch N] [--skip K] [--max-batches M] [--tensors T ...] --cache OUT.cache
+                    [--qdq OUT.onnx] [--seed S]
+
+PATH is a sampleINT8 batch file, a folder of batch files, or a folder (or file) of .npy/.npz.
+The model runs on CPU in onnxruntime; every float activation is calibrated unless --tensors
+names some.  Prints a table tensor | amax | scale.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="ONNX model to calibrate")
+    parser.add_argument("--data", required=True, help="batch file, folder of batch files, or folder of .npy/.npz")
+    parser.add_argument("--algo", choices=("entropy", "minmax", "percentile"), default="entropy",
+                        help="calibration algorithm (default: entropy, TensorRT's Entropy2)")
+    parser.add_argument("--percentile", type=float, default=99.99, help="percentile for --algo percentile (default 99.99)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="samples per inference batch (default: the model's fixed batch size, else as stored)")
+    parser.add_argument("--skip", type=int, default=0, help="skip the first K batches (as sampleINT8's BatchStream)")
+    parser.add_argument("--max-batches", type=int, default=None, help="use at most M batches after the skip")
+    parser.add_argument("--tensors", nargs="+", default=None, help="tensors to calibrate (default: all float activations)")
+    parser.add_argument("--cache", required=True, help="calibration cache to write")
+    parser.add_argument("--cache-algorithm", default=None,
+                        help="algorithm in the cache header (default: EntropyCalibration2 for entropy, "
+                             "MinMaxCalibration for minmax, LegacyCalibration for percentile)")
+    parser.add_argument("--trt-version", default=None,
+                        help="TensorRT version for the cache header, e.g. 10.3.0 or 100300 "
+                             "(default: the installed tensorrt's, else 8503)")
+    parser.add_argument("--qdq", default=None, help="also write the model with Q/DQ pairs at the calibrated scales")
+    parser.add_argument("--qdq-weights", choices=("per_channel", "per_tensor", "none"), default="per_channel",
+                        help="Q/DQ on Conv/Gemm/MatMul weights in the --qdq model (default per_channel)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="shuffle the order of the stored data files with this seed (e.g. with --max-batches)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _trt_version(arg):
+    from pykit.precision.cache import DEFAULT_VERSION, trt_version_number
+
+    if arg:
+        return arg if arg.isdigit() else trt_version_number(arg)
+    try:
+        import tensorrt  # noqa: F401
+
+        return trt_version_number(tensorrt.__version__)
+    except Exception:
+        return DEFAULT_VERSION
+
+
+def _fixed_batch(model):
+    """The model's fixed leading dimension if every input has the same fixed one, else None."""
+    inits = {i.name for i in model.graph.initializer}
+    dims = set()
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        shape = vi.type.tensor_type.shape
+        if not shape.dim or not shape.dim[0].HasField("dim_value"):
+            return None
+        dims.add(shape.dim[0].dim_value)
+    return dims.pop() if len(dims) == 1 else None
+
+
+def run(args) -> int:
+    import onnx
+
+    from pykit.precision.batches import BatchFileError, BatchStream
+    from pykit.precision.cache import write_cache
+    from pykit.precision.collect import calibrate
+
+    try:
+        model = onnx.load(args.model)
+    except Exception as e:
+        print(f"error: cannot load {args.model}: {e}", file=sys.stderr)
+        return 2
+    fixed = _fixed_batch(model)
+    batch = args.batch
+    if fixed is not None:
+        if batch is None:
+            batch = fixed
+        elif batch != fixed:
+            print(f"error: --batch {batch} but the model's inputs have a fixed batch of {fixed}", file=sys.stderr)
+            return 2
+    stream = BatchStream(args.data, batch_size=batch, skip=args.skip, max_batches=args.max_batches,
+                         drop_last=fixed is not None, shuffle_seed=args.seed)
+    try:
+        result = calibrate(model, stream, algo=args.algo, tensors=args.tensors, percentile=args.percentile,
+                           progress=not args.no_progress)
+    except (BatchFileError, KeyError, ValueError, TypeError, RuntimeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    amax = result.amax()
+    scales = result.scales()
+    width = max([len("tensor")] + [len(n) for n in scales])
+    print(f"{'tensor':<{width}}  {'amax':>12}  {'scale':>12}")
+    for name in scales:
+        print(f"{name:<{width}}  {amax[name]:>12.6g}  {scales[name]:>12.6g}")
+    algorithm = args.cache_algorithm or result.cache_algorithm
+    try:
+        write_cache(args.cache, scales, algorithm=algorithm, version=_trt_version(args.trt_version))
+    except (OSError, ValueError) as e:
+        print(f"error: cannot write {args.cache}: {e}", file=sys.stderr)
+        return 2
+    print(f"{len(scales)} tensors, {result.batches} batches ({result.samples} samples); wrote {args.cache}")
+    if args.qdq:
+        from pykit.precision.qdq import insert_qdq
+
+        weights = None if args.qdq_weights == "none" else args.qdq_weights
+        try:
+            qdq = insert_qdq(model, scales, weights=weights)
+            onnx.save(qdq, args.qdq)
+        except Exception as e:
+            print(f"error: cannot write the Q/DQ model {args.qdq}: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.qdq}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="pykit calibrate", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
