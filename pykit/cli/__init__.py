@@ -1,0 +1,1 @@
+"""pykit's command line: one module per subcommand, imported when used."""

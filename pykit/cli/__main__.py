@@ -1,0 +1,47 @@
+"""pykit command line. Each subcommand lives in its own module that defines
+``add_arguments(parser)`` and ``run(args) -> int``; the first line of its docstring is its help."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "doctor": "pykit.cli.doctor",
+    "list": "pykit.cli.list_plugins",
+    "validate": "pykit.cli.validate",
+    "calibrate": "pykit.cli.calibrate",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pykit", description="Development kit for TensorRT plugins.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # a command whose module is not in this checkout
+                continue
+            raise
+        help_line = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
+        p = sub.add_parser(name, help=help_line, description=(module.__doc__ or "").strip())
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Validate plugins against their numpy references, per precision, on any backend.
+
+For one case at one precision:
+1. inputs are made the precision's types: float tensors rounded to binary16 (fp16) or quantized
+   with a symmetric per-tensor scale amax/127 (int8, pykit.precision.numerics);
+2. the reference runs in float64 on exactly the values the plugin receives (the dequantized int8
+   values, the binary16 values), so the tolerance covers the plugin's own error only;
+3. int8 outputs get the scale a calibrator would give them, amax(reference)/127, and the
+   expectation is the reference clipped to that output's range [-127 s, 127 s];
+4. each output element must satisfy |got - expected| <= abs + rel*|expected| + steps*s (the
+   spec's tolerance for that precision); dtype and shape must match the spec; the backend must
+   report that the precision asked for is the one that ran.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from pykit import registry
+from pykit.case import Case
+from pykit.precision import numerics
+from pykit.spec import PluginSpec
+
+NUMPY_DTYPES = {
+    "float32": np.float32,
+    "float16": np.float16,
+    "int8": np.int8,
+    "int32": np.int32,
+    "int64": np.int64,
+    "bool": np.bool_,
+}
+
+
+@dataclass
+class CaseResult:
+    plugin: str
+    precision: str
+    case: str
+    actual_precision: str
+    shapes: str
+    max_abs_err: float
+    max_rel_err: float
+    worst_fraction: float  # max over elements of err / allowed (<= 1 passes)
+    tolerance: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class Summary:
+    plugin: str
+    precision: str
+    cases: int
+    actual_precision: str
+    max_abs_err: float
+    max_rel_err: float
+    worst_fraction: float
+    tolerance: str
+    passed: bool
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+
+def prepare_inputs(spec: PluginSpec, precision: str, case: Case):
+    """(typed inputs in spec order, float64/int reference inputs by name, int8 input scales)."""
+    typed, reference, scales = [], {}, []
+    missing = [t.name for t in spec.inputs if t.name not in case.inputs]
+    if missing:
+        raise ValueError(f"{spec.name}: case '{case.name}' lacks input(s) {missing}")
+    for tensor in spec.inputs:
+        x = np.asarray(case.inputs[tensor.name])
+        dtype = tensor.dtype(precision)
+        scale = 1.0
+        if dtype == "int8" and x.dtype.kind == "f":
+            scale = numerics.scale_from_amax(float(np.max(np.abs(x))) if x.size else 0.0)
+            q = numerics.quantize_int8(x, scale)
+            typed.append(q)
+            reference[tensor.name] = numerics.dequantize_int8(q, scale).astype(np.float64)
+        elif dtype == "float16":
+            h = numerics.to_fp16(x)
+            typed.append(h)
+            reference[tensor.name] = h.astype(np.float64)
+        else:
+            t = x.astype(NUMPY_DTYPES[dtype])
+            typed.append(t)
+            reference[tensor.name] = t.astype(np.float64) if dtype == "float32" else t
+        scales.append(scale)
+    return typed, reference, scales
+
+
+def expectations(spec: PluginSpec, precision: str, ref_outputs: dict):
+    """(expected float64 arrays in spec order, int8 output scales: 1.0 for float outputs)."""
+    expected, scales = [], []
+    for tensor in spec.outputs:
+        if tensor.name not in ref_outputs:
+            raise ValueError(f"{spec.name}: the reference returned no output '{tensor.name}'")
+        ref = np.asarray(ref_outputs[tensor.name], dtype=np.float64)
+        scale = 1.0
+        if tensor.dtype(precision) == "int8":
+            finite = np.abs(ref[np.isfinite(ref)])
+            scale = numerics.scale_from_amax(float(finite.max()) if finite.size else 0.0)
+            ref = np.clip(ref, numerics.INT8_MIN * scale, numerics.INT8_MAX * scale)
+        expected.append(ref)
+        scales.append(scale)
+    return expected, scales
+
+
+def compare(spec: PluginSpec, precision: str, got: list, expected: list, scales: list):
+    """(max abs err, max rel err, worst err/allowed, problems) over all outputs."""
+    tol = spec.tolerances[precision]
+    max_abs = max_rel = worst = 0.0
+    problems = []
+    if len(got) != len(expected):
+        return math.inf, math.inf, math.inf, [f"{len(got)} outputs, the spec has {len(expected)}"]
+    for tensor, g, e, s in zip(spec.outputs, got, expected, scales):
+        g = np.asarray(g)
+        want = NUMPY_DTYPES[tensor.dtype(precision)]
+        if g.dtype != want:
+            problems.append(f"output '{tensor.name}' is {g.dtype}, the spec says {np.dtype(want)} at {precision}")
+            continue
+        if g.shape != e.shape:
+            problems.append(f"output '{tensor.name}' has shape {g.shape}, the reference {e.shape}")
+            continue
+        value = g.astype(np.float64) * (s if tensor.dtype(precision) == "int8" else 1.0)
+        both_nan = np.isnan(value) & np.isnan(e)
+        same_inf = np.isinf(e) & (value == e)
+        err = np.where(both_nan | same_inf, 0.0, np.abs(value - e))
+        err = np.nan_to_num(err, nan=math.inf)
+        allowed = tol.bound(np.abs(np.where(np.isfinite(e), e, 0.0)), s if tensor.dtype(precision) == "int8" else 0.0)
+        if err.size:
+            max_abs = max(max_abs, float(err.max()))
+            nonzero = np.abs(e) > 0
+            if nonzero.any():
+                max_rel = max(max_rel, float((err[nonzero] / np.abs(e[nonzero])).max()))
+            frac = np.where(err == 0, 0.0, err / np.where(allowed > 0, allowed, 1e-300))
+            worst = max(worst, float(frac.max()))
+            bad = int(np.count_nonzero(err > allowed))
+            if bad:
+                i = np.unravel_index(int(np.argmax(frac)), err.shape)
+                problems.append(f"output '{tensor.name}': {bad} of {err.size} elements out of tolerance; worst at "
+                                f"{tuple(int(k) for k in i)}: got {value[i]:.9g}, expected {e[i]:.9g}")
+    return max_abs, max_rel, worst, problems
+
+
+def validate_case(spec: PluginSpec, backend, precision: str, case: Case, reference) -> CaseResult:
+    typed, ref_inputs, in_scales = prepare_inputs(spec, precision, case)
+    attrs = spec.resolve_attributes(case.attrs)
+    expected, out_scales = expectations(spec, precision, reference(ref_inputs, attrs))
+    shapes = " ".join("x".join(map(str, np.shape(x))) or "scalar" for x in typed)
+    run = backend.run(spec, precision, typed, attrs, in_scales, out_scales)
+    max_abs, max_rel, worst, problems = compare(spec, precision, run.outputs, expected, out_scales)
+    if run.actual_precision != precision:
+        problems.insert(0, f"asked for {precision}, the backend ran {run.actual_precision}")
+    return CaseResult(spec.name, precision, case.name, run.actual_precision, shapes, max_abs, max_rel, worst,
+                      spec.tolerances[precision].describe(), not problems, "; ".join(problems))
+
+
+def run_validation(specs: list[PluginSpec], backend, precisions=None, seed: int = 0, progress: bool = True):
+    """Every plugin x precision (those the spec supports) x case. Returns the CaseResults."""
+    jobs = []
+    for spec in specs:
+        cases = list(registry.entry_point(spec, "cases")(np.random.default_rng(seed)))
+        reference = registry.entry_point(spec, "reference")
+        for precision in spec.precisions:
+            if precisions is None or precision in precisions:
+                jobs += [(spec, precision, case, reference) for case in cases]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="validate", unit="case", leave=False)
+    results = []
+    for spec, precision, case, reference in jobs:
+        try:
+            results.append(validate_case(spec, backend, precision, case, reference))
+        except Exception as exc:  # a crash is a FAIL of that case, named, not a lost run
+            results.append(CaseResult(spec.name, precision, case.name, "-", "-", math.inf, math.inf, math.inf,
+                                      spec.tolerances[precision].describe(), False, f"{type(exc).__name__}: {exc}"))
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
+    return results
+
+
+def summarize(results: list[CaseResult]) -> list[Summary]:
+    groups: dict[tuple[str, str], list[CaseResult]] = {}
+    for r in results:
+        groups.setdefault((r.plugin, r.precision), []).append(r)
+    out = []
+    for (plugin, precision), rs in groups.items():
+        out.append(Summary(plugin, precision, len(rs), ",".join(sorted({r.actual_precision for r in rs})),
+                           max(r.max_abs_err for r in rs), max(r.max_rel_err for r in rs),
+                           max(r.worst_fraction for r in rs), rs[0].tolerance, all(r.passed for r in rs)))
+    return out
+
+
+def to_json(results: list[CaseResult]) -> list[dict]:
+    return [asdict(r) for r in results]
