@@ -11,6 +11,8 @@ What :func:`convert_to_fp16` does:
   (one Cast per tensor and direction, shared by all such consumers);
 * graph inputs and outputs stay float32 (Casts at the boundary) unless ``keep_io_types=False``;
 * ``Cast(to=FLOAT)`` nodes inside the float16 region become ``Cast(to=FLOAT16)``;
+* outputs of float32-kept nodes whose type shape inference cannot tell (custom plugin ops
+  without value_info) are taken to be float32;
 * inputs that the ONNX spec requires to be float32 whatever the data type (Resize's roi and
   scales, ...) are never converted; QuantizeLinear/DequantizeLinear stay float32.
 
@@ -96,8 +98,14 @@ def convert_to_fp16(model, keep_fp32_ops: Iterable[str] = (), keep_fp32_nodes: I
         return not (node.op in keep_ops or node.op in ALWAYS_FP32_OPS or node.name in keep_nodes or node.op in _SUBGRAPH_OPS
                     or any(isinstance(a, gs.Graph) for a in node.attrs.values()))
 
-    graph_inputs = set(id(t) for t in graph.inputs)
     original_types = {id(t): dtype_of(t) for t in graph.tensors().values()}
+    # outputs of float32-kept nodes (plugins) whose type onnx cannot infer are taken as float32
+    for node in graph.nodes:
+        if not half(node):
+            for t in node.outputs:
+                if original_types.get(id(t)) is None:
+                    original_types[id(t)] = f32
+                    t.dtype = np.float32
     # tensors that become float16: float32 outputs of half nodes (graph inputs too, if not kept)
     if not keep_io_types:
         for t in graph.inputs:
