@@ -11,6 +11,11 @@ COMMANDS = {
     "list": "pykit.cli.list_plugins",
     "validate": "pykit.cli.validate",
     "calibrate": "pykit.cli.calibrate",
+    "inspect": "pykit.cli.inspect",
+    "patch": "pykit.cli.patch",
+    "lint": "pykit.cli.lint",
+    "equiv": "pykit.cli.equiv",
+    "demo": "pykit.cli.demo",
 }
 
 

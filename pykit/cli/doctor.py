@@ -86,8 +86,9 @@ def run(args) -> int:
     version, where = tensorrt_library()
     rows.append(("tensorrt", f"{version} ({where})" if version else where))
     try:
-        from pykit import _host
+        from pykit.backends.host import host_module
 
+        _host = host_module()
         rows.append(("host backend", f"built: {', '.join(_host.plugins())} ({_host.__file__})"))
         host_ok = True
     except ImportError as exc:
