@@ -46,8 +46,8 @@ def _graph_inputs(model) -> list[str]:
     return [i.name for i in model.graph.input if i.name not in inits]
 
 
-def _tensor_types(model) -> dict:
-    """elem_type per tensor name, from the graph and onnx shape inference."""
+def _value_infos(model) -> dict:
+    """ValueInfoProto per tensor name, from the graph and onnx shape inference."""
     import onnx
 
     try:
@@ -55,11 +55,14 @@ def _tensor_types(model) -> dict:
     except Exception:
         inferred = model
     g = inferred.graph
-    types = {}
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
-            types[vi.name] = vi.type.tensor_type.elem_type
-    for init in g.initializer:
+    return {vi.name: vi for vi in list(g.input) + list(g.value_info) + list(g.output)
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type}
+
+
+def _tensor_types(model) -> dict:
+    """elem_type per tensor name, from the graph and onnx shape inference."""
+    types = {name: vi.type.tensor_type.elem_type for name, vi in _value_infos(model).items()}
+    for init in model.graph.initializer:
         types[init.name] = init.data_type
     return types
 
@@ -94,7 +97,7 @@ def expose_tensors(model, names: Iterable[str]):
     model = _load(model)
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    types = _tensor_types(model)
+    infos = _value_infos(model)
     produced = {o for n in model.graph.node for o in n.output if o}
     existing = {o.name for o in out.graph.output}
     for name in names:
@@ -102,7 +105,10 @@ def expose_tensors(model, names: Iterable[str]):
             continue
         if name not in produced:
             raise KeyError(f"tensor {name!r} is not produced by any node of the model")
-        out.graph.output.append(helper.make_tensor_value_info(name, types.get(name, TensorProto.FLOAT), None))
+        if name in infos:  # inferred type and shape
+            out.graph.output.append(infos[name])
+        else:  # e.g. a custom op's output: float, shape unknown
+            out.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
         existing.add(name)
     return out
 
@@ -228,7 +234,11 @@ def calibrate(model=None, data=None, *, algo: str = "entropy", tensors: Iterable
     try:
         for batch in stream:
             feeds = bind_feeds(batch, input_names)
-            outputs = run(feeds)
+            try:
+                outputs = run(feeds)
+            except Exception as e:
+                shapes = {k: tuple(np.shape(v)) for k, v in feeds.items()}
+                raise RuntimeError(f"batch {batches}: running the model on {shapes} failed: {e}") from e
             for name, cal in calibrators.items():
                 if name in outputs:
                     value = outputs[name]
