@@ -104,3 +104,58 @@ def test_cli_writes_cache_and_qdq(tmp_path, mlp, capsys):
     assert not (tmp_path / "bad.cache").exists()
     rc = cli.main([str(model_path), "--data", str(tmp_path / "nothing"), "--cache", str(cache), "--no-progress"])
     assert rc == 2 and "no such file or folder" in capsys.readouterr().err
+
+
+def _conv_model(batch):
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((3, 1, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["img", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["out"], name="gap")]
+    graph = helper.make_graph(nodes, "conv",
+                              [helper.make_tensor_value_info("img", TensorProto.FLOAT, [batch, 1, 4, 4])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [batch, 3, 1, 1])],
+                              [numpy_helper.from_array(w, "w")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def test_cli_on_seed_batch_files_nchw(tmp_path, capsys):
+    from pykit.cli import calibrate as cli
+    from pykit.precision.qdq import fake_quant_session
+
+    rng = np.random.default_rng(9)
+    imgs = rng.standard_normal((15, 1, 4, 4)).astype(np.float32)
+    data = tmp_path / "batches"
+    data.mkdir()
+    for k in range(3):  # files of 5 samples; the CLI uses batches of 4 and skips the first
+        write_batch_file(data / f"batch{k}", imgs[5 * k:5 * k + 5], np.arange(5))
+    onnx.save(_conv_model("N"), tmp_path / "dyn.onnx")
+    cache, qdq = tmp_path / "dyn.cache", tmp_path / "dyn.qdq.onnx"
+    rc = cli.main([str(tmp_path / "dyn.onnx"), "--data", str(data), "--batch", "4", "--skip", "1",
+                   "--cache", str(cache), "--qdq", str(qdq), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "3 batches (11 samples)" in out
+    ref = EntropyCalibrator()
+    ref.collect(imgs[4:])
+    c = read_cache(cache)
+    assert c.algorithm == "EntropyCalibration2"
+    assert c.scales["img"] == np.float32(ref.scale())
+    assert set(c.scales) == {"img", "c", "r", "out"}
+    q = onnx.load(qdq)
+    onnx.checker.check_model(q)
+    assert any(n.op_type == "DequantizeLinear" and any(a.name == "axis" for a in n.attribute) for n in q.graph.node)
+    (y,) = fake_quant_session(q).run(None, {"img": imgs})
+    assert y.shape == (15, 3, 1, 1) and np.isfinite(y).all()
+    # a model with a fixed batch of 2 takes batches of 2 and drops the short last one
+    onnx.save(_conv_model(2), tmp_path / "fixed.onnx")
+    rc = cli.main([str(tmp_path / "fixed.onnx"), "--data", str(data), "--algo", "percentile",
+                   "--cache", str(tmp_path / "fixed.cache"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "7 batches (14 samples)" in out
+    assert read_cache(tmp_path / "fixed.cache").algorithm == "LegacyCalibration"
+    assert cli.main([str(tmp_path / "fixed.onnx"), "--data", str(data), "--batch", "3",
+                     "--cache", str(tmp_path / "x.cache"), "--no-progress"]) == 2
+    assert "fixed batch of 2" in capsys.readouterr().err
