@@ -1,0 +1,428 @@
+"""CPU equivalence of a patched model with its original: the proof that a rewrite keeps semantics.
+
+Runs, on the same seeded random inputs (drawn from the models' ``pykit.input_specs`` metadata or
+``--input`` specs):
+
+* O  = the original with onnxruntime;
+* R0 = the original with ``onnx.reference.ReferenceEvaluator`` (numpy);
+* P  = the patched model with ReferenceEvaluator, whose plugin nodes are custom OpRun classes that
+  call the plugin's numpy reference (``--backend reference``) or its host kernels (``--backend host``).
+
+Precision emulation (fp16, int8): the plugin node sees its inputs as the precision's types (binary16
+rounding; int8 quantization with scale amax/127 calibrated on an fp32 run of the same inputs) and
+its outputs leave as those types (binary16; int8 with scale amax(fp32 output)/127), exactly as
+pykit.validate does. The original gets the *same* emulation at the same places: Cast(fp16)/Cast(fp32)
+or clip(rint(x/s), -127, 127)*s (Div/Round/Clip/Mul: numerics.fake_quantize_int8 exactly) with the same scales, on the edges into the replaced nodes and
+on the replaced subgraph's outputs ("cuts"). Everything else runs in fp32 in both models.
+
+Error model (what is compared, and the tolerance of each comparison):
+
+1. cut check (the verdict on the rewrite): at every plugin output tensor t (same name in both
+   models), |P[t] - R0[t]| <= 2 * spec tolerance(precision)(|R0[t]|, int8 step). Each side is an
+   implementation of the same function of the same (emulated) inputs, and the spec bounds the
+   plugin's distance to the exact value; the replaced ONNX ops obey the same bound (they are the
+   operation the spec's error model describes), hence 2x. For an exact plugin (data movement:
+   PillarScatter at fp32/fp16) the tolerance is 0: bit-identical.
+2. rewrite check per graph output: P and R0 run the same numpy kernels outside the plugin, so if
+   every cut is bit-identical, every output must be bit-identical (tolerance 0). If a cut differs
+   (within its tolerance), downstream differences are reported, and the verdict rests on check 1.
+3. runtime check per graph output, fp32 only: |R0 - O| <= 1e-4 * max|O| + 1e-6: onnxruntime and
+   the numpy evaluator agree on the original (different fp32 summation orders: for dot products of
+   length K the gap is <= K * 2^-24 * sum|w x|, far below 1e-4 * max|O| for the K <= 10^3 here);
+   this catches an evaluator that does not compute the original's semantics. At fp16/int8 a 1-ulp
+   difference upstream of an emulated rounding can flip it, so there this is reported, not judged.
+
+The headline per output is max|P - O|: the patched model on the evaluator vs the original on
+onnxruntime, = (rewrite error) + (runtime gap).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError
+from pykit.surgeon.models import INPUT_SPECS_KEY
+
+RUNTIME_REL, RUNTIME_ABS = 1e-4, 1e-6
+
+
+# ---- inputs -----------------------------------------------------------------------------------
+
+
+def parse_input_spec(text: str) -> tuple[str, dict]:
+    """``NAME=normal[:MEAN:STD] | uniform:LO:HI | int:LO:HI[:unique]`` -> (name, spec)."""
+    if "=" not in text:
+        raise SurgeryError(f"--input {text!r}: expected NAME=SPEC (normal, uniform:LO:HI, int:LO:HI)")
+    name, spec = text.split("=", 1)
+    parts = spec.split(":")
+    try:
+        if parts[0] == "normal":
+            mean, std = (float(parts[1]), float(parts[2])) if len(parts) >= 3 else (0.0, 1.0)
+            return name, {"kind": "normal", "mean": mean, "std": std}
+        if parts[0] == "uniform":
+            return name, {"kind": "uniform", "low": float(parts[1]), "high": float(parts[2])}
+        if parts[0] == "int":
+            return name, {"kind": "int", "low": int(parts[1]), "high": int(parts[2]),
+                          "unique_rows": len(parts) > 3 and parts[3] == "unique"}
+    except (IndexError, ValueError):
+        pass
+    raise SurgeryError(f"--input {text!r}: unknown spec (normal[:MEAN:STD], uniform:LO:HI, int:LO:HI[:unique])")
+
+
+def random_inputs(model, seed: int = 0, overrides: dict | None = None, dims: dict | None = None) -> dict:
+    """Seeded random inputs for every graph input, from the input specs (metadata, then overrides)."""
+    from onnx import helper
+
+    specs = {}
+    for prop in model.metadata_props:
+        if prop.key == INPUT_SPECS_KEY:
+            specs.update(json.loads(prop.value))
+    specs.update(overrides or {})
+    dims = dims or {}
+    rng = np.random.default_rng(seed)
+    inits = {i.name for i in model.graph.initializer}
+    feeds = {}
+    for inp in model.graph.input:
+        if inp.name in inits:
+            continue
+        tt = inp.type.tensor_type
+        shape = []
+        for d in tt.shape.dim:
+            if d.HasField("dim_value"):
+                shape.append(d.dim_value)
+            else:
+                shape.append(int(dims.get(d.dim_param, 1)))
+        dtype = helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        spec = specs.get(inp.name) or ({"kind": "normal"} if dtype.kind == "f" else {"kind": "int", "low": 0, "high": 4})
+        kind = spec["kind"]
+        if kind == "normal":
+            x = rng.normal(spec.get("mean", 0.0), spec.get("std", 1.0), shape)
+        elif kind == "uniform":
+            x = rng.uniform(spec["low"], spec["high"], shape)
+        elif kind == "int":
+            low, high = np.asarray(spec["low"]), np.asarray(spec["high"])
+            if spec.get("unique_rows"):
+                span = np.broadcast_to(high - low, (shape[-1],))
+                rows = int(np.prod(shape[:-1]))
+                total = int(np.prod(span))
+                if rows > total:
+                    raise SurgeryError(f"input '{inp.name}': {rows} unique rows asked, only {total} exist")
+                flat = rng.choice(total, size=rows, replace=False)
+                x = np.stack(np.unravel_index(flat, tuple(int(s) for s in span)), axis=-1) + low
+                x = x.reshape(shape)
+            else:
+                x = rng.integers(low, high, shape)
+        else:
+            raise SurgeryError(f"input '{inp.name}': unknown input spec kind {kind!r}")
+        feeds[inp.name] = np.asarray(x).astype(dtype)
+    return feeds
+
+
+# ---- plugin nodes in the reference evaluator ----------------------------------------------------
+
+
+class _State:
+    def __init__(self, precision="fp32", backend="reference"):
+        self.precision = precision
+        self.backend = backend
+        self.scales: dict[str, float] = {}
+        self.amax: dict[str, float] = {}
+        self.unsupported: list[str] = []
+
+
+def plugin_ops(specs, state: _State):
+    """One OpRun subclass per plugin, named as its op type, in the trt.plugins domain."""
+    from onnx import helper
+    from onnx.reference.op_run import OpRun
+
+    from pykit import registry
+    from pykit.precision import numerics
+    from pykit.validate import NUMPY_DTYPES
+
+    classes = []
+    for spec in specs:
+        reference = registry.entry_point(spec, "reference")
+
+        def _run(self, *xs, _spec=spec, _reference=reference, **_attrs):
+            node = self.onnx_node
+            given = {}
+            for a in node.attribute:
+                if a.name in ("plugin_version", "plugin_namespace"):
+                    continue
+                v = helper.get_attribute_value(a)
+                given[a.name] = v.decode() if isinstance(v, bytes) else (list(v) if isinstance(v, (list, tuple)) else v)
+            attrs = _spec.resolve_attributes(given)
+            p = state.precision
+            typed, ref_in, in_scales = [], {}, []
+            for t, x, name in zip(_spec.inputs, xs, node.input):
+                x = np.asarray(x)
+                dt = t.dtype(p)
+                s = 1.0
+                if x.dtype.kind == "f":
+                    state.amax[name] = max(state.amax.get(name, 0.0), float(np.max(np.abs(x))) if x.size else 0.0)
+                if dt == "int8":
+                    s = state.scales[name]
+                    q = numerics.quantize_int8(x, s)
+                    typed.append(q)
+                    ref_in[t.name] = numerics.dequantize_int8(q, s).astype(np.float64)
+                elif dt == "float16":
+                    h = numerics.to_fp16(x)
+                    typed.append(h)
+                    ref_in[t.name] = h.astype(np.float64)
+                else:
+                    v = x.astype(NUMPY_DTYPES[dt])
+                    typed.append(v)
+                    ref_in[t.name] = v.astype(np.float64) if dt == "float32" else v
+                in_scales.append(s)
+            out_scales = [state.scales.get(name, 1.0) if t.dtype(p) == "int8" else 1.0
+                          for t, name in zip(_spec.outputs, node.output)]
+            outs = []
+            if state.backend == "host":
+                from pykit.backends.host import HostBackend, host_module
+
+                if _spec.name not in host_module().plugins():
+                    raise SurgeryError(f"{_spec.name}: no host kernel in this build of pykit._host (rebuild it)")
+                got = HostBackend().run(_spec, p, typed, attrs, in_scales, out_scales).outputs
+                for t, g, s in zip(_spec.outputs, got, out_scales):
+                    g = np.asarray(g)
+                    outs.append(numerics.dequantize_int8(g, s) if t.dtype(p) == "int8" else g.astype(np.float32))
+            else:
+                ref = _reference(ref_in, attrs)
+                for t, s in zip(_spec.outputs, out_scales):
+                    v = np.asarray(ref[t.name], dtype=np.float64)
+                    dt = t.dtype(p)
+                    if dt == "int8":
+                        outs.append(numerics.fake_quantize_int8(v.astype(np.float32), s))
+                    elif dt == "float16":
+                        outs.append(numerics.to_fp16(v).astype(np.float32))
+                    else:
+                        outs.append(v.astype(NUMPY_DTYPES[dt]) if dt != "float32" else v.astype(np.float32))
+            for name, o in zip(node.output, outs):
+                if o.dtype.kind == "f":
+                    state.amax[name] = max(state.amax.get(name, 0.0), float(np.max(np.abs(o))) if o.size else 0.0)
+            return tuple(outs)
+
+        classes.append(type(spec.name, (OpRun,), {"op_domain": PLUGIN_DOMAIN, "_run": _run}))
+    return classes
+
+
+def plugin_nodes(model):
+    from pykit import registry
+
+    known = {s.name: s for s in registry.discover()}
+    nodes = [n for n in model.graph.node if n.domain == PLUGIN_DOMAIN]
+    missing = sorted({n.op_type for n in nodes if n.op_type not in known})
+    if missing:
+        raise SurgeryError(f"plugin node(s) of unregistered plugin(s) {missing}")
+    return [(n, known[n.op_type]) for n in nodes], sorted({n.op_type for n in nodes})
+
+
+# ---- emulation in the original --------------------------------------------------------------------
+
+
+def emulate_original(original, patched, precision: str, scales: dict):
+    """The original with the plugin's precision emulation at the cuts (see the module docstring)."""
+    import onnx_graphsurgeon as gs
+
+    if precision == "fp32":
+        return original
+    nodes, _ = plugin_nodes(patched)
+    kept = {(n.name, n.op_type) for n in patched.graph.node}
+    removed = {n.name for n in original.graph.node if (n.name, n.op_type) not in kept}  # a plugin node may keep its op's name
+    graph = gs.import_onnx(original)
+    tensors = graph.tensors()
+    count = [0]
+
+    def emulation(src, name, scale):
+        count[0] += 1
+        k = count[0]
+        out = gs.Variable(name, dtype=np.float32, shape=src.shape)
+        if precision == "fp16":
+            mid = gs.Variable(f"{src.name}__emu{k}_h", dtype=np.float16, shape=src.shape)
+            graph.nodes += [gs.Node("Cast", f"emu{k}/to_fp16", {"to": 10}, [src], [mid]),
+                            gs.Node("Cast", f"emu{k}/to_fp32", {"to": 1}, [mid], [out])]
+        else:
+            # quantize_int8/dequantize_int8 exactly: clip(rint(x / s), -127, 127) * s in float32
+            s = gs.Constant(f"emu{k}_scale", np.array(scale, np.float32))
+            lo, hi = gs.Constant(f"emu{k}_lo", np.array(-127, np.float32)), gs.Constant(f"emu{k}_hi", np.array(127, np.float32))
+            d, r, q = (gs.Variable(f"{src.name}__emu{k}_{x}", dtype=np.float32, shape=src.shape) for x in "drq")
+            graph.nodes += [gs.Node("Div", f"emu{k}/div", {}, [src, s], [d]),
+                            gs.Node("Round", f"emu{k}/round", {}, [d], [r]),
+                            gs.Node("Clip", f"emu{k}/clip", {}, [r, lo, hi], [q]),
+                            gs.Node("Mul", f"emu{k}/mul", {}, [q, s], [out])]
+        return out
+
+    def replace_in(node, old, new):
+        for j, x in enumerate(node.inputs):
+            if x is old:
+                node.inputs[j] = new
+
+    for pn, spec in nodes:
+        for t, name in zip(spec.inputs, pn.input):
+            if t.dtype(precision) not in ("float16", "int8") or name not in tensors:
+                continue
+            src = tensors[name]
+            users = [n for n in src.outputs if n.name in removed]
+            if users:
+                e = emulation(src, f"{name}__emu_in{count[0] + 1}", scales.get(name, 1.0))
+                for u in users:
+                    replace_in(u, src, e)
+        for t, name in zip(spec.outputs, pn.output):
+            if t.dtype(precision) not in ("float16", "int8") or name not in tensors:
+                continue
+            src = tensors[name]
+            users = list(src.outputs)
+            src.name = f"{name}__pre_emu"
+            e = emulation(src, name, scales.get(name, 1.0))
+            for u in users:
+                replace_in(u, src, e)
+            for j, o in enumerate(graph.outputs):
+                if o is src:
+                    graph.outputs[j] = e
+    graph.toposort()
+    model = gs.export_onnx(graph)
+    model.ir_version = original.ir_version
+    return model
+
+
+# ---- the comparison -------------------------------------------------------------------------------
+
+
+@dataclass
+class CutResult:
+    node: str
+    plugin: str
+    tensor: str
+    max_err: float
+    tolerance: str
+    worst_fraction: float
+    passed: bool
+
+
+@dataclass
+class OutputResult:
+    name: str
+    max_vs_ort: float  # max|P - O|
+    max_rewrite: float  # max|P - R0|
+    max_runtime_gap: float  # max|R0 - O|
+    rewrite_check: str  # "exact" | "via cuts"
+    runtime_bound: float | None
+    passed: bool
+
+
+@dataclass
+class EquivResult:
+    precision: str
+    backend: str
+    seed: int
+    plugins: list[str]
+    cuts: list[CutResult] = field(default_factory=list)
+    outputs: list[OutputResult] = field(default_factory=list)
+    skipped: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.skipped and all(c.passed for c in self.cuts) and all(o.passed for o in self.outputs)
+
+    @property
+    def verdict(self) -> str:
+        return "SKIP" if self.skipped else ("PASS" if self.passed else "FAIL")
+
+    def lines(self) -> list[str]:
+        head = f"{self.precision} ({self.backend} backend, seed {self.seed}): {self.verdict}"
+        if self.skipped:
+            return [head + f": {self.skipped}"]
+        out = [head]
+        for c in self.cuts:
+            out.append(f"  cut    {c.tensor} <- {c.node} ({c.plugin}): max|P-R0| {c.max_err:.3g}, tolerance 2x({c.tolerance}), "
+                       f"worst {c.worst_fraction:.3g} of allowed: {'ok' if c.passed else 'FAIL'}")
+        for o in self.outputs:
+            rt = f" (<= {o.runtime_bound:.3g})" if o.runtime_bound is not None else " (reported)"
+            out.append(f"  output {o.name}: max|P-O| {o.max_vs_ort:.3g}; rewrite max|P-R0| {o.max_rewrite:.3g} "
+                       f"[{o.rewrite_check}]; onnxruntime gap max|R0-O| {o.max_runtime_gap:.3g}{rt}: {'ok' if o.passed else 'FAIL'}")
+        return out
+
+
+def _ort(model, feeds, outputs):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return dict(zip(outputs, sess.run(outputs, feeds)))
+
+
+def _max_abs(a, b) -> float:
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    if not a.size:
+        return 0.0
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    return float(np.max(np.where(same, 0.0, np.abs(a - b))))
+
+
+def equivalence(original, patched, precisions=("fp32",), backend: str = "reference", seed: int = 0,
+                feeds: dict | None = None) -> list[EquivResult]:
+    from onnx.reference import ReferenceEvaluator
+
+    nodes, names = plugin_nodes(patched)
+    if not nodes:
+        raise SurgeryError("the patched model has no plugin nodes (in the main graph) to check")
+    orig_inputs = {i.name for i in original.graph.input}
+    missing = [i.name for i in patched.graph.input if i.name not in orig_inputs]
+    if missing:
+        raise SurgeryError(f"the patched model has input(s) {missing} that the original lacks")
+    specs = {s.name: s for _, s in nodes}
+    feeds = feeds if feeds is not None else random_inputs(original, seed)
+    outputs = [o.name for o in original.graph.output]
+    cut_names = [o for n, _ in nodes for o in n.output]
+
+    state = _State("fp32", backend)
+    ev = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state))
+    ev.run(None, feeds)  # fp32 pass: calibrates the int8 scales (amax of plugin inputs/outputs)
+    scales_from_fp32 = {}
+    from pykit.precision import numerics
+
+    for name, amax in state.amax.items():
+        scales_from_fp32[name] = numerics.scale_from_amax(amax)
+
+    results = []
+    for p in precisions:
+        res = EquivResult(p, backend, seed, names)
+        unsupported = sorted({s.name for s in specs.values() if p not in s.precisions})
+        if unsupported:
+            res.skipped = f"plugin(s) {unsupported} do not support {p}"
+            results.append(res)
+            continue
+        orig_p = emulate_original(original, patched, p, scales_from_fp32)
+        O = _ort(orig_p, feeds, outputs)
+        R0 = dict(zip(outputs + cut_names, ReferenceEvaluator(orig_p).run(outputs + cut_names, feeds)))
+        state = _State(p, backend)
+        state.scales = scales_from_fp32
+        Pv = dict(zip(outputs + cut_names, ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state)).run(outputs + cut_names, feeds)))
+        all_exact = True
+        for n, spec in nodes:
+            for t, name in zip(spec.outputs, n.output):
+                tol = spec.tolerances[p]
+                ref = np.asarray(R0[name], np.float64)
+                got = np.asarray(Pv[name], np.float64)
+                step = scales_from_fp32.get(name, 0.0) if t.dtype(p) == "int8" else 0.0
+                err = np.abs(got - ref) if got.shape == ref.shape else np.full(1, np.inf)
+                allowed = 2 * tol.bound(np.abs(ref), step) if got.shape == ref.shape else np.zeros(1)
+                mx = _max_abs(got, ref)
+                worst = float(np.max(np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1), np.where(err > 0, np.inf, 0.0)))) if err.size else 0.0
+                all_exact &= mx == 0.0
+                res.cuts.append(CutResult(n.name, spec.name, name, mx, tol.describe(), worst, bool(worst <= 1.0)))
+        for name in outputs:
+            rw = _max_abs(Pv[name], R0[name])
+            gap = _max_abs(R0[name], O[name])
+            bound = RUNTIME_REL * float(np.max(np.abs(O[name]))) + RUNTIME_ABS if p == "fp32" and np.size(O[name]) else None
+            ok = (rw == 0.0 if all_exact else True) and (bound is None or gap <= bound)
+            res.outputs.append(OutputResult(name, _max_abs(Pv[name], O[name]), rw, gap, "exact" if all_exact else "via cuts",
+                                            bound, ok))
+        results.append(res)
+    return results

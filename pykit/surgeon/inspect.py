@@ -1,0 +1,280 @@
+"""What a TensorRT ONNX parser version cannot import, or imports with wrong semantics, and which
+registered plugin can take each such node; the parser's opset/IR limits; a partition summary.
+
+Support tables: pykit/data/trt_<version>.json (sources in each file and in make_tables.py).
+
+Partition (the idea of TF-TRT's segmenter, ``minimum_segment_size``): nodes of the main graph that
+TensorRT runs (imported natively, or plugin nodes of registered plugins) form segments; a node it
+cannot run breaks them. Two runnable nodes joined by an edge share a segment when they lie behind
+the same number of non-runnable nodes on every path from the inputs ("level"); merging only within
+a level can never create a cycle through a node outside the segment. Segments smaller than
+``min_segment_size`` would stay outside TensorRT.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from pykit.surgeon.model import PLUGIN_DOMAIN, STANDARD_DOMAINS, SurgeryError, iter_graphs, opset_of
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TRT_VERSIONS = {"8.5": "8.5", "8.6": "8.6", "10": "10.0", "10.0": "10.0", "10.1": "10.0", "10.15": "10.15",
+                "11": "11"}
+# what `--trt 10` means: the earliest 10.x table (opset <= 20): a model that passes it imports on every 10.x
+
+
+def resolve_trt(version: str) -> str:
+    v = str(version).strip()
+    if v not in TRT_VERSIONS:
+        raise SurgeryError(f"unknown TensorRT version '{version}'; choose from {', '.join(sorted(set(TRT_VERSIONS)))}")
+    return TRT_VERSIONS[v]
+
+
+@lru_cache(maxsize=None)
+def load_table(version: str) -> dict:
+    key = resolve_trt(version)
+    return json.loads((DATA / f"trt_{key}.json").read_text())
+
+
+@dataclass
+class Finding:
+    graph: str
+    node: str
+    op: str
+    domain: str
+    kind: str  # unsupported | not-in-table | wrong-semantics | rejected | custom-domain | above-opset | unknown-plugin | plugin | external
+    message: str
+    takers: list[str] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> bool:
+        """Would the parser fail on it, or silently compute something else?"""
+        return self.kind not in ("plugin", "external")
+
+    def line(self) -> str:
+        takers = f"  -> taker: {', '.join(self.takers)}" if self.takers else ("  -> no registered plugin takes it" if self.blocking else "")
+        dom = f" [{self.domain}]" if self.domain not in STANDARD_DOMAINS else ""
+        where = "" if self.graph == "main" else f" in {self.graph}"
+        return f"{self.kind:16s} {self.node} ({self.op}{dom}){where}: {self.message}{takers}"
+
+
+@dataclass
+class Segment:
+    nodes: list[str]
+    ops: dict[str, int]
+
+    @property
+    def size(self) -> int:
+        return len(self.nodes)
+
+
+@dataclass
+class Report:
+    trt: str
+    table: dict
+    model_opset: int
+    model_ir: int
+    findings: list[Finding]
+    limits: list[str]  # model-level problems (opset/IR above the parser's)
+    segments: list[Segment]
+    to_plugins: list[Finding]
+    to_framework: list[Finding]
+    min_segment_size: int
+    total_nodes: int
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    def text(self) -> str:
+        t = self.table
+        src = t["source"]
+        lines = [f"TensorRT {self.trt} ONNX parser: opset {t['opset_min']}..{t['opset_max']}, IR version <= {t['ir_max']} "
+                 f"(table: {src['repo']}@{src['ref']} {src['path']}{'; ' + src['note'] if src.get('note') else ''})",
+                 f"model: opset {self.model_opset}, IR version {self.model_ir}, {self.total_nodes} nodes"]
+        lines += [f"LIMIT {x}" for x in self.limits]
+        if self.findings:
+            lines.append(f"{len(self.blocking)} node(s) the parser cannot import or imports wrongly; {len(self.findings) - len(self.blocking)} note(s):")
+            lines += ["  " + f.line() for f in self.findings]
+        else:
+            lines.append("every node imports natively")
+        lines.append(f"partition (minimum_segment_size {self.min_segment_size}): {len(self.segments)} TensorRT segment(s)")
+        for k, seg in enumerate(self.segments):
+            small = "  (below minimum_segment_size: stays outside TensorRT)" if seg.size < self.min_segment_size else ""
+            ops = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in sorted(seg.ops.items()))
+            lines.append(f"  segment {k + 1}: {seg.size} node(s): {ops}{small}")
+        for f in self.to_plugins:
+            lines.append(f"  left to plugins: {f.node} ({f.op}) -> {', '.join(f.takers)}")
+        for f in self.to_framework:
+            lines.append(f"  left to the framework (no plugin): {f.node} ({f.op})")
+        return "\n".join(lines)
+
+
+def takers_for(op: str) -> list[str]:
+    """Registered plugins that can take an ONNX op: the spec's onnx_ops and the rules' anchor ops."""
+    from pykit import registry
+    from pykit.surgeon import rules
+
+    names = {s.name for s in registry.discover() if op in s.onnx_ops}
+    names |= {r.plugin for r in rules.all_rules().values() if op in r.ops}
+    return sorted(names)
+
+
+def _schema_since(op: str, opset: int, domain: str = ""):
+    import onnx.defs
+
+    try:
+        return onnx.defs.get_schema(op, opset, domain).since_version
+    except Exception:
+        return None
+
+
+def _attr(node, name, default=None):
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            v = helper.get_attribute_value(a)
+            return v.decode() if isinstance(v, bytes) else v
+    return default
+
+
+def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main") -> Finding | None:
+    """A finding for one node, or None when the parser imports it natively with the right semantics."""
+    op, dom = node.op_type, node.domain
+    name = node.name or f"<unnamed {op}>"
+    plugin = plugins.get(op)
+    if dom not in STANDARD_DOMAINS or _schema_since(op, max(opset, 1)) is None:
+        if plugin is not None:
+            return Finding(graph, name, op, dom, "plugin", f"plugin node: the fallback importer creates {op} "
+                           f"v{plugin.version} ({plugin.namespace}) from the plugin registry")
+        if dom not in STANDARD_DOMAINS and dom != PLUGIN_DOMAIN:
+            return Finding(graph, name, op, dom, "custom-domain",
+                           f"op of custom domain '{dom}': the parser has no importer and no registered plugin is named '{op}'",
+                           takers_for(op))
+        return Finding(graph, name, op, dom, "unknown-plugin",
+                       f"not an ONNX op and no registered plugin is named '{op}'", takers_for(op))
+    entry = table["ops"].get(op)
+    if entry is None:
+        return Finding(graph, name, op, dom, "not-in-table",
+                       f"{op} is not in the TensorRT {table['trt']} operator table (no importer)", takers_for(op))
+    if not entry["supported"]:
+        return Finding(graph, name, op, dom, "unsupported", f"TensorRT {table['trt']} does not import {op}",
+                       takers_for(op))
+    for rule in table.get("semantics", []):
+        if rule["op"] != op:
+            continue
+        value = _attr(node, rule["attribute"], rule["unless"])
+        if value == rule["unless"]:
+            continue
+        kind = {"wrong": "wrong-semantics", "rejected": "rejected", "external": "external"}[rule["effect"]]
+        return Finding(graph, name, op, dom, kind, f"{rule['attribute']}='{value}': {rule['message']}",
+                       takers_for(op) if kind != "external" else takers_for(op))
+    since = _schema_since(op, opset)
+    if opset > table["opset_max"] and since is not None and since > table["opset_max"]:
+        return Finding(graph, name, op, dom, "above-opset",
+                       f"{op}-{since} is newer than the parser's opset {table['opset_max']} (patch --trt converts it down)")
+    return None
+
+
+def partition(graph, runnable: dict[str, bool]) -> list[Segment]:
+    """Segments of runnable nodes of the main graph (see the module docstring)."""
+    producer = {}
+    for k, node in enumerate(graph.node):
+        for o in node.output:
+            if o:
+                producer[o] = k
+    order = _topo_order(graph)
+    level = [0] * len(graph.node)
+    for k in order:
+        node = graph.node[k]
+        lv = 0
+        for i in node.input:
+            if i in producer:
+                p = producer[i]
+                lv = max(lv, level[p] + (0 if runnable[p] else 1))
+        level[k] = lv
+    parent = list(range(len(graph.node)))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for k in order:
+        if not runnable[k]:
+            continue
+        for i in graph.node[k].input:
+            p = producer.get(i)
+            if p is not None and runnable[p] and level[p] == level[k]:
+                parent[find(p)] = find(k)
+    groups: dict[int, list[int]] = {}
+    for k in order:
+        if runnable[k]:
+            groups.setdefault(find(k), []).append(k)
+    segments = []
+    for members in groups.values():
+        ops: dict[str, int] = {}
+        for k in members:
+            ops[graph.node[k].op_type] = ops.get(graph.node[k].op_type, 0) + 1
+        segments.append(Segment([graph.node[k].name or graph.node[k].op_type for k in members], ops))
+    return sorted(segments, key=lambda s: -s.size)
+
+
+def _topo_order(graph) -> list[int]:
+    producer = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
+    indeg = [0] * len(graph.node)
+    users: dict[int, list[int]] = {}
+    for k, n in enumerate(graph.node):
+        deps = {producer[i] for i in n.input if i in producer}
+        indeg[k] = len(deps)
+        for d in deps:
+            users.setdefault(d, []).append(k)
+    ready = [k for k in range(len(graph.node)) if indeg[k] == 0]
+    out = []
+    while ready:
+        k = ready.pop()
+        out.append(k)
+        for u in users.get(k, []):
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    if len(out) != len(graph.node):
+        raise SurgeryError("the graph has a cycle")
+    return out
+
+
+def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
+    from pykit import registry
+
+    table = load_table(trt)
+    opset = opset_of(model)
+    plugins = {s.name: s for s in registry.discover()}
+    limits = []
+    if opset > table["opset_max"]:
+        limits.append(f"model opset {opset} > parser maximum {table['opset_max']} (patch --trt {trt} converts it)")
+    if opset < table["opset_min"]:
+        limits.append(f"model opset {opset} < parser minimum {table['opset_min']}")
+    if model.ir_version > table["ir_max"]:
+        limits.append(f"model IR version {model.ir_version} > {table['ir_max']} (patch --trt {trt} lowers it)")
+    findings = []
+    main_status = []
+    for path, graph in iter_graphs(model.graph):
+        for node in graph.node:
+            f = classify(node, table, opset, plugins, path)
+            if f is not None:
+                findings.append(f)
+            if path == "main":
+                main_status.append(f)
+    runnable = {k: (f is None or not f.blocking) for k, f in enumerate(main_status)}
+    segments = partition(model.graph, runnable)
+    blocked = [f for f in main_status if f is not None and f.blocking]
+    return Report(
+        trt=table["trt"], table=table, model_opset=opset, model_ir=model.ir_version, findings=findings,
+        limits=limits, segments=segments,
+        to_plugins=[f for f in blocked if f.takers], to_framework=[f for f in blocked if not f.takers],
+        min_segment_size=min_segment_size, total_nodes=len(model.graph.node),
+    )

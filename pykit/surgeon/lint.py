@@ -1,0 +1,139 @@
+"""Check every plugin node of a model against its spec, as TensorRT's ONNX parser will read it.
+
+A plugin node is a node in the ``trt.plugins`` domain, any node in a non-standard domain, any node
+whose op_type is not an ONNX op, or any node with ``plugin_version``/``plugin_namespace``
+attributes. Errors (each names the node and, where there is one, the attribute):
+
+* ``unknown-plugin``: no registered plugin of that name (or of that version/namespace);
+* ``missing-plugin-version`` / ``missing-plugin-namespace``: the fallback importer then looks up
+  version "1" / namespace "" — not the spec's creator unless those happen to match;
+* ``missing-attribute``: a required spec attribute is absent;
+* ``dropped-attribute``: an attribute that is not one of the creator's field names: the parser only
+  passes the creator's fields, so it is silently ignored;
+* ``int32-overflow``: an INT/INTS value outside int32: the parser narrows ints to INT32 fields;
+* ``tensor-attribute-dtype``: a TENSOR attribute of dtype INT64, BOOL or UINT8: the parser rejects it;
+* ``attribute-type`` / ``attribute-value``: ONNX type or value does not fit the spec (type, min/max, choices);
+* ``builtin-collision``: the op_type is an ONNX op: the parser imports it natively (it matches op
+  types to importers ignoring the domain) and never asks the plugin registry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pykit.surgeon.model import PLUGIN_DOMAIN, STANDARD_DOMAINS, iter_graphs
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+# TensorProto data types the parser refuses in plugin tensor attributes
+REJECTED_TENSOR_DTYPES = {7: "INT64", 9: "BOOL", 2: "UINT8"}
+ONNX_TYPE_FOR = {"int32": (2,), "float32": (1,), "string": (3,), "int32[]": (7,), "float32[]": (6,)}
+ONNX_TYPE_NAMES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH", 6: "FLOATS", 7: "INTS", 8: "STRINGS"}
+
+
+@dataclass
+class LintError:
+    graph: str
+    node: str
+    op: str
+    kind: str
+    attribute: str
+    message: str
+
+    def __str__(self) -> str:
+        where = "" if self.graph == "main" else f" in {self.graph}"
+        attr = f" attribute '{self.attribute}'" if self.attribute else ""
+        return f"error: {self.kind}: node '{self.node}' ({self.op}){where}{attr}: {self.message}"
+
+
+def _is_onnx_op(op: str) -> bool:
+    import onnx.defs
+
+    return onnx.defs.has(op)
+
+
+def is_plugin_node(node) -> bool:
+    names = {a.name for a in node.attribute}
+    return (node.domain == PLUGIN_DOMAIN or node.domain not in STANDARD_DOMAINS + ("ai.onnx.ml",)
+            or not _is_onnx_op(node.op_type) or bool(names & {"plugin_version", "plugin_namespace"}))
+
+
+def lint_model(model) -> tuple[list[LintError], int]:
+    """(errors, number of plugin nodes checked)."""
+    from onnx import helper
+
+    from pykit import registry
+
+    specs = {}
+    for s in registry.discover():
+        specs.setdefault(s.name, []).append(s)
+    errors: list[LintError] = []
+    checked = 0
+    for path, graph in iter_graphs(model.graph):
+        for node in graph.node:
+            if not is_plugin_node(node):
+                continue
+            checked += 1
+            name, op = node.name or f"<unnamed {node.op_type}>", node.op_type
+
+            def err(kind, attribute, message):
+                errors.append(LintError(path, name, op, kind, attribute, message))
+
+            attrs = {a.name: a for a in node.attribute}
+            if _is_onnx_op(op):
+                err("builtin-collision", "", f"'{op}' is an ONNX op: TensorRT's parser imports it natively "
+                    "(importers are matched by op_type, whatever the domain) and never creates the plugin")
+            for key in ("plugin_version", "plugin_namespace"):
+                if key not in attrs:
+                    default = '"1"' if key == "plugin_version" else '""'
+                    err(f"missing-{key.replace('_', '-')}", key, f"absent: the parser looks the creator up with {default}")
+            candidates = specs.get(op, [])
+            version = helper.get_attribute_value(attrs["plugin_version"]).decode() if "plugin_version" in attrs and attrs["plugin_version"].type == 3 else None
+            namespace = helper.get_attribute_value(attrs["plugin_namespace"]).decode() if "plugin_namespace" in attrs and attrs["plugin_namespace"].type == 3 else None
+            for key, value in (("plugin_version", version), ("plugin_namespace", namespace)):
+                if key in attrs and value is None:
+                    err("attribute-type", key, f"must be a STRING attribute, is {ONNX_TYPE_NAMES.get(attrs[key].type, attrs[key].type)}")
+            if not candidates:
+                err("unknown-plugin", "", f"no registered plugin named '{op}' (known: {sorted(specs)})")
+                continue
+            spec = candidates[0]
+            if version is not None and version != spec.version:
+                err("unknown-plugin", "plugin_version", f"'{version}': the registered {op} is version '{spec.version}'")
+            if namespace is not None and namespace != spec.namespace:
+                err("unknown-plugin", "plugin_namespace", f"'{namespace}': the registered {op} is in namespace '{spec.namespace}'")
+            fields = {a.name: a for a in spec.attributes}
+            for a in spec.attributes:
+                if a.required and a.name not in attrs:
+                    err("missing-attribute", a.name, f"required by {op} ({a.type}) and absent")
+            for aname, proto in attrs.items():
+                if aname in ("plugin_version", "plugin_namespace"):
+                    continue
+                if proto.type == 4:  # TENSOR
+                    dt = proto.t.data_type
+                    if dt in REJECTED_TENSOR_DTYPES:
+                        err("tensor-attribute-dtype", aname, f"tensor of {REJECTED_TENSOR_DTYPES[dt]}: the parser rejects "
+                            "INT64, BOOL and UINT8 tensor attributes")
+                if proto.type in (2, 7):  # INT / INTS
+                    values = [proto.i] if proto.type == 2 else list(proto.ints)
+                    bad = [v for v in values if not INT32_MIN <= v <= INT32_MAX]
+                    if bad:
+                        err("int32-overflow", aname, f"value {bad[0]} does not fit in int32: the parser narrows it to an INT32 field")
+                if aname not in fields:
+                    err("dropped-attribute", aname, f"not a field of the {op} creator ({sorted(fields)}): the parser drops it")
+                    continue
+                a = fields[aname]
+                if proto.type not in ONNX_TYPE_FOR[a.type]:
+                    err("attribute-type", aname, f"is {ONNX_TYPE_NAMES.get(proto.type, proto.type)}, the spec says {a.type} "
+                        f"(ONNX {ONNX_TYPE_NAMES[ONNX_TYPE_FOR[a.type][0]]})")
+                    continue
+                value = helper.get_attribute_value(proto)
+                if isinstance(value, bytes):
+                    value = value.decode()
+                if isinstance(value, list):
+                    value = list(value)
+                try:
+                    a.check(value)
+                except Exception as exc:
+                    msg = str(exc).split(": ", 1)[-1]
+                    if "int32" in msg and "fit" in msg:
+                        continue  # reported as int32-overflow
+                    err("attribute-value", aname, msg)
+    return errors, checked

@@ -1,0 +1,125 @@
+"""Loading ONNX models with one-line errors, structural checks (missing inputs, cycles) and the
+helpers every surgery command shares."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+PLUGIN_DOMAIN = "trt.plugins"
+STANDARD_DOMAINS = ("", "ai.onnx")
+
+
+class SurgeryError(Exception):
+    """A model cannot be read, checked or rewritten; the message is one line and says why."""
+
+
+def opset_of(model, domain: str = "") -> int:
+    for imp in model.opset_import:
+        if imp.domain in ((domain,) if domain else STANDARD_DOMAINS):
+            return int(imp.version)
+    return 0
+
+
+def load_model(path, check: bool = True):
+    """Read an ONNX file; raise SurgeryError (one line) if it is not ONNX or structurally broken."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    p = Path(path)
+    if not p.is_file():
+        raise SurgeryError(f"{p}: no such file")
+    try:
+        model = onnx.load(str(p))
+    except (DecodeError, RuntimeError, ValueError, OSError) as exc:
+        raise SurgeryError(f"{p}: not an ONNX model ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'parse failed'})") from None
+    except Exception as exc:  # protobuf raises assorted errors on garbage
+        raise SurgeryError(f"{p}: not an ONNX model ({type(exc).__name__})") from None
+    if model.ir_version <= 0 or not model.HasField("graph"):
+        raise SurgeryError(f"{p}: not an ONNX model (no IR version or no graph)")
+    if check:
+        check_structure(model, str(p))
+    return model
+
+
+def _graph_structure(graph, outer: set[str], where: str) -> None:
+    from onnx import AttributeProto
+
+    available = set(outer) | {i.name for i in graph.input} | {i.name for i in graph.initializer}
+    available |= {i.values.name for i in graph.sparse_initializer}
+    produced_by = {}
+    for node in graph.node:
+        for out in node.output:
+            if out:
+                produced_by[out] = node
+    # Kahn's algorithm on the node graph; a node waiting forever is on a cycle or reads a missing tensor
+    known = set(available) | set(produced_by)
+    for node in graph.node:
+        for name in node.input:
+            if name and name not in known:
+                raise SurgeryError(f"{where}node '{node.name or node.op_type}' ({node.op_type}) reads '{name}', "
+                                   "which no node, initializer or graph input produces")
+    for out in graph.output:
+        if out.name not in known:
+            raise SurgeryError(f"{where}graph output '{out.name}' is produced by no node, initializer or input")
+    done = set(available)
+    pending = list(graph.node)
+    progress = True
+    while pending and progress:
+        progress = False
+        rest = []
+        for node in pending:
+            if all((not n) or n in done or n not in produced_by for n in node.input):
+                done.update(o for o in node.output if o)
+                progress = True
+            else:
+                rest.append(node)
+        pending = rest
+    if pending:
+        names = ", ".join(f"'{n.name or n.op_type}'" for n in pending[:5])
+        more = f" (+{len(pending) - 5} more)" if len(pending) > 5 else ""
+        raise SurgeryError(f"{where}the graph has a cycle through node(s) {names}{more}")
+    scope = known
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                _graph_structure(attr.g, scope, f"{where}{node.name or node.op_type}/{attr.name}: ")
+            elif attr.type == AttributeProto.GRAPHS:
+                for k, g in enumerate(attr.graphs):
+                    _graph_structure(g, scope, f"{where}{node.name or node.op_type}/{attr.name}[{k}]: ")
+
+
+def check_structure(model, label: str = "model") -> None:
+    """Missing inputs and cycles, in the main graph and in If/Loop/Scan bodies."""
+    _graph_structure(model.graph, set(), f"{label}: ")
+
+
+def save_atomic(model, path) -> None:
+    """Write the model to a temporary file beside ``path``, then rename: nothing half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def iter_graphs(graph, path: str = "main"):
+    """(path, onnx GraphProto) for the graph and every If/Loop/Scan body, depth first."""
+    from onnx import AttributeProto
+
+    yield path, graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                yield from iter_graphs(attr.g, f"{path}/{node.name or node.op_type}.{attr.name}")
+            elif attr.type == AttributeProto.GRAPHS:
+                for k, g in enumerate(attr.graphs):
+                    yield from iter_graphs(g, f"{path}/{node.name or node.op_type}.{attr.name}[{k}]")

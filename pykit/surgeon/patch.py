@@ -1,0 +1,177 @@
+"""Apply the plugin folders' rewrite rules to an ONNX model.
+
+Order: shape inference (so that tensors a rule rewires keep their types) -> rules on the main
+graph and on If/Loop/Scan bodies (rules registered with ``subgraphs=False`` report what they
+skipped there) -> forced replacements must all have been taken -> cleanup (dead nodes and tensors
+go) -> topological sort -> opset/IR conversion to what the target parser accepts -> onnx.checker
+(full) and strict shape inference -> structural check (no dangling tensors, no cycles).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, iter_graphs, opset_of
+from pykit.surgeon.rules import Change, RuleContext, all_rules
+
+
+@dataclass
+class PatchResult:
+    model: object
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def rewrites(self) -> list[Change]:
+        return [c for c in self.changes if c.rewrote]
+
+    @property
+    def nothing(self) -> bool:
+        """No rule rewrote anything and no conversion was needed."""
+        return not any(c.action in ("replaced", "fused", "converted") for c in self.changes)
+
+
+def _gs_graphs(graph, path="main"):
+    import onnx_graphsurgeon as gs
+
+    yield path, graph
+    for node in graph.nodes:
+        for key, value in node.attrs.items():
+            if isinstance(value, gs.Graph):
+                yield from _gs_graphs(value, f"{path}/{node.name or node.op}.{key}")
+            elif isinstance(value, (list, tuple)):
+                for k, v in enumerate(value):
+                    if isinstance(v, gs.Graph):
+                        yield from _gs_graphs(v, f"{path}/{node.name or node.op}.{key}[{k}]")
+
+
+def _node_names(model) -> set[str]:
+    return {n.name for _, g in iter_graphs(model.graph) for n in g.node if n.name}
+
+
+def patch_model(model, trt: str | None = None, rule_names=None, force=None) -> PatchResult:
+    """Rewrite ``model`` (a ModelProto, not modified). ``force``: node names or op types to replace
+    even where the parser would import them correctly. Raises SurgeryError with one line."""
+    import onnx
+    import onnx_graphsurgeon as gs
+
+    rules = all_rules()
+    if rule_names:
+        unknown = [r for r in rule_names if r not in rules]
+        if unknown:
+            raise SurgeryError(f"unknown rule(s) {unknown}; known: {sorted(rules)}")
+        selected = [rules[r] for r in rule_names]
+    else:
+        selected = list(rules.values())
+    check_structure(model)
+    try:
+        typed = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        typed = model
+    graph = gs.import_onnx(typed)
+    graphs = list(_gs_graphs(graph))
+
+    force = list(force or [])
+    all_nodes = [(p, n) for p, g in graphs for n in g.nodes]
+    forced_names = {f for f in force if any(n.name == f for _, n in all_nodes)}
+    forced_ops = {f for f in force if f not in forced_names and any(n.op == f for _, n in all_nodes)}
+    missing = [f for f in force if f not in forced_names and f not in forced_ops]
+    if missing:
+        raise SurgeryError(f"--node {missing[0]}: no node of that name or op type in the model")
+    forced_targets = {id(n): n for _, n in all_nodes if n.name in forced_names or n.op in forced_ops}
+
+    changes: list[Change] = []
+    counter = [0]
+    taken: set[int] = set()
+    why_not: dict[int, list[str]] = {}
+    for path, g in graphs:
+        for rule in selected:
+            hits = [n for n in g.nodes if n.op in rule.ops]
+            if not hits:
+                continue
+            if path != "main" and not rule.subgraphs:
+                changes.append(Change(rule.name, "skipped", path, [n.name for n in hits],
+                                      "this rule does not rewrite inside If/Loop/Scan bodies"))
+                continue
+            ctx = RuleContext(g, path, rule, changes, counter)
+            for node in hits:
+                if not node.outputs:  # already rewritten by an earlier rule
+                    continue
+                forced = id(node) in forced_targets
+                result = rule.fn(ctx, node, forced)
+                if isinstance(result, Change):
+                    changes.append(result)
+                    taken.add(id(node))
+                elif isinstance(result, str):
+                    changes.append(Change(rule.name, "skipped", path, [node.name], result))
+                    why_not.setdefault(id(node), []).append(f"{rule.name}: {result}")
+                elif forced:
+                    why_not.setdefault(id(node), []).append(f"{rule.name}: does not take it")
+    for key, node in forced_targets.items():
+        if key not in taken:
+            reasons = "; ".join(why_not.get(key, [])) or "no rule anchors on op type " + node.op
+            raise SurgeryError(f"--node: {node.name} ({node.op}) was not replaced: {reasons}")
+
+    for _, g in graphs:
+        g.cleanup(remove_unused_graph_inputs=False)
+    graph.toposort()
+    out = gs.export_onnx(graph)
+    out.ir_version = model.ir_version
+    for field_name in ("producer_name", "producer_version", "domain", "model_version", "doc_string"):
+        setattr(out, field_name, getattr(model, field_name))
+    del out.metadata_props[:]
+    out.metadata_props.extend(model.metadata_props)
+    uses_plugins = any(n.domain == PLUGIN_DOMAIN for _, g in iter_graphs(out.graph) for n in g.node)
+    if uses_plugins and not any(i.domain == PLUGIN_DOMAIN for i in out.opset_import):
+        out.opset_import.append(onnx.helper.make_opsetid(PLUGIN_DOMAIN, 1))
+    gone = sorted(_node_names(model) - _node_names(out))
+    mentioned = {n for c in changes if c.rewrote for n in c.nodes}
+    dead = [n for n in gone if n not in mentioned]
+    if dead:
+        changes.append(Change("cleanup", "removed", "main", dead, "no longer used after the rewrites"))
+
+    if trt is not None:
+        from pykit.surgeon.inspect import load_table
+
+        table = load_table(trt)
+        opset = opset_of(out)
+        if opset > table["opset_max"] or opset < table["opset_min"]:
+            target = min(max(opset, table["opset_min"]), table["opset_max"])
+            try:
+                out = onnx.version_converter.convert_version(out, target)
+            except Exception as exc:
+                msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                raise SurgeryError(f"cannot convert opset {opset} -> {target} for TensorRT {table['trt']}: {msg}") from None
+            changes.append(Change("convert", "converted", "main", [], f"opset {opset} -> {target} (TensorRT {table['trt']} parser accepts {table['opset_min']}..{table['opset_max']})"))
+        if out.ir_version > table["ir_max"]:
+            changes.append(Change("convert", "converted", "main", [], f"IR version {out.ir_version} -> {table['ir_max']}"))
+            out.ir_version = table["ir_max"]
+    validate_patched(out)
+    return PatchResult(out, changes)
+
+
+def validate_patched(model) -> None:
+    """onnx.checker (full), strict shape inference, structure (no dangling tensors, no cycles, topological)."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SurgeryError(f"the patched model fails onnx.checker/shape inference: {first}") from None
+    check_structure(model, "patched model")
+    for path, g in iter_graphs(model.graph):
+        seen = {i.name for i in g.input} | {i.name for i in g.initializer}
+        consumed = set()
+        for node in g.node:
+            consumed.update(i for i in node.input if i)
+        for node in g.node:
+            if path == "main":
+                for i in node.input:
+                    if i and i not in seen:
+                        raise SurgeryError(f"patched model: node '{node.name}' is not in topological order")
+            seen.update(node.output)
+        if path == "main":
+            outputs = {o.name for o in g.output}
+            dead = [n.name for n in g.node if not (set(n.output) & (consumed | outputs))]
+            if dead:
+                raise SurgeryError(f"patched model: node(s) {dead[:3]} produce nothing that is used")
