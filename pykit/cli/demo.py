@@ -1,0 +1,27 @@
+"""Build, inspect, patch, prove equivalent (fp32/fp16/int8, host backend) and lint the example models."""
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", default="pykit-demo", help="output folder (default ./pykit-demo)")
+    parser.add_argument("--trt", default="8.5", help="target TensorRT version (default 8.5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument("--backend", default="host", choices=["host", "reference"], help="plugin nodes run on (default host)")
+
+
+def run(args) -> int:
+    from pykit.surgeon.demo import run_demo
+    from pykit.surgeon.model import SurgeryError
+
+    try:
+        return 0 if run_demo(args.out, args.trt, args.seed, args.backend) else 1
+    except SurgeryError as exc:
+        print(f"pykit demo: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.backend == "host" and isinstance(exc, ImportError):
+            print(f"pykit demo: the host backend is not built ({exc}); run with --backend reference", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,43 @@
+"""Rewrite an ONNX model with the plugin folders' rules (op replacement, subgraph patterns, forced nodes)."""
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="ONNX model")
+    parser.add_argument("-o", "--output", required=True, help="where to write the patched model (written atomically)")
+    parser.add_argument("--trt", help="target TensorRT version: convert to the opset/IR its parser accepts")
+    parser.add_argument("--rule", action="append", metavar="NAME", help="apply only these rules (repeatable; default all)")
+    parser.add_argument("--node", action="append", metavar="NAME", default=[],
+                        help="force replacement of this node, or of every node of this op type (repeatable)")
+    parser.add_argument("--list-rules", action="store_true", help="print the registered rules and exit")
+
+
+def run(args) -> int:
+    from pykit.surgeon.model import SurgeryError, load_model, save_atomic
+    from pykit.surgeon.patch import patch_model
+    from pykit.surgeon.rules import all_rules
+
+    if args.list_rules:
+        for name, rule in sorted(all_rules().items()):
+            print(f"{name}: {', '.join(rule.ops)} -> {rule.plugin}  {rule.doc}")
+        return 0
+    try:
+        model = load_model(args.model)
+        result = patch_model(model, trt=args.trt, rule_names=args.rule, force=args.node)
+        for change in result.changes:
+            print(change)
+        if result.nothing:
+            print(f"nothing to patch in {args.model}: no rule rewrote a node and no conversion was needed; "
+                  f"{args.output} not written")
+            return 0
+        save_atomic(result.model, args.output)
+    except SurgeryError as exc:
+        print(f"pykit patch: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pykit patch: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}: {len(result.rewrites)} rewrite(s)")
+    return 0

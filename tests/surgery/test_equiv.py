@@ -1,0 +1,81 @@
+import numpy as np
+import onnx
+import onnx.numpy_helper
+import pytest
+from surgery_helpers import host_has
+
+from pykit.surgeon.equiv import equivalence, parse_input_spec, random_inputs
+from pykit.surgeon.model import SurgeryError
+from pykit.surgeon.models import pointpillars_like, scatter_reduce_model
+from pykit.surgeon.patch import patch_model
+
+PP = pointpillars_like()
+PP_PATCHED = patch_model(PP, trt="8.5").model
+
+
+def test_inputs_are_seeded_and_valid():
+    a, b, c = random_inputs(PP, 3), random_inputs(PP, 3), random_inputs(PP, 4)
+    assert all(np.array_equal(a[k], b[k]) for k in a) and not np.array_equal(a["pillars"], c["pillars"])
+    coords = a["coords"]
+    assert coords.dtype == np.int32 and len({tuple(r) for r in coords}) == len(coords)  # unique cells
+    assert coords[:, 2].max() < 24 and coords[:, 3].max() < 32 and coords.min() >= 0
+    assert parse_input_spec("x=uniform:-2:2") == ("x", {"kind": "uniform", "low": -2.0, "high": 2.0})
+    with pytest.raises(SurgeryError):
+        parse_input_spec("x=gauss")
+
+
+@pytest.mark.parametrize("backend", ["reference", "host"])
+def test_pointpillars_equivalent_at_every_precision(backend):
+    if backend == "host" and not host_has("PillarScatter"):
+        pytest.skip("pykit._host has no PillarScatter kernel in this build")
+    results = equivalence(PP, PP_PATCHED, ["fp32", "fp16", "int8"], backend=backend, seed=1)
+    assert [r.verdict for r in results] == ["PASS"] * 3
+    for r in results:
+        assert all(c.max_err == 0.0 for c in r.cuts)  # data movement: bit-identical at the cut
+        assert all(o.max_rewrite == 0.0 and o.rewrite_check == "exact" for o in r.outputs)
+    assert all(o.max_runtime_gap <= o.runtime_bound for o in results[0].outputs)
+
+
+def _sabotage(m, attr, value):
+    m = onnx.ModelProto.FromString(m.SerializeToString())
+    node = next(n for n in m.graph.node if n.domain == "trt.plugins")
+    for a in node.attribute:
+        if a.name == attr:
+            a.CopyFrom(onnx.helper.make_attribute(attr, value))
+    return m
+
+
+def test_a_wrong_rewrite_fails():
+    wrong = _sabotage(PP_PATCHED, "nx", 24)  # canvas width changed: shapes disagree
+    r = equivalence(PP, wrong, ["fp32"])[0]
+    assert r.verdict == "FAIL" and r.cuts[0].max_err == float("inf")
+    # num_valid = P/2: half the pillars dropped, same shapes
+    wrong = onnx.ModelProto.FromString(PP_PATCHED.SerializeToString())
+    node = next(n for n in wrong.graph.node if n.domain == "trt.plugins")
+    init = next(i for i in wrong.graph.initializer if i.name == node.input[2])
+    init.CopyFrom(onnx.numpy_helper.from_array(np.array([128], np.int32), init.name))
+    r = equivalence(PP, wrong, ["fp32"])[0]
+    assert r.verdict == "FAIL" and not r.cuts[0].passed and all(o.max_rewrite > 0 for o in r.outputs)
+    se = scatter_reduce_model(reduction="add")
+    wrong = _sabotage(patch_model(se).model, "reduction", "max")
+    r = equivalence(se, wrong, ["fp32"])[0]
+    assert r.verdict == "FAIL" and not r.cuts[0].passed and r.cuts[0].worst_fraction > 1
+
+
+@pytest.mark.parametrize("reduction", ["add", "mul", "max", "min"])
+def test_scatter_elements_reduce_equivalent(reduction):
+    m = scatter_reduce_model(reduction=reduction, opset=18, axis=1, shape=(4, 6), updates_shape=(4, 8))
+    results = equivalence(m, patch_model(m, trt="8.5").model, ["fp32", "fp16", "int8"], seed=2)
+    assert [r.verdict for r in results] == ["PASS", "PASS", "SKIP"]  # the plugin has no int8
+
+
+def test_scatter_elements_reduce_host_backend():
+    if not host_has("ScatterElementsReduce"):
+        pytest.skip("pykit._host has no ScatterElementsReduce kernel in this build (the lead rebuilds it)")
+    m = scatter_reduce_model()
+    assert all(r.passed for r in equivalence(m, patch_model(m).model, ["fp32", "fp16"], backend="host"))
+
+
+def test_unpatched_model_is_refused():
+    with pytest.raises(SurgeryError, match="no plugin nodes"):
+        equivalence(PP, PP, ["fp32"])

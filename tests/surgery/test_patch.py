@@ -1,0 +1,122 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from surgery_helpers import T, h, model, save, vi
+
+from pykit.surgeon.model import SurgeryError
+from pykit.surgeon.models import pointpillars_like, scatter_reduce_model
+from pykit.surgeon.patch import patch_model
+from pykit.surgeon import rules as rules_mod
+
+
+def ops(m):
+    return [n.op_type for n in m.graph.node]
+
+
+def test_pointpillars_fused_into_one_plugin_node_valid_model():
+    r = patch_model(pointpillars_like(), trt="8.5")
+    m = r.model
+    assert ops(m).count("PillarScatter") == 1 and not {"ScatterND", "ConstantOfShape", "Gather"} & set(ops(m))
+    node = next(n for n in m.graph.node if n.op_type == "PillarScatter")
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    assert attrs == {"plugin_version": b"1", "plugin_namespace": b"pykit", "nx": 32, "ny": 24, "batch_size": 1}
+    assert list(node.input)[:2] == ["pillar_features", "coords"] and list(node.output) == ["bev"]
+    onnx.checker.check_model(m, full_check=True)
+    assert m.ir_version == 8 and {(i.domain, i.version) for i in m.opset_import} == {("", 17), ("trt.plugins", 1)}
+    assert [c.action for c in r.changes] == ["fused", "removed"]
+
+
+def test_pattern_variants_batchless_index_and_initializer_canvas():
+    r = patch_model(pointpillars_like(batch_column=False, canvas="initializer", reduction="none"))
+    assert "PillarScatter" in ops(r.model)
+    assert "batch zeroed" in r.changes[0].detail  # coords regathered to (b, z, y, x) with b := 0
+
+
+def test_near_miss_is_reported_not_rewritten():
+    m = pointpillars_like()
+    # a non-zero canvas is not a pillar scatter
+    m.graph.node[[n.name for n in m.graph.node].index("scatter/canvas")].attribute[0].t.CopyFrom(
+        onnx.helper.make_tensor("one", T.FLOAT, [1], [1.0]))
+    r = patch_model(m)
+    assert r.nothing and [c.action for c in r.changes] == ["skipped"] and "zero" in r.changes[0].detail
+
+
+def test_scatter_elements_replacement_casts_int64_indices_and_converts_opset():
+    r = patch_model(scatter_reduce_model(reduction="max", opset=18), trt="8.5")
+    assert ops(r.model) == ["Cast", "ScatterElementsReduce", "Relu"]
+    assert any(c.action == "converted" and "18 -> 17" in c.detail for c in r.changes)
+    assert {(i.domain, i.version) for i in r.model.opset_import} == {("", 17), ("trt.plugins", 1)}
+    # without the rule the opset cannot go down: ScatterElements max has no opset-17 form
+    with pytest.raises(SurgeryError, match="cannot convert opset 18 -> 17"):
+        patch_model(scatter_reduce_model(reduction="max", opset=18), trt="8.5", rule_names=["pillar_scatter"])
+
+
+def test_int32_indices_need_no_cast_and_ir_is_lowered():
+    m = scatter_reduce_model(index_dtype=np.int32)
+    m.ir_version = 10
+    r = patch_model(m, trt="8.5")
+    assert ops(r.model) == ["ScatterElementsReduce", "Relu"] and r.model.ir_version == 8
+
+
+def test_nothing_to_patch_and_forced_replacement():
+    m = scatter_reduce_model(reduction="none")
+    assert patch_model(m).nothing
+    by_name = patch_model(m, force=["scatter_reduce"])
+    by_op = patch_model(m, force=["ScatterElements"])
+    for r in (by_name, by_op):
+        assert "ScatterElementsReduce" in ops(r.model) and "(forced)" in r.rewrites[0].detail
+    with pytest.raises(SurgeryError, match="no node of that name or op type"):
+        patch_model(m, force=["nope"])
+    with pytest.raises(SurgeryError, match="was not replaced"):
+        patch_model(m, force=["Relu"])
+    with pytest.raises(SurgeryError, match="unknown rule"):
+        patch_model(m, rule_names=["nope"])
+
+
+def _if_model():
+    then = h.make_graph([h.make_node("ScatterElements", ["d", "i", "u"], ["t"], reduction="add", name="inner_scatter")],
+                        "then", [], [vi("t", [4, 3])])
+    other = h.make_graph([h.make_node("Identity", ["d"], ["e"], name="inner_id")], "else", [], [vi("e", [4, 3])])
+    return model([h.make_node("If", ["cond"], ["y"], then_branch=then, else_branch=other, name="branch")],
+                 [vi("cond", [], T.BOOL), vi("d", [4, 3]), vi("i", [2, 3], T.INT64), vi("u", [2, 3])], [vi("y", [4, 3])],
+                 opset=16)
+
+
+def test_rules_rewrite_inside_if_bodies_or_say_they_skipped():
+    r = patch_model(_if_model())
+    then = next(a.g for a in r.model.graph.node[0].attribute if a.name == "then_branch")
+    assert [n.op_type for n in then.node] == ["Cast", "ScatterElementsReduce"]
+    assert r.rewrites[0].graph.startswith("main/branch.then_branch")
+    onnx.checker.check_model(r.model, full_check=True)
+    # a rule registered with subgraphs=False reports what it skipped there
+    rules_mod.register("test_no_subgraphs", plugin="ScatterElementsReduce", ops=["ScatterElements"], subgraphs=False)(
+        lambda ctx, node, forced: None)
+    try:
+        r = patch_model(_if_model(), rule_names=["test_no_subgraphs"])
+        assert r.nothing and r.changes[0].action == "skipped" and "If/Loop/Scan" in r.changes[0].detail
+    finally:
+        rules_mod._RULES.pop("test_no_subgraphs")
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "pykit.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_prints_changes_writes_atomically(tmp_path):
+    src = save(pointpillars_like(), tmp_path / "pp.onnx")
+    out = tmp_path / "pp.patched.onnx"
+    p = _cli("patch", src, "-o", str(out), "--trt", "8.5")
+    assert p.returncode == 0 and "fused" in p.stdout and "removed" in p.stdout and out.is_file()
+    # nothing to patch: reported, and not written
+    none = save(scatter_reduce_model(reduction="none"), tmp_path / "plain.onnx")
+    p = _cli("patch", none, "-o", str(tmp_path / "plain.out.onnx"))
+    assert p.returncode == 0 and "nothing to patch" in p.stdout and not (tmp_path / "plain.out.onnx").exists()
+    # an error half-way leaves no file (neither the output nor a temporary one)
+    bad = save(scatter_reduce_model(reduction="max", opset=18), tmp_path / "max.onnx")
+    p = _cli("patch", bad, "-o", str(tmp_path / "max.out.onnx"), "--trt", "8.5", "--rule", "pillar_scatter")
+    assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert sorted(os.listdir(tmp_path)) == ["max.onnx", "plain.onnx", "pp.onnx", "pp.patched.onnx"]
