@@ -96,6 +96,10 @@ def library_candidates() -> list[Path]:
     found = []
     if os.environ.get("PYKIT_PLUGIN_LIBRARY"):
         found.append(Path(os.environ["PYKIT_PLUGIN_LIBRARY"]))
+    from pykit.extensions import build_dir
+
+    if build_dir() is not None:
+        found.append(build_dir() / LIBRARY_NAME)
     found.append(Path(__file__).resolve().parent / LIBRARY_NAME)
     found += sorted(REPO_ROOT.glob(f"build/*/{LIBRARY_NAME}"))
     return found

@@ -14,6 +14,7 @@ import numpy as np
 
 BACKENDS = {
     "host": "pykit.backends.host:HostBackend",
+    "trt": "pykit.backends.trt:TensorRTBackend",
 }
 
 

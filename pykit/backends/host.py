@@ -1,38 +1,14 @@
-"""The CPU backend: the plugins' kernel cores compiled into pykit._host.
-
-``PYKIT_HOST_DIR=<cmake build dir>`` loads ``_host`` from that folder instead of the installed
-package: for working on a plugin with a plain ``cmake --build`` and no reinstall.
-"""
+"""The CPU backend: the plugins' kernel cores compiled into pykit._host."""
 from __future__ import annotations
-
-import importlib.machinery
-import importlib.util
-import os
-import sys
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from pykit import extensions
 from pykit.backends import Run
 
 
-@lru_cache(maxsize=None)
 def host_module():
-    override = os.environ.get("PYKIT_HOST_DIR")
-    if override:
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = Path(override) / f"_host{suffix}"
-            if path.is_file():
-                spec = importlib.util.spec_from_file_location("pykit._host", path)
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                sys.modules["pykit._host"] = module
-                return module
-        raise ImportError(f"PYKIT_HOST_DIR={override} holds no _host extension module")
-    from pykit import _host  # built by `pip install -e .`
-
-    return _host
+    return extensions.load("_host")
 
 
 class HostBackend:

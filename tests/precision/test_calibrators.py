@@ -148,7 +148,7 @@ def test_zeros_then_values():
     cal.collect(x)
     one = EntropyCalibrator()
     one.collect(np.concatenate([np.zeros(1000, np.float32), x]))
-    assert cal.compute_amax() == pytest.approx(one.compute_amax(), abs=np.abs(x).max() / 2048)
+    assert cal.compute_amax() == pytest.approx(one.compute_amax(), abs=float(np.abs(x).max()) / 2048)
 
 
 def test_single_value_tensor():

@@ -1,0 +1,133 @@
+"""The TensorRT backend: each call builds a one-plugin engine at the precision asked for (through
+pykit._trt), serializes it, deserializes it, runs it, and reads from the plugin library what the
+plugin really ran with at enqueue.
+
+Network I/O is float32 for float tensors; typed inputs are converted exactly (fp16 values and
+dequantized int8 values q*s are float32-representable) and outputs converted back exactly.
+INT8: network inputs get the dynamic range 127*s_in, so TensorRT's scale is s_in and its
+quantization returns the same q; the plugin output and the identity after it get 127*s_out.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from functools import lru_cache
+
+import numpy as np
+
+from pykit import extensions, registry
+from pykit.backends import Run
+from pykit.precision import numerics
+
+FLOAT_DTYPES = ("float32", "float16", "int8")
+RECORD_TYPES = {"fp32": "fp32", "fp16": "fp16", "int8": "int8"}
+
+
+def trt_module():
+    return extensions.load("_trt")  # built with TensorRT: see README, "GPU path"
+
+
+@lru_cache(maxsize=None)
+def builder():
+    return trt_module().Builder(verbose=bool(os.environ.get("PYKIT_TRT_VERBOSE")))
+
+
+def plugin_library() -> ctypes.CDLL:
+    path = registry.find_library()
+    if path is None:
+        raise registry.RegistryError("libpykit_plugins.so was not built (TensorRT not found at build time)")
+    lib = registry.load_library(str(path))
+    lib.pykit_enqueue_record.restype = ctypes.c_char_p
+    return lib
+
+
+def enqueue_record() -> dict[str, list[str]]:
+    return json.loads(plugin_library().pykit_enqueue_record().decode())
+
+
+def clear_enqueue_record() -> None:
+    plugin_library().pykit_enqueue_record_clear()
+
+
+def fields_for(spec, attrs: dict) -> list[tuple[str, str, object]]:
+    return [(a.name, a.scalar_type, attrs[a.name]) for a in spec.attributes]
+
+
+def actual_precision(spec, precision: str, seen: list[str]) -> str:
+    """What the plugin's precision-dependent tensors were at enqueue, e.g. 'fp16' or 'fp32' or
+    'mixed(...)'. `seen` holds entries like 'int8,int32,int32->int8' from the plugin library."""
+    if not seen:
+        return "not run"
+    kinds = set()
+    tensors = list(spec.inputs) + list(spec.outputs)
+    for entry in seen:
+        ins, outs = entry.split("->")
+        types = ins.split(",") + outs.split(",")
+        for tensor, t in zip(tensors, types):
+            if tensor.dtype(precision) in FLOAT_DTYPES:
+                kinds.add(t)
+    return kinds.pop() if len(kinds) == 1 else f"mixed({','.join(sorted(kinds))})"
+
+
+class TensorRTBackend:
+    name = "trt"
+
+    def available(self) -> str | None:
+        try:
+            trt_module()
+        except ImportError as exc:
+            return f"pykit._trt is not built ({exc}): build with TensorRT (TENSORRT_ROOT) on a GPU machine"
+        try:
+            plugin_library()
+        except registry.RegistryError as exc:
+            return str(exc)
+        return None
+
+    def engine(self, spec, precision, inputs, attrs, input_scales, output_scales):
+        """Build a one-plugin engine for these input shapes; returns the serialized plan."""
+        _trt = trt_module()
+        specs = []
+        ranges = {}
+        for tensor, x, s in zip(spec.inputs, inputs, input_scales):
+            dtype = "float32" if tensor.dtype(precision) in FLOAT_DTYPES else tensor.dtype(precision)
+            shape = list(np.shape(x))
+            specs.append(_trt.InputSpec(tensor.name, dtype, shape, shape, shape))
+            ranges[tensor.name] = float(np.float32(s) * np.float32(127))
+        for tensor, s in zip(spec.outputs, output_scales):
+            ranges[tensor.name] = float(np.float32(s) * np.float32(127))
+        return builder().build_plugin(spec.name, spec.version, spec.namespace, fields_for(spec, attrs), specs,
+                                      [t.name for t in spec.outputs], precision, ranges)
+
+    def feeds(self, spec, precision, inputs, input_scales) -> dict:
+        feeds = {}
+        for tensor, x, s in zip(spec.inputs, inputs, input_scales):
+            kind = tensor.dtype(precision)
+            if kind == "int8":
+                feeds[tensor.name] = numerics.dequantize_int8(x, s)
+            elif kind in FLOAT_DTYPES:
+                feeds[tensor.name] = np.asarray(x, dtype=np.float32)
+            else:
+                feeds[tensor.name] = np.ascontiguousarray(x)
+        return feeds
+
+    def outputs(self, spec, precision, results: dict, output_scales) -> list[np.ndarray]:
+        out = []
+        for tensor, s in zip(spec.outputs, output_scales):
+            y = results[tensor.name]
+            kind = tensor.dtype(precision)
+            if kind == "int8":
+                y = numerics.quantize_int8(y, s)
+            elif kind == "float16":
+                y = y.astype(np.float16)  # exact: the plugin wrote binary16 values
+            out.append(y)
+        return out
+
+    def run(self, spec, precision, inputs, attrs, input_scales, output_scales) -> Run:
+        _trt = trt_module()
+        plan = self.engine(spec, precision, inputs, attrs, input_scales, output_scales)
+        engine = _trt.Engine(plan)  # serialize -> deserialize: every run goes through the plugin's deserializer
+        clear_enqueue_record()
+        results = engine.run(self.feeds(spec, precision, inputs, input_scales))
+        seen = enqueue_record().get(spec.name, [])
+        return Run(self.outputs(spec, precision, results, output_scales), actual_precision(spec, precision, seen))
