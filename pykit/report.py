@@ -21,5 +21,70 @@ def text_table(headers: list[str], rows: list[list]) -> str:
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(_fmt(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def write_validation_report(out_dir, results, summaries, title: str, environment: dict, command: str) -> list:
+    """report.md + results.json (+ error_histograms.png with matplotlib) in out_dir; returns the paths."""
+    import json
+    import math
+    from dataclasses import asdict
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    data = {"title": title, "environment": environment, "command": command,
+            "summary": [asdict(s) for s in summaries], "results": [asdict(r) for r in results]}
+    (out / "results.json").write_text(json.dumps(data, indent=1, default=lambda x: None if x != x else x))
+    written.append(out / "results.json")
+
+    lines = [f"# {title}", "", "Reproduce (from the repository root):", "", "```", command, "```", "", "## Environment", ""]
+    lines += [f"- {k}: {v}" for k, v in environment.items()]
+    lines += ["", "## Summary", "", markdown_table(
+        ["plugin", "precision", "actual precision", "cases", "max abs err", "max rel err", "worst err / allowed",
+         "tolerance", "result"],
+        [[s.plugin, s.precision, s.actual_precision, s.cases, s.max_abs_err, s.max_rel_err, s.worst_fraction,
+          s.tolerance, s.verdict] for s in summaries])]
+    lines += ["", "## Cases", "", markdown_table(
+        ["plugin", "precision", "case", "actual precision", "shapes", "max abs err", "max rel err", "tolerance",
+         "result"],
+        [[r.plugin, r.precision, r.case, r.actual_precision, r.shapes, r.max_abs_err, r.max_rel_err, r.tolerance,
+          "PASS" if r.passed else "FAIL"] for r in results])]
+    failures = [r for r in results if not r.passed]
+    if failures:
+        lines += ["", "## Failures", ""] + [f"- {r.plugin} {r.precision} {r.case}: {r.message}" for r in failures]
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from pykit.validate import ERROR_EDGES
+
+        plugins = sorted({r.plugin for r in results})
+        fig, axes = plt.subplots(1, len(plugins), figsize=(6 * len(plugins), 4), squeeze=False)
+        labels = ["0"] + [f"<1e{int(round(math.log10(e)))}" for e in ERROR_EDGES[1:]] + [">=1e2"]
+        for ax, plugin in zip(axes[0], plugins):
+            for precision in ("fp32", "fp16", "int8"):
+                rs = [r for r in results if r.plugin == plugin and r.precision == precision and r.histogram]
+                if rs:
+                    counts = [sum(c) for c in zip(*(r.histogram for r in rs))]
+                    ax.plot(range(len(counts)), counts, marker="o", label=precision)
+            ax.set_yscale("symlog")
+            ax.set_xticks(range(len(labels)))
+            ax.set_xticklabels(labels, rotation=60, fontsize=7)
+            ax.set_title(f"{plugin}: |error| per output element")
+            ax.set_ylabel("elements")
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "error_histograms.png", dpi=110)
+        plt.close(fig)
+        written.append(out / "error_histograms.png")
+        lines += ["", "## Error histograms", "", "![|error| per element](error_histograms.png)"]
+    except ImportError:
+        lines += ["", "(matplotlib not installed: no error histogram plot; the counts are in results.json)"]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    written.append(out / "report.md")
+    return written

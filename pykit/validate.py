@@ -46,6 +46,18 @@ class CaseResult:
     tolerance: str
     passed: bool
     message: str = ""
+    histogram: list = None  # counts of |error| per error_histogram bin, all outputs together
+
+
+# |error| histogram bins: exactly 0, then decades 1e-12 .. 1e2 (the last bin takes the rest).
+ERROR_EDGES = [0.0] + [10.0**k for k in range(-12, 3)]
+
+
+def error_histogram(err: np.ndarray) -> list[int]:
+    """[count of exact zeros] + counts in (0, 1e-12), [1e-12, 1e-11), ..., [1e2, inf)."""
+    counts = [int(np.count_nonzero(err == 0))]
+    counts += [int(c) for c in np.histogram(err[err > 0], bins=[0.0] + ERROR_EDGES[1:] + [math.inf])[0]]
+    return counts
 
 
 @dataclass
@@ -110,12 +122,13 @@ def expectations(spec: PluginSpec, precision: str, ref_outputs: dict):
 
 
 def compare(spec: PluginSpec, precision: str, got: list, expected: list, scales: list):
-    """(max abs err, max rel err, worst err/allowed, problems) over all outputs."""
+    """(max abs err, max rel err, worst err/allowed, problems, |error| histogram) over all outputs."""
     tol = spec.tolerances[precision]
     max_abs = max_rel = worst = 0.0
     problems = []
+    histogram = [0] * len(ERROR_EDGES)
     if len(got) != len(expected):
-        return math.inf, math.inf, math.inf, [f"{len(got)} outputs, the spec has {len(expected)}"]
+        return math.inf, math.inf, math.inf, [f"{len(got)} outputs, the spec has {len(expected)}"], histogram
     for tensor, g, e, s in zip(spec.outputs, got, expected, scales):
         g = np.asarray(g)
         want = NUMPY_DTYPES[tensor.dtype(precision)]
@@ -131,6 +144,7 @@ def compare(spec: PluginSpec, precision: str, got: list, expected: list, scales:
         err = np.where(both_nan | same_inf, 0.0, np.abs(value - e))
         err = np.nan_to_num(err, nan=math.inf)
         allowed = tol.bound(np.abs(np.where(np.isfinite(e), e, 0.0)), s if tensor.dtype(precision) == "int8" else 0.0)
+        histogram = [a + b for a, b in zip(histogram, error_histogram(err))]
         if err.size:
             max_abs = max(max_abs, float(err.max()))
             nonzero = np.abs(e) > 0
@@ -143,7 +157,7 @@ def compare(spec: PluginSpec, precision: str, got: list, expected: list, scales:
                 i = np.unravel_index(int(np.argmax(frac)), err.shape)
                 problems.append(f"output '{tensor.name}': {bad} of {err.size} elements out of tolerance; worst at "
                                 f"{tuple(int(k) for k in i)}: got {value[i]:.9g}, expected {e[i]:.9g}")
-    return max_abs, max_rel, worst, problems
+    return max_abs, max_rel, worst, problems, histogram
 
 
 def validate_case(spec: PluginSpec, backend, precision: str, case: Case, reference) -> CaseResult:
@@ -152,11 +166,11 @@ def validate_case(spec: PluginSpec, backend, precision: str, case: Case, referen
     expected, out_scales = expectations(spec, precision, reference(ref_inputs, attrs))
     shapes = " ".join("x".join(map(str, np.shape(x))) or "scalar" for x in typed)
     run = backend.run(spec, precision, typed, attrs, in_scales, out_scales)
-    max_abs, max_rel, worst, problems = compare(spec, precision, run.outputs, expected, out_scales)
+    max_abs, max_rel, worst, problems, histogram = compare(spec, precision, run.outputs, expected, out_scales)
     if run.actual_precision != precision:
         problems.insert(0, f"asked for {precision}, the backend ran {run.actual_precision}")
     return CaseResult(spec.name, precision, case.name, run.actual_precision, shapes, max_abs, max_rel, worst,
-                      spec.tolerances[precision].describe(), not problems, "; ".join(problems))
+                      spec.tolerances[precision].describe(), not problems, "; ".join(problems), histogram)
 
 
 def run_validation(specs: list[PluginSpec], backend, precisions=None, seed: int = 0, progress: bool = True):
@@ -170,9 +184,12 @@ def run_validation(specs: list[PluginSpec], backend, precisions=None, seed: int 
                 jobs += [(spec, precision, case, reference) for case in cases]
     bar = None
     if progress:
-        from tqdm import tqdm
+        try:
+            from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc="validate", unit="case", leave=False)
+            bar = tqdm(total=len(jobs), desc="validate", unit="case", leave=False)
+        except ImportError:  # a bare GPU machine may lack tqdm: no bar then
+            pass
     results = []
     for spec, precision, case, reference in jobs:
         try:

@@ -11,7 +11,32 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for the random cases (default 0)")
     parser.add_argument("--json", metavar="FILE", help="also write every case's result as JSON")
     parser.add_argument("--cases", action="store_true", help="print one row per case, not per precision")
+    parser.add_argument("--report", metavar="DIR", help="write report.md, results.json and error histograms to DIR")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def environment(backend: str) -> dict:
+    """Machine, GPU and library versions for a report."""
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    env = {"python": platform.python_version(), "numpy": metadata.version("numpy"), "machine": platform.node()}
+    try:
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+        if smi.returncode == 0:
+            env["gpu"] = smi.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    if backend == "trt":
+        from pykit.backends.trt import trt_module
+        from pykit.cli.doctor import _nvcc
+
+        v = trt_module().version()
+        env["tensorrt"] = f"{v // 1000}.{v // 100 % 10}.{v % 100} (library), headers {trt_module().header_version()}"
+        env["nvcc"] = _nvcc()
+    return env
 
 
 def run(args) -> int:
@@ -51,6 +76,14 @@ def run(args) -> int:
     failures = [r for r in results if not r.passed]
     for r in failures:
         print(f"FAIL {r.plugin} {r.precision} {r.case}: {r.message}", file=sys.stderr)
+    if args.report:
+        from pykit.report import write_validation_report
+
+        command = "pykit validate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["validate"] else "pykit validate"
+        for path in write_validation_report(args.report, results, summarize(results),
+                                            f"pykit validation, backend {args.backend}", environment(args.backend),
+                                            command):
+            print(f"wrote {path}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"backend": args.backend, "seed": args.seed, "results": to_json(results)}, f, indent=1)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Validate every plugin in real TensorRT engines on a GPU machine, and write the report.
+#
+#   . /tmp/tensorrt/env.sh && bash scripts/gpu-validate.sh [OUT_DIR]      (default docs/validation)
+#
+# Builds with plain CMake (no pip, no network needed) against $TENSORRT_ROOT into build/gpu, then:
+# doctor (library and creators), the host backend, and `pykit validate --backend trt --report`.
+# On the project's lent H200, ../shared/gpu/README.md stages TensorRT 8.5.3 as /tmp/tensorrt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR=${1:-docs/validation}
+: "${TENSORRT_ROOT:?set TENSORRT_ROOT (on the project GPU machine: . /tmp/tensorrt/env.sh)}"
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+
+cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTENSORRT_ROOT="$TENSORRT_ROOT" \
+  -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPython_EXECUTABLE="$(command -v "$PY")" \
+  -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" | grep -E "pykit|Error" || true
+cmake --build build/gpu -j "$(nproc)"
+
+export PYKIT_BUILD_DIR=$PWD/build/gpu PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+"$PY" -m pykit.cli doctor
+"$PY" -m pykit.cli validate --backend host --no-progress
+"$PY" -m pykit.cli validate --backend trt --no-progress --report "$OUT_DIR"
