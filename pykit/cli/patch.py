@@ -25,7 +25,7 @@ def run(args) -> int:
         return 0
     try:
         model = load_model(args.model)
-        result = patch_model(model, trt=args.trt, rule_names=args.rule, force=args.node)
+        result = patch_model(model, trt=args.trt, rule_names=args.rule, force=args.node, checked=True)
         for change in result.changes:
             print(change)
         if result.nothing:

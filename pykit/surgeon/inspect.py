@@ -233,15 +233,18 @@ def _topo_order(graph) -> list[int]:
         indeg[k] = len(deps)
         for d in deps:
             users.setdefault(d, []).append(k)
+    import heapq
+
     ready = [k for k in range(len(graph.node)) if indeg[k] == 0]
+    heapq.heapify(ready)  # smallest index first: keeps the existing order where it is already valid
     out = []
     while ready:
-        k = ready.pop()
+        k = heapq.heappop(ready)
         out.append(k)
         for u in users.get(k, []):
             indeg[u] -= 1
             if indeg[u] == 0:
-                ready.append(u)
+                heapq.heappush(ready, u)
     if len(out) != len(graph.node):
         raise SurgeryError("the graph has a cycle")
     return out

@@ -47,11 +47,11 @@ def _graph_structure(graph, outer: set[str], where: str) -> None:
 
     available = set(outer) | {i.name for i in graph.input} | {i.name for i in graph.initializer}
     available |= {i.values.name for i in graph.sparse_initializer}
-    produced_by = {}
-    for node in graph.node:
+    produced_by = {}  # tensor name -> index of its node
+    for k, node in enumerate(graph.node):
         for out in node.output:
             if out:
-                produced_by[out] = node
+                produced_by[out] = k
     # Kahn's algorithm on the node graph; a node waiting forever is on a cycle or reads a missing tensor
     known = set(available) | set(produced_by)
     for node in graph.node:
@@ -62,20 +62,25 @@ def _graph_structure(graph, outer: set[str], where: str) -> None:
     for out in graph.output:
         if out.name not in known:
             raise SurgeryError(f"{where}graph output '{out.name}' is produced by no node, initializer or input")
-    done = set(available)
-    pending = list(graph.node)
-    progress = True
-    while pending and progress:
-        progress = False
-        rest = []
-        for node in pending:
-            if all((not n) or n in done or n not in produced_by for n in node.input):
-                done.update(o for o in node.output if o)
-                progress = True
-            else:
-                rest.append(node)
-        pending = rest
-    if pending:
+    # Kahn's algorithm over the nodes: whatever never becomes ready lies on a cycle
+    users: dict[int, list[int]] = {}
+    indeg = [0] * len(graph.node)
+    for k, node in enumerate(graph.node):
+        deps = {produced_by[n] for n in node.input if n and n in produced_by and n not in available}
+        indeg[k] = len(deps)
+        for d in deps:
+            users.setdefault(d, []).append(k)
+    ready = [k for k in range(len(graph.node)) if indeg[k] == 0]
+    seen = 0
+    while ready:
+        k = ready.pop()
+        seen += 1
+        for u in users.get(k, []):
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    if seen != len(graph.node):
+        pending = [n for k, n in enumerate(graph.node) if indeg[k] > 0]
         names = ", ".join(f"'{n.name or n.op_type}'" for n in pending[:5])
         more = f" (+{len(pending) - 5} more)" if len(pending) > 5 else ""
         raise SurgeryError(f"{where}the graph has a cycle through node(s) {names}{more}")
