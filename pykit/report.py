@@ -28,7 +28,6 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
 def write_validation_report(out_dir, results, summaries, title: str, environment: dict, command: str) -> list:
     """report.md + results.json (+ error_histograms.png with matplotlib) in out_dir; returns the paths."""
     import json
-    import math
     from dataclasses import asdict
     from pathlib import Path
 
@@ -55,36 +54,59 @@ def write_validation_report(out_dir, results, summaries, title: str, environment
     failures = [r for r in results if not r.passed]
     if failures:
         lines += ["", "## Failures", ""] + [f"- {r.plugin} {r.precision} {r.case}: {r.message}" for r in failures]
-    try:
-        import matplotlib
+    # Plot in a fresh interpreter: matplotlib's pybind11 extensions can clash with ours once
+    # pykit._host/_trt are loaded (seen on the GPU machine: SystemError inside ft2font).
+    import subprocess
+    import sys
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from pykit.validate import ERROR_EDGES
-
-        plugins = sorted({r.plugin for r in results})
-        fig, axes = plt.subplots(1, len(plugins), figsize=(6 * len(plugins), 4), squeeze=False)
-        labels = ["0"] + [f"<1e{int(round(math.log10(e)))}" for e in ERROR_EDGES[1:]] + [">=1e2"]
-        for ax, plugin in zip(axes[0], plugins):
-            for precision in ("fp32", "fp16", "int8"):
-                rs = [r for r in results if r.plugin == plugin and r.precision == precision and r.histogram]
-                if rs:
-                    counts = [sum(c) for c in zip(*(r.histogram for r in rs))]
-                    ax.plot(range(len(counts)), counts, marker="o", label=precision)
-            ax.set_yscale("symlog")
-            ax.set_xticks(range(len(labels)))
-            ax.set_xticklabels(labels, rotation=60, fontsize=7)
-            ax.set_title(f"{plugin}: |error| per output element")
-            ax.set_ylabel("elements")
-            ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "error_histograms.png", dpi=110)
-        plt.close(fig)
-        written.append(out / "error_histograms.png")
+    png = out / "error_histograms.png"
+    plot = subprocess.run([sys.executable, "-m", "pykit.report", str(out / "results.json"), str(png)],
+                          capture_output=True, text=True)
+    if plot.returncode == 0:
+        written.append(png)
         lines += ["", "## Error histograms", "", "![|error| per element](error_histograms.png)"]
-    except ImportError:
-        lines += ["", "(matplotlib not installed: no error histogram plot; the counts are in results.json)"]
+    else:
+        lines += ["", f"(no error histogram plot: {plot.stderr.strip().splitlines()[-1] if plot.stderr.strip() else 'plot failed'};"
+                  " the counts are in results.json)"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     written.append(out / "report.md")
     return written
+
+
+def plot_error_histograms(results_json, png) -> None:
+    """One panel per plugin: |error| per output element, a line per precision (from results.json)."""
+    import json
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pykit.validate import ERROR_EDGES
+
+    results = json.loads(open(results_json).read())["results"]
+    plugins = sorted({r["plugin"] for r in results})
+    fig, axes = plt.subplots(1, len(plugins), figsize=(6 * len(plugins), 4), squeeze=False)
+    labels = ["0"] + [f"<1e{int(round(math.log10(e)))}" for e in ERROR_EDGES[1:]] + [">=1e2"]
+    for ax, plugin in zip(axes[0], plugins):
+        for precision in ("fp32", "fp16", "int8"):
+            hists = [r["histogram"] for r in results
+                     if r["plugin"] == plugin and r["precision"] == precision and r["histogram"]]
+            if hists:
+                ax.plot(range(len(labels)), [sum(c) for c in zip(*hists)], marker="o", label=precision)
+        ax.set_yscale("symlog")
+        ax.set_xticks(range(len(labels)))
+        ax.set_xticklabels(labels, rotation=60, fontsize=7)
+        ax.set_title(f"{plugin}: |error| per output element")
+        ax.set_ylabel("elements")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    import sys
+
+    plot_error_histograms(sys.argv[1], sys.argv[2])

@@ -126,7 +126,7 @@ def compare(spec: PluginSpec, precision: str, got: list, expected: list, scales:
     tol = spec.tolerances[precision]
     max_abs = max_rel = worst = 0.0
     problems = []
-    histogram = [0] * len(ERROR_EDGES)
+    histogram = [0] * (len(ERROR_EDGES) + 1)  # error_histogram's bins: zeros, then len(ERROR_EDGES)
     if len(got) != len(expected):
         return math.inf, math.inf, math.inf, [f"{len(got)} outputs, the spec has {len(expected)}"], histogram
     for tensor, g, e, s in zip(spec.outputs, got, expected, scales):
@@ -144,7 +144,7 @@ def compare(spec: PluginSpec, precision: str, got: list, expected: list, scales:
         err = np.where(both_nan | same_inf, 0.0, np.abs(value - e))
         err = np.nan_to_num(err, nan=math.inf)
         allowed = tol.bound(np.abs(np.where(np.isfinite(e), e, 0.0)), s if tensor.dtype(precision) == "int8" else 0.0)
-        histogram = [a + b for a, b in zip(histogram, error_histogram(err))]
+        histogram = [a + b for a, b in zip(histogram, error_histogram(err), strict=True)]
         if err.size:
             max_abs = max(max_abs, float(err.max()))
             nonzero = np.abs(e) > 0

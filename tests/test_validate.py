@@ -81,3 +81,18 @@ def test_int8_inputs_are_really_int8():
     assert validate_case(SPEC, Spy(), "int8", CASE, REFERENCE).passed
     assert seen["dtypes"] == [np.int8, np.int32, np.int32]
     assert seen["scales"][0] > 0
+
+
+def test_error_histogram_counts_every_element():
+    from pykit.validate import error_histogram
+
+    err = np.array([0.0, 0.0, 5e-13, 3e-7, 2.0, 1e5, 1e9])
+    counts = error_histogram(err)
+    assert sum(counts) == err.size
+    assert counts[0] == 2 and counts[1] == 1 and counts[-1] == 2
+
+
+def test_case_histogram_accounts_for_all_outputs():
+    result = validate_case(SPEC, HostBackend(), "int8", CASE, REFERENCE)
+    canvas = 2 * 16 * 30 * 40  # B * C * ny * nx of the "random" case
+    assert sum(result.histogram) == canvas

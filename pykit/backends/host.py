@@ -25,7 +25,8 @@ class HostBackend:
         host = host_module()
         if spec.name not in host.plugins():
             raise RuntimeError(f"{spec.name}: no host backend compiled (rebuild: pip install -e .)")
-        outputs = host.run(spec.name, [np.ascontiguousarray(x) for x in inputs], dict(attrs), precision,
+        # np.asarray, not ascontiguousarray: that one turns 0-d arrays into 1-d
+        outputs = host.run(spec.name, [np.asarray(x, order="C") for x in inputs], dict(attrs), precision,
                            [float(s) for s in input_scales], [float(s) for s in output_scales])
         # The host computes in exactly the dtypes it was given and returns them: what ran is what was asked.
         return Run(list(outputs), precision)

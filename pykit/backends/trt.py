@@ -108,7 +108,7 @@ class TensorRTBackend:
             elif kind in FLOAT_DTYPES:
                 feeds[tensor.name] = np.asarray(x, dtype=np.float32)
             else:
-                feeds[tensor.name] = np.ascontiguousarray(x)
+                feeds[tensor.name] = np.asarray(x, order="C")  # ascontiguousarray would make 0-d arrays 1-d
         return feeds
 
     def outputs(self, spec, precision, results: dict, output_scales) -> list[np.ndarray]:

@@ -10,7 +10,7 @@
 //
 // Network I/O is float32 for float tensors at every precision: TensorRT converts at the plugin's
 // edges (exact for values already representable in fp16/int8), and the plugin layer's precision
-// is forced (setPrecision + setOutputType + kOBEY_PRECISION_CONSTRAINTS). What the plugin really
+// is forced (setOutputType + kOBEY_PRECISION_CONSTRAINTS). What the plugin really
 // ran with is recorded by the plugin library at enqueue, not inferred from these flags.
 #include <NvInfer.h>
 #include <NvOnnxParser.h>
@@ -247,7 +247,9 @@ public:
         if (int32_t(outputs.size()) != layer->getNbOutputs())
             throw std::invalid_argument(name + ": the plugin has " + std::to_string(layer->getNbOutputs()) + " outputs");
         if (forced) {
-            layer->setPrecision(run_type);
+            // Output types only: setPrecision would also constrain the plugin's int32 inputs (coords,
+            // indices) to the float precision and leave TensorRT no format combination. The plugin's
+            // supportsFormatCombination ties its float inputs to its outputs.
             for (int32_t i = 0; i < layer->getNbOutputs(); ++i)
                 if (layer->getOutput(i)->getType() == nv::DataType::kFLOAT) layer->setOutputType(i, run_type);
         }
