@@ -239,6 +239,14 @@ public:
             nv::ITensor* t = network->addInput(in.name.c_str(), data_type(in.dtype), to_dims(shape));
             if (t == nullptr) fail("addInput failed for '" + in.name + "'");
             range(t, in.name);
+            if (t->getType() == nv::DataType::kINT8) {
+                // INT8 network input, fed the exact q values: no float->int8 reformat, which TensorRT
+                // 8.5 cannot do for rank-2 tensors (seen on the H200: "No supported formats").
+                auto it = ranges.find(in.name);
+                if (it == ranges.end()) throw std::invalid_argument("int8 input '" + in.name + "' needs a dynamic range");
+                t->setDynamicRange(-it->second, it->second);
+                t->setAllowedFormats(1U << uint32_t(nv::TensorFormat::kLINEAR));
+            }
             tensors.push_back(t);
         }
         nv::IPluginV2Layer* layer = network->addPluginV2(tensors.data(), int32_t(tensors.size()), *plugin);
