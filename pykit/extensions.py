@@ -16,8 +16,7 @@ from pathlib import Path
 
 
 def build_dir() -> Path | None:
-    # PYKIT_HOST_DIR: the earlier name, honoured while in-flight work still uses it
-    value = os.environ.get("PYKIT_BUILD_DIR") or os.environ.get("PYKIT_HOST_DIR")
+    value = os.environ.get("PYKIT_BUILD_DIR")
     return Path(value) if value else None
 
 
