@@ -77,6 +77,19 @@ class Summary:
         return "PASS" if self.passed else "FAIL"
 
 
+def to_precision(x: np.ndarray, dtype: str, scale: float = 1.0):
+    """(x as the plugin receives it in `dtype`, the value the reference sees: float64 or integer).
+    Float x becomes int8 by quantization with `scale`, float16 by rounding."""
+    if dtype == "int8" and x.dtype.kind == "f":
+        q = numerics.quantize_int8(x, scale)
+        return q, numerics.dequantize_int8(q, scale).astype(np.float64)
+    if dtype == "float16":
+        h = numerics.to_fp16(x)
+        return h, h.astype(np.float64)
+    t = x.astype(NUMPY_DTYPES[dtype])
+    return t, t.astype(np.float64) if dtype == "float32" else t
+
+
 def prepare_inputs(spec: PluginSpec, precision: str, case: Case):
     """(typed inputs in spec order, float64/int reference inputs by name, int8 input scales)."""
     typed, reference, scales = [], {}, []
@@ -89,17 +102,8 @@ def prepare_inputs(spec: PluginSpec, precision: str, case: Case):
         scale = 1.0
         if dtype == "int8" and x.dtype.kind == "f":
             scale = numerics.scale_from_amax(float(np.max(np.abs(x))) if x.size else 0.0)
-            q = numerics.quantize_int8(x, scale)
-            typed.append(q)
-            reference[tensor.name] = numerics.dequantize_int8(q, scale).astype(np.float64)
-        elif dtype == "float16":
-            h = numerics.to_fp16(x)
-            typed.append(h)
-            reference[tensor.name] = h.astype(np.float64)
-        else:
-            t = x.astype(NUMPY_DTYPES[dtype])
-            typed.append(t)
-            reference[tensor.name] = t.astype(np.float64) if dtype == "float32" else t
+        value, reference[tensor.name] = to_precision(x, dtype, scale)
+        typed.append(value)
         scales.append(scale)
     return typed, reference, scales
 

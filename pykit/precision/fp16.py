@@ -21,6 +21,8 @@ binary16 rounding (relative 2^-11) per converted tensor; see docs/precision.md.
 """
 from __future__ import annotations
 
+from pykit.precision._graph import load_model, replace_in
+
 from typing import Iterable
 
 import numpy as np
@@ -40,19 +42,6 @@ _SUBGRAPH_OPS = {"If", "Loop", "Scan"}
 ALWAYS_FP32_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
 
-def _replace(seq, old, new) -> None:
-    """Replace every ``old`` in a graphsurgeon node's inputs/outputs list (no slice assignment there)."""
-    for j, x in enumerate(seq):
-        if x is old:
-            seq[j] = new
-
-
-def _load(model):
-    import onnx
-
-    if isinstance(model, onnx.ModelProto):
-        return model
-    return onnx.load(str(model))
 
 
 def convert_to_fp16(model, keep_fp32_ops: Iterable[str] = (), keep_fp32_nodes: Iterable[str] = (),
@@ -61,7 +50,7 @@ def convert_to_fp16(model, keep_fp32_ops: Iterable[str] = (), keep_fp32_nodes: I
     import onnx
     import onnx_graphsurgeon as gs
 
-    model = _load(model)
+    model = load_model(model)
     try:
         typed = onnx.shape_inference.infer_shapes(model)
     except Exception:
@@ -176,9 +165,9 @@ def convert_to_fp16(model, keep_fp32_ops: Iterable[str] = (), keep_fp32_nodes: I
                 producer = t.inputs[0] if t.inputs else None
                 raw = gs.Variable(fresh(f"{t.name}_fp16"), dtype=np.float16, shape=t.shape)
                 if producer is not None:
-                    _replace(producer.outputs, t, raw)
+                    replace_in(producer.outputs, t, raw)
                 for consumer in list(t.outputs):
-                    _replace(consumer.inputs, t, raw)
+                    replace_in(consumer.inputs, t, raw)
                 t.dtype = np.float32
                 graph.nodes.append(gs.Node("Cast", name=fresh(f"{t.name}_Cast_float32"),
                                            attrs={"to": onnx.TensorProto.FLOAT}, inputs=[raw], outputs=[t]))

@@ -16,6 +16,8 @@ for ``x < -127.5*scale`` (see numerics.py).
 """
 from __future__ import annotations
 
+from pykit.precision._graph import load_model, replace_in
+
 from typing import Iterable
 
 import numpy as np
@@ -33,19 +35,6 @@ WEIGHT_OPS = {
 }
 
 
-def _replace(seq, old, new) -> None:
-    """Replace every ``old`` in a graphsurgeon node's inputs/outputs list (no slice assignment there)."""
-    for j, x in enumerate(seq):
-        if x is old:
-            seq[j] = new
-
-
-def _load(model):
-    import onnx
-
-    if isinstance(model, onnx.ModelProto):
-        return model
-    return onnx.load(str(model))
 
 
 def _opset(model) -> int:
@@ -58,7 +47,7 @@ def _opset(model) -> int:
 def node_io_tensors(model, name: str | None = None, op_type: str | None = None) -> list[str]:
     """Names of the non-constant input and output tensors of the node called ``name`` (or of every
     node of ``op_type``, e.g. a plugin's op), in order, without repeats: what to quantize around it."""
-    model = _load(model)
+    model = load_model(model)
     inits = {i.name for i in model.graph.initializer}
     constants = {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
     nodes = [n for n in model.graph.node if (name is not None and n.name == name)
@@ -95,7 +84,7 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
     import onnx
     import onnx_graphsurgeon as gs
 
-    model = _load(model)
+    model = load_model(model)
     opset = _opset(model)
     if opset < 10:
         raise ValueError(f"QuantizeLinear needs opset >= 10; model has opset {opset}")
@@ -136,7 +125,7 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
         if isinstance(t, gs.Constant):
             dst = gs.Variable(fresh(f"{name}_dq"), dtype=np.float32, shape=t.shape)
             for consumer in list(t.outputs):
-                _replace(consumer.inputs, t, dst)
+                replace_in(consumer.inputs, t, dst)
             qdq_nodes(t, dst, s, None, name)
             quantized[name] = dst
             continue
@@ -147,13 +136,13 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
             if producer is None:
                 raise ValueError(f"tensor {name!r} is both a graph input and a graph output; nothing to quantize")
             raw = gs.Variable(fresh(f"{name}_fp32"), dtype=t.dtype, shape=t.shape)
-            _replace(producer.outputs, t, raw)
+            replace_in(producer.outputs, t, raw)
             qdq_nodes(raw, t, s, None, name)
             quantized[name] = t
         else:
             dst = gs.Variable(fresh(f"{name}_dq"), dtype=t.dtype or np.float32, shape=t.shape)
             for consumer in list(t.outputs):
-                _replace(consumer.inputs, t, dst)
+                replace_in(consumer.inputs, t, dst)
             qdq_nodes(t, dst, s, None, name)
             quantized[name] = dst
 
@@ -200,7 +189,7 @@ def fake_quant_session(model, threads: int | None = None):
     """
     import onnxruntime as ort
 
-    model = _load(model)
+    model = load_model(model)
     opts = ort.SessionOptions()
     opts.add_session_config_entry("session.disable_quant_qdq", "1")
     opts.log_severity_level = 3

@@ -139,7 +139,7 @@ def plugin_ops(specs, state: _State):
 
     from pykit import registry
     from pykit.precision import numerics
-    from pykit.validate import NUMPY_DTYPES
+    from pykit.validate import NUMPY_DTYPES, to_precision
 
     classes = []
     for spec in specs:
@@ -164,17 +164,8 @@ def plugin_ops(specs, state: _State):
                     state.amax[name] = max(state.amax.get(name, 0.0), float(np.max(np.abs(x))) if x.size else 0.0)
                 if dt == "int8":
                     s = state.scales[name]
-                    q = numerics.quantize_int8(x, s)
-                    typed.append(q)
-                    ref_in[t.name] = numerics.dequantize_int8(q, s).astype(np.float64)
-                elif dt == "float16":
-                    h = numerics.to_fp16(x)
-                    typed.append(h)
-                    ref_in[t.name] = h.astype(np.float64)
-                else:
-                    v = x.astype(NUMPY_DTYPES[dt])
-                    typed.append(v)
-                    ref_in[t.name] = v.astype(np.float64) if dt == "float32" else v
+                value, ref_in[t.name] = to_precision(x, dt, s)
+                typed.append(value)
                 in_scales.append(s)
             out_scales = [state.scales.get(name, 1.0) if t.dtype(p) == "int8" else 1.0
                           for t, name in zip(_spec.outputs, node.output)]

@@ -1,0 +1,18 @@
+"""Small helpers shared by the graph converters (qdq.py, fp16.py)."""
+from __future__ import annotations
+
+
+def replace_in(seq, old, new) -> None:
+    """Replace every ``old`` in a graphsurgeon node's inputs/outputs list (no slice assignment there)."""
+    for j, x in enumerate(seq):
+        if x is old:
+            seq[j] = new
+
+
+def load_model(model):
+    """An onnx.ModelProto as given, or loaded from a path."""
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        return model
+    return onnx.load(str(model))
