@@ -16,3 +16,16 @@ def load_model(model):
     if isinstance(model, onnx.ModelProto):
         return model
     return onnx.load(str(model))
+
+
+def name_allocator(used: set):
+    """``fresh(base)``: ``base``, or ``base_1``, ``base_2``... the first not in ``used`` (then taken)."""
+
+    def fresh(base: str) -> str:
+        candidate, k = base, 1
+        while candidate in used:
+            candidate, k = f"{base}_{k}", k + 1
+        used.add(candidate)
+        return candidate
+
+    return fresh

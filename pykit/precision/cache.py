@@ -15,10 +15,10 @@ the value.
 """
 from __future__ import annotations
 
-import os
+from pykit.files import write_atomic
+
 import re
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,17 +144,4 @@ def format_cache(scales: dict, algorithm: str = "EntropyCalibration2", version: 
 def write_cache(path, scales: dict, algorithm: str = "EntropyCalibration2", version: str = DEFAULT_VERSION) -> None:
     """Write a calibration cache atomically (temporary file in the same folder, then rename)."""
     text = format_cache(scales, algorithm, version)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, text.encode("utf-8"))

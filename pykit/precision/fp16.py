@@ -21,7 +21,7 @@ binary16 rounding (relative 2^-11) per converted tensor; see docs/precision.md.
 """
 from __future__ import annotations
 
-from pykit.precision._graph import load_model, replace_in
+from pykit.precision._graph import load_model, name_allocator, replace_in
 
 from typing import Iterable
 
@@ -74,14 +74,7 @@ def convert_to_fp16(model, keep_fp32_ops: Iterable[str] = (), keep_fp32_nodes: I
         except TypeError:
             return None
 
-    used = set(graph.tensors())
-
-    def fresh(base: str) -> str:
-        candidate, k = base, 1
-        while candidate in used:
-            candidate, k = f"{base}_{k}", k + 1
-        used.add(candidate)
-        return candidate
+    fresh = name_allocator(set(graph.tensors()))
 
     def half(node) -> bool:
         return not (node.op in keep_ops or node.op in ALWAYS_FP32_OPS or node.name in keep_nodes or node.op in _SUBGRAPH_OPS

@@ -16,7 +16,7 @@ for ``x < -127.5*scale`` (see numerics.py).
 """
 from __future__ import annotations
 
-from pykit.precision._graph import load_model, replace_in
+from pykit.precision._graph import load_model, name_allocator, replace_in
 
 from typing import Iterable
 
@@ -94,14 +94,7 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
         raise ValueError(f"per-channel Q/DQ needs opset >= 13; model has opset {opset}")
     graph = gs.import_onnx(model)
     tensors = graph.tensors()
-    used_names = set(tensors)
-
-    def fresh(base: str) -> str:
-        candidate, k = base, 1
-        while candidate in used_names:
-            candidate, k = f"{base}_{k}", k + 1
-        used_names.add(candidate)
-        return candidate
+    fresh = name_allocator(set(tensors))
 
     def qdq_nodes(src, dst, scale: np.ndarray, axis: int | None, base: str):
         sc = gs.Constant(fresh(f"{base}_scale"), np.asarray(scale, dtype=np.float32))

@@ -2,8 +2,8 @@
 helpers every surgery command shares."""
 from __future__ import annotations
 
-import os
-import tempfile
+from pykit.files import write_atomic
+
 from pathlib import Path
 
 PLUGIN_DOMAIN = "trt.plugins"
@@ -101,19 +101,7 @@ def check_structure(model, label: str = "model") -> None:
 
 def save_atomic(model, path) -> None:
     """Write the model to a temporary file beside ``path``, then rename: nothing half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_atomic(path, model.SerializeToString())
 
 
 def iter_graphs(graph, path: str = "main"):
