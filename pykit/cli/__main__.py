@@ -16,6 +16,8 @@ COMMANDS = {
     "lint": "pykit.cli.lint",
     "equiv": "pykit.cli.equiv",
     "demo": "pykit.cli.demo",
+    "new": "pykit.cli.new",
+    "bench": "pykit.cli.bench",
 }
 
 
