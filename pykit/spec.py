@@ -66,12 +66,16 @@ class Tolerance:
 @dataclass(frozen=True)
 class TensorSpec:
     name: str
-    ranks: tuple[int, ...]
+    ranks: tuple[int, ...]  # every rank the tensor may have at some precision
     dtypes: dict[str, str]  # precision -> dtype
     doc: str = ""
+    ranks_by_precision: dict[str, tuple[int, ...]] | None = None  # where a precision allows fewer
 
     def dtype(self, precision: str) -> str:
         return self.dtypes[precision]
+
+    def ranks_at(self, precision: str) -> tuple[int, ...]:
+        return (self.ranks_by_precision or {}).get(precision, self.ranks)
 
     def quantized(self, precision: str) -> bool:
         return self.dtypes[precision] == "int8"
@@ -209,9 +213,18 @@ def _tensor(table: dict, precisions: tuple[str, ...], where: str) -> TensorSpec:
     name = _take(table, "name", str, where)
     where = f"{where} '{name}'"
     rank = table.get("rank")
-    ranks = tuple(rank) if isinstance(rank, list) else (rank,)
-    if not ranks or not all(isinstance(r, int) and not isinstance(r, bool) and 0 <= r <= 8 for r in ranks):
-        raise SpecError(f"{where}: 'rank' must be an integer 0..8 or a list of them, got {rank!r}")
+    # rank: an integer, a list, or a table precision -> integer/list (a precision that allows fewer
+    # ranks, e.g. TensorRT 8.5 has no INT8 format for some ranks)
+    per_precision = rank if isinstance(rank, dict) else {p: rank for p in precisions}
+    if isinstance(rank, dict) and sorted(rank) != sorted(precisions):
+        raise SpecError(f"{where}: 'rank' as a table needs exactly the precisions {list(precisions)}, got {sorted(rank)}")
+    by_precision = {}
+    for p, r in per_precision.items():
+        ranks = tuple(r) if isinstance(r, list) else (r,)
+        if not ranks or not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= 8 for k in ranks):
+            raise SpecError(f"{where}: 'rank' must be an integer 0..8 or a list of them, got {r!r}")
+        by_precision[p] = ranks
+    ranks = tuple(sorted({k for r in by_precision.values() for k in r}))
     dtype = table.get("dtype")
     if isinstance(dtype, str):
         dtype = {p: dtype for p in precisions}
@@ -225,7 +238,8 @@ def _tensor(table: dict, precisions: tuple[str, ...], where: str) -> TensorSpec:
             raise SpecError(f"{where}: 'dtype' names precision '{p}', which the plugin does not list")
         if d not in TENSOR_DTYPES:
             raise SpecError(f"{where}: dtype '{d}' for {p} is not one of {list(TENSOR_DTYPES)}")
-    return TensorSpec(name, ranks, dict(dtype), _take(table, "doc", str, where, ""))
+    differs = {p: r for p, r in by_precision.items() if r != ranks}
+    return TensorSpec(name, ranks, dict(dtype), _take(table, "doc", str, where, ""), by_precision if differs else None)
 
 
 def _attribute(table: dict, where: str) -> Attribute:

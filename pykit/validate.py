@@ -90,6 +90,19 @@ def to_precision(x: np.ndarray, dtype: str, scale: float = 1.0):
     return t, t.astype(np.float64) if dtype == "float32" else t
 
 
+def fit_rank(x: np.ndarray, tensor, precision: str, where: str) -> np.ndarray:
+    """x itself when its rank is one the spec allows at this precision; else x with leading unit
+    dimensions up to the nearest allowed rank (a spec narrows a precision's ranks when TensorRT has
+    no format for some rank, e.g. INT8 [P, C]: the same data as [1, P, C])."""
+    allowed = tensor.ranks_at(precision)
+    if x.ndim in allowed:
+        return x
+    higher = [r for r in allowed if r > x.ndim]
+    if not higher:
+        raise ValueError(f"{where}: input '{tensor.name}' has rank {x.ndim}; the spec allows {list(allowed)} at {precision}")
+    return x.reshape((1,) * (min(higher) - x.ndim) + x.shape)
+
+
 def prepare_inputs(spec: PluginSpec, precision: str, case: Case):
     """(typed inputs in spec order, float64/int reference inputs by name, int8 input scales)."""
     typed, reference, scales = [], {}, []
@@ -97,7 +110,7 @@ def prepare_inputs(spec: PluginSpec, precision: str, case: Case):
     if missing:
         raise ValueError(f"{spec.name}: case '{case.name}' lacks input(s) {missing}")
     for tensor in spec.inputs:
-        x = np.asarray(case.inputs[tensor.name])
+        x = fit_rank(np.asarray(case.inputs[tensor.name]), tensor, precision, f"{spec.name}: case '{case.name}'")
         dtype = tensor.dtype(precision)
         scale = 1.0
         if dtype == "int8" and x.dtype.kind == "f":

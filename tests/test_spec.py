@@ -77,6 +77,8 @@ def test_good_spec_loads(tmp_path):
         ('version = "1"', "", "missing required key 'version'"),
         ('precisions = ["fp32", "fp16"]', 'precisions = ["fp32", "bf16x"]', "'precisions'"),
         ('rank = 2', 'rank = 11', "'rank'"),
+        ('rank = 2', 'rank = { fp32 = 2 }', "exactly the precisions"),
+        ('rank = 2', 'rank = { fp32 = 2, fp16 = [9] }', "'rank'"),
         ('dtype = { fp32 = "float32", fp16 = "float16" }\n\n[[attributes]]',
          'dtype = { fp32 = "float32" }\n\n[[attributes]]', "no entry for precision(s) ['fp16']"),
         ('type = "float32"', 'type = "double"', "'type'"),
@@ -123,3 +125,18 @@ def test_resolve_attributes_rejects(tmp_path, given, message):
         spec.resolve_attributes(given)
     assert message in str(err.value)
     assert "Thing" in str(err.value)
+
+
+def test_rank_table_narrows_one_precision(tmp_path):
+    import numpy as np
+
+    from pykit.validate import fit_rank
+
+    spec = load_spec(write(tmp_path, GOOD.replace("rank = [1, 2]", "rank = { fp32 = [1, 2], fp16 = 2 }", 1)))
+    x = spec.inputs[0]
+    assert x.ranks == (1, 2) and x.ranks_at("fp32") == (1, 2) and x.ranks_at("fp16") == (2,)
+    v = np.arange(3.0)
+    assert fit_rank(v, x, "fp32", "case").shape == (3,)      # allowed as is
+    assert fit_rank(v, x, "fp16", "case").shape == (1, 3)    # lifted by a leading unit dim, same data
+    with pytest.raises(ValueError, match="rank 3; the spec allows \\[2\\] at fp16"):
+        fit_rank(np.zeros((1, 1, 3)), x, "fp16", "case")

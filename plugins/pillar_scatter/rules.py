@@ -11,7 +11,7 @@ Pattern (what PyTorch exports for ``canvas[:, idx] = feats`` / OpenPCDet-style s
     out     = Transpose(Reshape(bev, [B, ny, nx, C]), [0, 3, 1, 2])     -> [B, C, ny, nx]
          or = Reshape(Transpose(bev, [1, 0]), [1, C, ny, nx])            (B = 1)
 
-becomes ``out = PillarScatter(feats, coords32, num_valid=P; nx, ny, batch_size=B)``. coords32 is the
+becomes ``out = PillarScatter(Unsqueeze(feats, [0]), coords32, num_valid=P; nx, ny, batch_size=B)``. coords32 is the
 int32 coords tensor itself when its columns are (b, z, y, x); otherwise a Gather of the columns into
 that order, times a mask that zeroes the batch column when the index ignores it (B = 1).
 
@@ -175,11 +175,14 @@ def pillar_scatter(ctx, node, forced):
         shape = ctx.add_node("Shape", [feats], np.int64, [2], name="num_pillars_shape")
         first = ctx.add_node("Gather", [shape, ctx.constant("zero", np.array([0], np.int64))], np.int64, [1], attrs={"axis": 0})
         num_valid = ctx.add_node("Cast", [first], np.int32, [1], attrs={"to": 6}, name="num_valid")
+    # [1, P, C]: the rank every precision takes (TensorRT 8.5 has no INT8 format for [P, C]; spec.toml)
+    feats_1pc = ctx.add_node("Unsqueeze", [feats, ctx.constant("axis0", np.array([0], np.int64))],
+                             feats.dtype or np.float32, [1, P if P is not None else "P", C], name="features_1pc")
     replaced = [node] + tail_nodes
     names = [n.name for n in replaced]
     ctx.detach(*replaced)
     name = f"{node.name}/PillarScatter" if node.name else ctx.unique("PillarScatter")
-    ctx.plugin_node(spec, [feats, coords, num_valid], [out], {"nx": nx, "ny": ny, "batch_size": B}, name)
+    ctx.plugin_node(spec, [feats_1pc, coords, num_valid], [out], {"nx": nx, "ny": ny, "batch_size": B}, name)
     layout = "(b, z, y, x) as is" if (bcol, ycol, xcol) == (0, 2, 3) else \
         f"columns b={bcol} y={ycol} x={xcol} regathered to (b, z, y, x){'' if bcol is not None else ', batch zeroed'}"
     return Change(ctx.rule.name, "fused", ctx.path, names,

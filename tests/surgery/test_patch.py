@@ -24,7 +24,13 @@ def test_pointpillars_fused_into_one_plugin_node_valid_model():
     node = next(n for n in m.graph.node if n.op_type == "PillarScatter")
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     assert attrs == {"plugin_version": b"1", "plugin_namespace": b"pykit", "nx": 32, "ny": 24, "batch_size": 1}
-    assert list(node.input)[:2] == ["pillar_features", "coords"] and list(node.output) == ["bev"]
+    assert list(node.input)[1] == "coords" and list(node.output) == ["bev"]
+    # features reach the plugin as [1, P, C], the rank TensorRT 8.5 takes in INT8 (spec.toml)
+    unsq = next(n for n in m.graph.node if n.output[0] == node.input[0])
+    assert unsq.op_type == "Unsqueeze" and unsq.input[0] == "pillar_features"
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in onnx.shape_inference.infer_shapes(m).graph.value_info}
+    assert shapes[node.input[0]] == [1, 256, 16]
     onnx.checker.check_model(m, full_check=True)
     assert m.ir_version == 8 and {(i.domain, i.version) for i in m.opset_import} == {("", 17), ("trt.plugins", 1)}
     assert [c.action for c in r.changes] == ["fused", "removed"]
