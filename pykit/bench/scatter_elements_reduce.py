@@ -1,0 +1,123 @@
+"""ScatterElementsReduce: ONNX ScatterElements(reduction=add, axis=0) of 1M update rows of 16
+features into data of 262,144 x 16 (a voxel/segment sum), indices as ONNX and TensorRT hand them
+to the plugin: int32, the same shape as updates (each row's destination repeated over its 16
+features, what an exported Expand materializes), destinations uniform at random.
+
+PyTorch baselines (the faster one is the table's): ``data.scatter_add(0, index, updates)`` with
+the int64 row index expanded (stride 0, so torch reads 8 bytes per row, not per element), and
+``data.index_add(0, rows, updates)``. Both are out of place (the copy of data included), as the
+plugin's output is. torch accumulates fp16 in fp16; the plugin accumulates in fp32.
+No int8: the spec says why (an accumulator's range grows with the reduction).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pykit.bench.case import BenchCase, Traffic
+
+LAUNCHER = "scatter_elements_reduce"
+ITEMSIZE = {"fp32": 4, "fp16": 2}
+TARGETS_MS = {"fp32": 0.037, "fp16": 0.020}  # issue 7 (counted with one index per row: see README)
+
+
+def traffic(rows: int, updates: int, features: int, itemsize: int, index_itemsize: int = 4) -> Traffic:
+    data = rows * features * itemsize
+    upd = updates * features * itemsize
+    idx = updates * features * index_itemsize
+    return Traffic(2 * data + upd + idx,
+                   "2*N*F*s (data read, output written) + U*F*s (updates) + U*F*4 (int32 indices, one per update "
+                   "element as ONNX ScatterElements has them); s = bytes per element")
+
+
+class ScatterAddCase(BenchCase):
+    plugin = "ScatterElementsReduce"
+
+    def __init__(self, precision: str, rows: int = 262144, updates: int = 1 << 20, features: int = 16, seed: int = 0):
+        self.precision, self.rows, self.updates, self.features, self.seed = precision, rows, updates, features, seed
+        self.shape = f"data {rows}x{features}, {updates}x{features} updates, axis 0, add"
+        self.target_ms = TARGETS_MS.get(precision)
+        self.note = "torch reads one int64 index per row; the plugin one int32 per element (ONNX)"
+
+    def traffic(self) -> Traffic:
+        return traffic(self.rows, self.updates, self.features, ITEMSIZE[self.precision])
+
+    def _inputs_numpy(self):
+        rng = np.random.default_rng(self.seed)
+        dtype = np.float32 if self.precision == "fp32" else np.float16
+        data = rng.standard_normal((self.rows, self.features)).astype(dtype)
+        rows = rng.integers(0, self.rows, size=self.updates).astype(np.int32)
+        upd = rng.standard_normal((self.updates, self.features)).astype(dtype)
+        return data, rows, upd
+
+    def setup(self, torch, kernels, stream):
+        self.torch, self.kernels, self.stream = torch, kernels, stream
+        data, rows, upd = self._inputs_numpy()
+        self.t_data = torch.from_numpy(data).cuda()
+        self.t_upd = torch.from_numpy(upd).cuda()
+        self.t_rows64 = torch.from_numpy(rows).cuda().long()
+        self.t_idx32 = self.t_rows64.int()[:, None].expand(-1, self.features).contiguous()
+        self.t_idx64_expanded = self.t_rows64[:, None].expand(-1, self.features)
+        self.t_out = torch.empty_like(self.t_data)
+        ws = kernels.scatter_elements_reduce_workspace(self.precision, list(self.t_data.shape),
+                                                       list(self.t_idx32.shape), 0)
+        self.t_ws = torch.empty(max(ws, 1), dtype=torch.uint8, device="cuda")
+
+    def ours(self):
+        self.kernels.scatter_elements_reduce(self.precision, "int32", "add", self.t_data.data_ptr(),
+                                             self.t_idx32.data_ptr(), self.t_upd.data_ptr(), self.t_out.data_ptr(),
+                                             self.t_ws.data_ptr(), list(self.t_data.shape), list(self.t_idx32.shape),
+                                             0, self.stream)
+
+    def baselines(self):
+        return {"scatter_add (expanded int64 row index)":
+                    lambda: self.t_data.scatter_add(0, self.t_idx64_expanded, self.t_upd),
+                "index_add (int64 rows)": lambda: self.t_data.index_add(0, self.t_rows64, self.t_upd)}
+
+    def check(self):
+        torch = self.torch
+        self.t_out.fill_(float("nan"))
+        self.ours()
+        torch.cuda.synchronize()
+        ref = self.t_data.double().index_add(0, self.t_rows64, self.t_upd.double())
+        got = self.t_out.double()
+        if not bool(torch.isfinite(got).all()):
+            return {"ok": False, "detail": "non-finite outputs (unwritten elements?)"}
+        expected = ref if self.precision == "fp32" else ref.half().double()
+        rel = float(torch.linalg.vector_norm(got - ref) / torch.linalg.vector_norm(ref))
+        worst = float((got - expected).abs().max())
+        # fp32: a handful of fp32 additions per element; fp16: one binary16 rounding of the fp32 sum
+        limit = 1e-6 if self.precision == "fp32" else 5e-4
+        ok = rel < limit
+        return {"ok": ok, "detail": f"|out - ref|/|ref| = {rel:.2e} (float64 reference; limit {limit:g}), "
+                                    f"max |out - expected| = {worst:.2e}"}
+
+    def trt_call(self):
+        data, rows, upd = self._inputs_numpy()
+        idx = np.ascontiguousarray(np.broadcast_to(rows[:, None], upd.shape))
+        return [data, idx, upd], {"axis": 0, "reduction": "add"}, [], []
+
+
+def cases(precisions):
+    return [ScatterAddCase(p) for p in ("fp32", "fp16") if p in precisions]
+
+
+UNSUPPORTED = {"int8": "no int8 in the spec: an accumulator's range grows with the reduction (spec.toml)"}
+
+REDUCTIONS = ("none", "add", "mul", "max", "min")
+
+
+def launch_case(torch, kernels, stream, precision, inputs, attrs, input_scales, output_scales):
+    data, idx, upd = (np.ascontiguousarray(x) for x in inputs)
+    t_data = torch.from_numpy(data).cuda()
+    t_idx = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int32)).cuda()
+    t_upd = torch.from_numpy(upd).cuda()
+    out = torch.empty_like(t_data)
+    out.view(torch.uint8).fill_(0x7F)
+    rank = data.ndim
+    ws = kernels.scatter_elements_reduce_workspace(precision, list(data.shape), list(idx.shape), attrs["axis"])
+    t_ws = torch.empty(max(ws, 1), dtype=torch.uint8, device="cuda")
+    kernels.scatter_elements_reduce(precision, "int32", attrs["reduction"], t_data.data_ptr(), t_idx.data_ptr(),
+                                    t_upd.data_ptr(), out.data_ptr(), t_ws.data_ptr(), list(data.shape),
+                                    list(idx.shape), attrs["axis"] % rank if rank else 0, stream)
+    torch.cuda.synchronize()
+    return [out.cpu().numpy()]
