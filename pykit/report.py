@@ -25,8 +25,10 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(out)
 
 
-def write_validation_report(out_dir, results, summaries, title: str, environment: dict, command: str) -> list:
-    """report.md + results.json (+ error_histograms.png with matplotlib) in out_dir; returns the paths."""
+def write_validation_report(out_dir, results, summaries, title: str, environment: dict, command: str,
+                            lifecycle: list | None = None) -> list:
+    """report.md + results.json (+ error_histograms.png with matplotlib) in out_dir; returns the paths.
+    lifecycle: pykit.lifecycle Checks, reported in their own table."""
     import json
     from dataclasses import asdict
     from pathlib import Path
@@ -35,7 +37,8 @@ def write_validation_report(out_dir, results, summaries, title: str, environment
     out.mkdir(parents=True, exist_ok=True)
     written = []
     data = {"title": title, "environment": environment, "command": command,
-            "summary": [asdict(s) for s in summaries], "results": [asdict(r) for r in results]}
+            "summary": [asdict(s) for s in summaries], "results": [asdict(r) for r in results],
+            "lifecycle": [asdict(c) for c in lifecycle or []]}
     (out / "results.json").write_text(json.dumps(data, indent=1, default=lambda x: None if x != x else x))
     written.append(out / "results.json")
 
@@ -46,6 +49,10 @@ def write_validation_report(out_dir, results, summaries, title: str, environment
          "tolerance", "result"],
         [[s.plugin, s.precision, s.actual_precision, s.cases, s.max_abs_err, s.max_rel_err, s.worst_fraction,
           s.tolerance, s.verdict] for s in summaries])]
+    if lifecycle:
+        lines += ["", "## Lifecycle checks", "", "What each check does: `pykit/lifecycle.py`.", "", markdown_table(
+            ["plugin", "check", "result", "detail"],
+            [[c.plugin, c.check, "PASS" if c.passed else "FAIL", c.detail] for c in lifecycle])]
     lines += ["", "## Cases", "", markdown_table(
         ["plugin", "precision", "case", "actual precision", "shapes", "max abs err", "max rel err", "tolerance",
          "result"],
@@ -54,6 +61,7 @@ def write_validation_report(out_dir, results, summaries, title: str, environment
     failures = [r for r in results if not r.passed]
     if failures:
         lines += ["", "## Failures", ""] + [f"- {r.plugin} {r.precision} {r.case}: {r.message}" for r in failures]
+    lines += [f"- lifecycle {c.plugin} {c.check}: {c.detail}" for c in lifecycle or [] if not c.passed]
     # Plot in a fresh interpreter: matplotlib's pybind11 extensions can clash with ours once
     # pykit._host/_trt are loaded (seen on the GPU machine: SystemError inside ft2font).
     import subprocess

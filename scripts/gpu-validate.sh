@@ -4,7 +4,9 @@
 #   . /tmp/tensorrt/env.sh && bash scripts/gpu-validate.sh [OUT_DIR]      (default docs/validation)
 #
 # Builds with plain CMake (no pip, no network needed) against $TENSORRT_ROOT into build/gpu, then:
-# doctor (library and creators), the host backend, and `pykit validate --backend trt --report`.
+# doctor (library and creators), the host backend, `pykit validate --backend trt --report` (every
+# case in one-plugin engines + lifecycle checks), and the demo's patched models as whole engines
+# against their originals on onnxruntime (`--model/--against`, reports in OUT_DIR/model-*).
 # On the project's lent H200, ../shared/gpu/README.md stages TensorRT 8.5.3 as /tmp/tensorrt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +23,12 @@ cmake --build build/gpu -j "$(nproc)"
 export PYKIT_BUILD_DIR=$PWD/build/gpu PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 "$PY" -m pykit.cli doctor
 "$PY" -m pykit.cli validate --backend host --no-progress
-"$PY" -m pykit.cli validate --backend trt --no-progress --report "$OUT_DIR"
+status=0
+"$PY" -m pykit.cli validate --backend trt --no-progress --report "$OUT_DIR" || status=1
+DEMO=$(mktemp -d)
+"$PY" -m pykit.cli demo --out "$DEMO" > "$DEMO/demo.log" || { cat "$DEMO/demo.log"; status=1; }
+"$PY" -m pykit.cli validate --backend trt --model "$DEMO/pointpillars_like.patched.onnx" \
+  --against "$DEMO/pointpillars_like.onnx" --report "$OUT_DIR/model-pointpillars" || status=1
+"$PY" -m pykit.cli validate --backend trt --precision fp32,fp16 --model "$DEMO/scatter_elements_add.patched.onnx" \
+  --against "$DEMO/scatter_elements_add.onnx" --report "$OUT_DIR/model-scatter-elements" || status=1
+exit $status

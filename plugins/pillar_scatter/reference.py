@@ -51,6 +51,9 @@ def _case(name, rng, pillars, channels, nx, ny, batch=1, valid=None, coords=None
 
 def cases(rng: np.random.Generator):
     yield _case("random", rng, 300, 16, nx=40, ny=30, batch=2, valid=250)
+    # same canvas as "random", other pillar counts: one engine profile spans them (lifecycle checks)
+    yield _case("random_fewer_pillars", rng, 37, 16, nx=40, ny=30, batch=2)
+    yield _case("random_no_pillars", rng, 0, 16, nx=40, ny=30, batch=2)
     yield _case("rank3_features_scalar_count", rng, 64, 8, nx=16, ny=12, rank3=True, scalar=True)
     dup = _unique_coords(rng, 50, 1, 10, 10)
     dup[25:] = dup[:25]  # every cell claimed twice: the later pillar must win

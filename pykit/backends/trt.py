@@ -84,20 +84,29 @@ class TensorRTBackend:
             return str(exc)
         return None
 
-    def engine(self, spec, precision, inputs, attrs, input_scales, output_scales):
-        """Build a one-plugin engine for these input shapes; returns the serialized plan."""
+    def build(self, spec, precision, attrs, profiles, input_scales, output_scales) -> bytes:
+        """A one-plugin engine, serialized. profiles: one list per optimization profile of
+        (min, opt, max) shapes, one per spec input; int8 ranges are 127*scale per tensor."""
         _trt = trt_module()
-        specs = []
         ranges = {}
-        for tensor, x, s in zip(spec.inputs, inputs, input_scales):
-            dtype = "float32" if tensor.dtype(precision) in ("float32", "float16") else tensor.dtype(precision)
-            shape = list(np.shape(x))
-            specs.append(_trt.InputSpec(tensor.name, dtype, shape, shape, shape))
+        for tensor, s in zip(spec.inputs, input_scales):
             ranges[tensor.name] = float(np.float32(s) * np.float32(127))
         for tensor, s in zip(spec.outputs, output_scales):
             ranges[tensor.name] = float(np.float32(s) * np.float32(127))
+        specs = []
+        for profile in profiles:
+            specs.append([])
+            for tensor, (lo, opt, hi) in zip(spec.inputs, profile):
+                kind = tensor.dtype(precision)
+                dtype = "float32" if kind in ("float32", "float16") else kind  # fp16 values convert exactly
+                specs[-1].append(_trt.InputSpec(tensor.name, dtype, list(lo), list(opt), list(hi)))
         return builder().build_plugin(spec.name, spec.version, spec.namespace, fields_for(spec, attrs), specs,
                                       [t.name for t in spec.outputs], precision, ranges)
+
+    def engine(self, spec, precision, inputs, attrs, input_scales, output_scales) -> bytes:
+        """A one-plugin engine whose one profile is exactly these inputs' shapes."""
+        shapes = [tuple(np.shape(x)) for x in inputs]
+        return self.build(spec, precision, attrs, [[(s, s, s) for s in shapes]], input_scales, output_scales)
 
     def feeds(self, spec, precision, inputs, input_scales) -> dict:
         feeds = {}
@@ -121,11 +130,14 @@ class TensorRTBackend:
             out.append(y)
         return out
 
-    def run(self, spec, precision, inputs, attrs, input_scales, output_scales) -> Run:
-        _trt = trt_module()
-        plan = self.engine(spec, precision, inputs, attrs, input_scales, output_scales)
-        engine = _trt.Engine(plan)  # serialize -> deserialize: every run goes through the plugin's deserializer
+    def run_engine(self, engine, spec, precision, inputs, input_scales, output_scales, profile: int = 0) -> Run:
+        """Run a deserialized engine on one case; the precision is what the plugin recorded."""
         clear_enqueue_record()
-        results = engine.run(self.feeds(spec, precision, inputs, input_scales))
+        results = engine.run(self.feeds(spec, precision, inputs, input_scales), profile)
         seen = enqueue_record().get(spec.name, [])
         return Run(self.outputs(spec, precision, results, output_scales), actual_precision(spec, precision, seen))
+
+    def run(self, spec, precision, inputs, attrs, input_scales, output_scales) -> Run:
+        plan = self.engine(spec, precision, inputs, attrs, input_scales, output_scales)
+        engine = trt_module().Engine(plan)  # serialize -> deserialize: every run goes through the plugin's deserializer
+        return self.run_engine(engine, spec, precision, inputs, input_scales, output_scales)

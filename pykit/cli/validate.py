@@ -1,4 +1,8 @@
-"""Validate plugins against their numpy references at each precision on a backend."""
+"""Validate plugins against their numpy references at each precision on a backend.
+
+With --backend trt: every case in a one-plugin TensorRT engine, then the lifecycle checks
+(pykit/lifecycle.py). With --model PATCHED --against ORIGINAL (trt only): the whole patched model's
+engines at each precision vs the original on onnxruntime (pykit/validate_model.py)."""
 from __future__ import annotations
 
 import sys
@@ -13,6 +17,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cases", action="store_true", help="print one row per case, not per precision")
     parser.add_argument("--report", metavar="DIR", help="write report.md, results.json and error histograms to DIR")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-lifecycle", action="store_true", help="trt: skip the lifecycle checks")
+    parser.add_argument("--model", metavar="PATCHED", help="trt: validate this patched ONNX model's engines")
+    parser.add_argument("--against", metavar="ORIGINAL", help="with --model: the original model, run on onnxruntime")
+    parser.add_argument("--inputs", type=int, default=3, help="with --model: seeded inputs to compare on (default 3)")
+    parser.add_argument("--calibration-batches", type=int, default=16,
+                        help="with --model, int8: seeded calibration inputs (default 16)")
 
 
 def environment(backend: str) -> dict:
@@ -39,6 +49,45 @@ def environment(backend: str) -> dict:
     return env
 
 
+def run_model(args, precisions) -> int:
+    from pykit.validate_model import ModelValidationError, markdown, validate_model
+
+    if not args.against:
+        print("pykit validate: --model needs --against ORIGINAL.onnx", file=sys.stderr)
+        return 2
+    if args.backend != "trt":
+        print("pykit validate: --model runs TensorRT engines: use --backend trt", file=sys.stderr)
+        return 2
+    try:
+        from pykit.backends import get_backend
+
+        get_backend("trt")
+        report = validate_model(args.model, args.against, precisions, seed=args.seed, inputs=args.inputs,
+                                calibration_batches=args.calibration_batches)
+    except Exception as exc:  # noqa: BLE001 - one line naming what failed
+        from pykit.backends import BackendUnavailable
+
+        if isinstance(exc, (ModelValidationError, BackendUnavailable)):
+            print(f"pykit validate: {exc}", file=sys.stderr)
+            return 2
+        raise
+    if args.report:
+        import json
+        from pathlib import Path
+
+        from pykit.files import write_atomic
+
+        out = Path(args.report)
+        out.mkdir(parents=True, exist_ok=True)
+        command = "pykit validate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["validate"] else "pykit validate"
+        env = environment("trt")
+        write_atomic(out / "results.json", json.dumps({"environment": env, "command": command, **report}, indent=1).encode())
+        write_atomic(out / "report.md", markdown(report, env, command).encode())
+        print(f"wrote {out / 'report.md'} and {out / 'results.json'}")
+    print(f"whole model: {'PASS' if report['passed'] else 'FAIL'}")
+    return 0 if report["passed"] else 1
+
+
 def run(args) -> int:
     import json
 
@@ -52,6 +101,8 @@ def run(args) -> int:
     if bad:
         print(f"pykit validate: unknown precision(s) {bad}; choose from fp32, fp16, int8", file=sys.stderr)
         return 2
+    if args.model:
+        return run_model(args, precisions)
     try:
         backend = get_backend(args.backend)
         specs = registry.discover()
@@ -73,7 +124,17 @@ def run(args) -> int:
         rows = [[s.plugin, s.precision, s.cases, s.actual_precision, s.max_abs_err, s.max_rel_err, s.tolerance,
                  s.verdict] for s in summarize(results)]
         print(text_table(["plugin", "precision", "cases", "ran", "max abs err", "max rel err", "tolerance", "result"], rows))
+    lifecycle = []
+    if args.backend == "trt" and not args.no_lifecycle:
+        from pykit.lifecycle import run_lifecycle
+
+        lifecycle = run_lifecycle(specs, backend, seed=args.seed)
+        print(text_table(["plugin", "lifecycle check", "result", "detail"],
+                         [[c.plugin, c.check, "PASS" if c.passed else "FAIL", c.detail[:100]] for c in lifecycle]))
     failures = [r for r in results if not r.passed]
+    for c in lifecycle:
+        if not c.passed:
+            print(f"FAIL lifecycle {c.plugin} {c.check}: {c.detail}", file=sys.stderr)
     for r in failures:
         print(f"FAIL {r.plugin} {r.precision} {r.case}: {r.message}", file=sys.stderr)
     if args.report:
@@ -82,10 +143,12 @@ def run(args) -> int:
         command = "pykit validate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["validate"] else "pykit validate"
         for path in write_validation_report(args.report, results, summarize(results),
                                             f"pykit validation, backend {args.backend}", environment(args.backend),
-                                            command):
+                                            command, lifecycle):
             print(f"wrote {path}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"backend": args.backend, "seed": args.seed, "results": to_json(results)}, f, indent=1)
-    print(f"{len(results) - len(failures)} passed, {len(failures)} failed (backend {args.backend}, seed {args.seed})")
-    return 1 if failures else 0
+    bad_checks = [c for c in lifecycle if not c.passed]
+    print(f"{len(results) - len(failures)} passed, {len(failures)} failed (backend {args.backend}, seed {args.seed})"
+          + (f"; lifecycle {len(lifecycle) - len(bad_checks)} passed, {len(bad_checks)} failed" if lifecycle else ""))
+    return 1 if failures or bad_checks else 0

@@ -3,10 +3,14 @@
 // version (8.5.3.1's wheel is cp310 only) and users' C++ installs often lack matching ones.
 //
 //   Builder(verbose=False)                  one IBuilder per process (creating one takes seconds)
-//     .build_plugin(...) -> bytes            a one-plugin network, at a precision, serialized
-//     .build_onnx(...)   -> bytes            an ONNX model (plugin nodes via the parser's fallback)
+//     .build_plugin(...) -> bytes            a one-plugin network, at a precision, serialized, with
+//                                            one optimization profile per list of InputSpecs
+//     .build_onnx(...)   -> bytes            an ONNX model (plugin nodes via the parser's fallback);
+//                                            int8 from explicit ranges or an entropy calibrator fed
+//                                            Python batches (.calibration_cache() then holds its cache)
+//     .check_plugin(...) -> dict             create / clone / serialize / deserialize a plugin, no engine
 //   Engine(plan)                             deserialized engine + execution context
-//     .io() / .run({name: array}) / .time(...)
+//     .io() / .run({name: array}, profile) / .time(...) / .latency(...) / .layers()
 //
 // Network I/O is float32 for float tensors at every precision: TensorRT converts at the plugin's
 // edges (exact for values already representable in fp16/int8), and the plugin layer's precision
@@ -164,6 +168,183 @@ py::bytes serialize(nv::IBuilder& builder, nv::INetworkDefinition& network, nv::
     return py::bytes(static_cast<const char*>(plan->data()), plan->size());
 }
 
+struct DeviceBuffer {
+    void* ptr = nullptr;
+    std::size_t bytes = 0;
+    DeviceBuffer() = default;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() { if (ptr) cudaFree(ptr); }
+    cudaError_t reserve_noexcept(std::size_t n) noexcept {
+        n = std::max<std::size_t>(n, 256);  // never hand TensorRT a null address for an empty tensor
+        if (n <= bytes) return cudaSuccess;
+        if (ptr) cudaFree(ptr);
+        ptr = nullptr;
+        bytes = 0;
+        const cudaError_t status = cudaMalloc(&ptr, n);
+        if (status == cudaSuccess) bytes = n;
+        return status;
+    }
+    void reserve(std::size_t n) { cuda_check(reserve_noexcept(n), "cudaMalloc"); }
+};
+
+
+// IInt8EntropyCalibrator2 fed batches given from Python (copied to host memory up front, so that
+// getBatch, called by TensorRT inside buildSerializedNetwork, needs no Python).
+class BatchCalibrator : public nv::IInt8EntropyCalibrator2 {
+public:
+    explicit BatchCalibrator(const py::list& batches) {
+        for (auto item : batches) {
+            std::map<std::string, std::vector<char>> batch;
+            for (auto kv : py::cast<py::dict>(item)) {
+                py::array arr = py::array::ensure(kv.second, py::array::c_style);
+                if (!arr) throw std::invalid_argument("calibration batch: '" + py::str(kv.first).cast<std::string>() + "' is not an array");
+                const char* data = static_cast<const char*>(arr.data());
+                batch[py::str(kv.first)] = std::vector<char>(data, data + arr.nbytes());
+            }
+            batches_.push_back(std::move(batch));
+        }
+    }
+    int32_t getBatchSize() const noexcept override { return 1; }  // explicit batch: shapes carry the batch
+    bool getBatch(void* bindings[], char const* names[], int32_t count) noexcept override {
+        if (next_ >= batches_.size()) return false;
+        const auto& batch = batches_[next_++];
+        for (int32_t i = 0; i < count; ++i) {
+            auto it = batch.find(names[i]);
+            if (it == batch.end()) {
+                logger().log(nv::ILogger::Severity::kERROR, (std::string("calibration batch lacks input ") + names[i]).c_str());
+                return false;
+            }
+            auto& buffer = buffers_[names[i]];
+            if (!buffer) buffer.reset(new DeviceBuffer);
+            if (buffer->reserve_noexcept(it->second.size()) != cudaSuccess ||
+                cudaMemcpy(buffer->ptr, it->second.data(), it->second.size(), cudaMemcpyHostToDevice) != cudaSuccess)
+                return false;
+            bindings[i] = buffer->ptr;
+        }
+        return true;
+    }
+    void const* readCalibrationCache(std::size_t& length) noexcept override { length = 0; return nullptr; }
+    void writeCalibrationCache(void const* data, std::size_t length) noexcept override {
+        cache_.assign(static_cast<const char*>(data), length);
+    }
+    const std::string& cache() const { return cache_; }
+
+private:
+    std::vector<std::map<std::string, std::vector<char>>> batches_;
+    std::map<std::string, std::unique_ptr<DeviceBuffer>> buffers_;
+    std::size_t next_ = 0;
+    std::string cache_;
+};
+
+// Plugin fields from Python: [(name, "int32"|"float32"|"string", value or list)]. Owns the storage.
+struct Fields {
+    std::vector<std::vector<int32_t>> ints;
+    std::vector<std::vector<float>> floats;
+    std::vector<std::string> strings;
+    std::vector<nv::PluginField> fields;
+    nv::PluginFieldCollection collection{};
+
+    explicit Fields(const std::vector<std::tuple<std::string, std::string, py::object>>& given) {
+        ints.reserve(given.size()); floats.reserve(given.size()); strings.reserve(given.size() * 2);
+        for (const auto& f : given) {
+            strings.push_back(std::get<0>(f));
+            const char* fname = strings.back().c_str();
+            const std::string& kind = std::get<1>(f);
+            py::object value = std::get<2>(f);
+            if (kind == "string") {
+                strings.push_back(value.cast<std::string>());
+                fields.emplace_back(fname, strings.back().c_str(), nv::PluginFieldType::kCHAR, int32_t(strings.back().size()));
+                continue;
+            }
+            const bool seq = py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value);
+            py::list items = seq ? py::list(value) : py::list();
+            if (!seq) items.append(value);
+            if (kind == "int32") {
+                ints.emplace_back();
+                for (auto v : items) ints.back().push_back(v.cast<int32_t>());
+                fields.emplace_back(fname, ints.back().data(), nv::PluginFieldType::kINT32, int32_t(ints.back().size()));
+            } else if (kind == "float32") {
+                floats.emplace_back();
+                for (auto v : items) floats.back().push_back(v.cast<float>());
+                fields.emplace_back(fname, floats.back().data(), nv::PluginFieldType::kFLOAT32, int32_t(floats.back().size()));
+            } else {
+                throw std::invalid_argument("field '" + std::get<0>(f) + "': unknown kind '" + kind + "'");
+            }
+        }
+        collection = nv::PluginFieldCollection{int32_t(fields.size()), fields.data()};
+    }
+};
+
+nv::IPluginCreator* find_creator(const std::string& name, const std::string& version, const std::string& ns) {
+    nv::IPluginCreator* creator = getPluginRegistry()->getPluginCreator(name.c_str(), version.c_str(), ns.c_str());
+    if (creator == nullptr)
+        fail("no plugin creator " + ns + "::" + name + " version " + version + " is registered (library not loaded?)");
+    return creator;
+}
+
+std::string serialized(const nv::IPluginV2& plugin) {
+    std::string bytes(plugin.getSerializationSize(), '\0');
+    plugin.serialize(bytes.data());
+    return bytes;
+}
+
+// Lifecycle of one plugin without an engine: what TensorRT does to it while building and loading.
+py::dict check_plugin(const std::string& name, const std::string& version, const std::string& ns,
+                      const std::vector<std::tuple<std::string, std::string, py::object>>& given) {
+    logger().take();
+    nv::IPluginCreator* creator = find_creator(name, version, ns);
+    Fields fields(given);
+    Ptr<nv::IPluginV2> plugin{creator->createPlugin(name.c_str(), &fields.collection)};
+    if (!plugin) fail(name + ": createPlugin failed");
+    py::dict out;
+    const std::string custom_ns = "pykit.check";  // not the creator's: a clone must keep what was set
+    plugin->setPluginNamespace(custom_ns.c_str());
+    Ptr<nv::IPluginV2> clone{plugin->clone()};
+    if (!clone) fail(name + ": clone failed");
+    const std::string bytes = serialized(*plugin);
+    out["type"] = std::string(plugin->getPluginType());
+    out["version"] = std::string(plugin->getPluginVersion());
+    out["clone_type"] = std::string(clone->getPluginType());
+    out["clone_version"] = std::string(clone->getPluginVersion());
+    out["namespace_set"] = custom_ns;
+    out["clone_namespace"] = std::string(clone->getPluginNamespace());
+    out["clone_serialization_equal"] = serialized(*clone) == bytes;
+    out["serialized_bytes"] = bytes.size();
+    Ptr<nv::IPluginV2> restored{creator->deserializePlugin(name.c_str(), bytes.data(), bytes.size())};
+    out["deserialized"] = bool(restored);
+    out["deserialized_serialization_equal"] = restored && serialized(*restored) == bytes;
+    // Every truncation, and one trailing byte, must be refused (nullptr), never read past the buffer.
+    int32_t accepted = 0;
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+        std::vector<char> part(bytes.begin(), bytes.begin() + std::ptrdiff_t(n));  // exact-size heap copy
+        Ptr<nv::IPluginV2> p{creator->deserializePlugin(name.c_str(), part.data(), n)};
+        accepted += p ? 1 : 0;
+    }
+    std::string longer = bytes + '\0';
+    Ptr<nv::IPluginV2> p{creator->deserializePlugin(name.c_str(), longer.data(), longer.size())};
+    accepted += p ? 1 : 0;
+    out["bad_buffers_tried"] = bytes.size() + 1;
+    out["bad_buffers_accepted"] = accepted;
+    logger().take();  // the refusals logged errors on purpose
+    return out;
+}
+
+void force_plugin_precision(nv::INetworkDefinition& network, nv::DataType run_type) {
+    // Output types only (see build_plugin): the plugin's supportsFormatCombination ties its float
+    // inputs to them; setPrecision would also constrain its int32 inputs.
+    for (int32_t l = 0; l < network.getNbLayers(); ++l) {
+        nv::ILayer* layer = network.getLayer(l);
+        if (layer->getType() != nv::LayerType::kPLUGIN_V2) continue;
+        for (int32_t i = 0; i < layer->getNbOutputs(); ++i)
+            if (layer->getOutput(i)->getType() == nv::DataType::kFLOAT) layer->setOutputType(i, run_type);
+    }
+}
+
+nv::DataType run_type_of(const std::string& precision) {
+    return precision == "fp16" ? nv::DataType::kHALF : precision == "int8" ? nv::DataType::kINT8 : nv::DataType::kFLOAT;
+}
+
 class Builder {
 public:
     explicit Builder(bool verbose) {
@@ -172,48 +353,20 @@ public:
         if (!builder_) fail("createInferBuilder failed (is a GPU visible?)");
     }
 
-    // fields: [(name, "int32"|"float32"|"string", value or list)], ranges: tensor name -> amax.
+    // fields: [(name, "int32"|"float32"|"string", value or list)], ranges: tensor name -> amax,
+    // profiles: one list of InputSpecs per optimization profile (same names and ranks in each).
     py::bytes build_plugin(const std::string& name, const std::string& version, const std::string& ns,
-                           const std::vector<std::tuple<std::string, std::string, py::object>>& fields,
-                           const std::vector<InputSpec>& inputs, const std::vector<std::string>& outputs,
+                           const std::vector<std::tuple<std::string, std::string, py::object>>& given,
+                           const std::vector<std::vector<InputSpec>>& profiles, const std::vector<std::string>& outputs,
                            const std::string& precision, const std::map<std::string, float>& ranges,
                            std::size_t workspace) {
         logger().take();
-        nv::IPluginCreator* creator = getPluginRegistry()->getPluginCreator(name.c_str(), version.c_str(), ns.c_str());
-        if (creator == nullptr)
-            fail("no plugin creator " + ns + "::" + name + " version " + version + " is registered (library not loaded?)");
-
-        std::vector<std::vector<int32_t>> ints;
-        std::vector<std::vector<float>> floats;
-        std::vector<std::string> strings;
-        ints.reserve(fields.size()); floats.reserve(fields.size()); strings.reserve(fields.size());
-        std::vector<nv::PluginField> pf;
-        for (const auto& f : fields) {
-            const std::string& fname = std::get<0>(f);
-            const std::string& kind = std::get<1>(f);
-            py::object value = std::get<2>(f);
-            if (kind == "string") {
-                strings.push_back(value.cast<std::string>());
-                pf.emplace_back(fname.c_str(), strings.back().c_str(), nv::PluginFieldType::kCHAR, int32_t(strings.back().size()));
-                continue;
-            }
-            py::list items = py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value) ? py::list(value) : py::list();
-            if (items.empty() && !(py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value))) items.append(value);
-            if (kind == "int32") {
-                ints.emplace_back();
-                for (auto v : items) ints.back().push_back(v.cast<int32_t>());
-                pf.emplace_back(fname.c_str(), ints.back().data(), nv::PluginFieldType::kINT32, int32_t(ints.back().size()));
-            } else if (kind == "float32") {
-                floats.emplace_back();
-                for (auto v : items) floats.back().push_back(v.cast<float>());
-                pf.emplace_back(fname.c_str(), floats.back().data(), nv::PluginFieldType::kFLOAT32, int32_t(floats.back().size()));
-            } else {
-                throw std::invalid_argument("field '" + fname + "': unknown kind '" + kind + "'");
-            }
-        }
-        nv::PluginFieldCollection fc{int32_t(pf.size()), pf.data()};
-        Ptr<nv::IPluginV2> plugin{creator->createPlugin(name.c_str(), &fc)};
+        if (profiles.empty()) throw std::invalid_argument("build_plugin needs at least one optimization profile");
+        nv::IPluginCreator* creator = find_creator(name, version, ns);
+        Fields fields(given);
+        Ptr<nv::IPluginV2> plugin{creator->createPlugin(name.c_str(), &fields.collection)};
         if (!plugin) fail(name + ": createPlugin failed");
+        const std::vector<InputSpec>& inputs = profiles.front();
 
         Ptr<nv::INetworkDefinition> network{builder_->createNetworkV2(
             1U << uint32_t(nv::NetworkDefinitionCreationFlag::kEXPLICIT_BATCH))};
@@ -221,8 +374,7 @@ public:
         configure(*config, precision, workspace);
         const bool forced = precision != "fp32";
         if (forced) config->setFlag(nv::BuilderFlag::kOBEY_PRECISION_CONSTRAINTS);
-        const nv::DataType run_type = precision == "fp16" ? nv::DataType::kHALF
-                                    : precision == "int8" ? nv::DataType::kINT8 : nv::DataType::kFLOAT;
+        const nv::DataType run_type = run_type_of(precision);
 
         auto range = [&](nv::ITensor* t, const std::string& key) {
             if (precision != "int8" || t->getType() != nv::DataType::kFLOAT) return;
@@ -234,8 +386,11 @@ public:
         std::vector<nv::ITensor*> tensors;
         for (const InputSpec& in : inputs) {
             std::vector<int64_t> shape = in.opt;
-            for (std::size_t i = 0; i < shape.size(); ++i)
-                if (in.min[i] != in.max[i]) shape[i] = -1;
+            for (const auto& profile : profiles)
+                for (const InputSpec& other : profile)
+                    if (other.name == in.name)
+                        for (std::size_t i = 0; i < shape.size() && i < other.min.size(); ++i)
+                            if (other.min[i] != shape[i] || other.max[i] != shape[i]) shape[i] = -1;
             nv::ITensor* t = network->addInput(in.name.c_str(), data_type(in.dtype), to_dims(shape));
             if (t == nullptr) fail("addInput failed for '" + in.name + "'");
             range(t, in.name);
@@ -278,12 +433,16 @@ public:
             network->markOutput(*out);
             if (is_float) out->setType(nv::DataType::kFLOAT);
         }
-        add_profile(*builder_, *config, inputs);
+        for (const auto& profile : profiles) add_profile(*builder_, *config, profile);
         return serialize(*builder_, *network, *config);
     }
 
+    // int8: `ranges` (tensor -> amax, pykit's calibration), or, when `calibration` holds batches
+    // ([{input name: array}]), TensorRT's entropy calibrator fed those batches. force_plugins:
+    // plugin layers' float outputs forced to the precision (+ obey constraints); other layers free.
     py::bytes build_onnx(const py::bytes& model, const std::string& precision, const std::map<std::string, float>& ranges,
-                         const std::vector<InputSpec>& inputs, std::size_t workspace) {
+                         const std::vector<InputSpec>& inputs, std::size_t workspace, bool force_plugins,
+                         const py::list& calibration) {
         logger().take();
         Ptr<nv::INetworkDefinition> network{builder_->createNetworkV2(
             1U << uint32_t(nv::NetworkDefinitionCreationFlag::kEXPLICIT_BATCH))};
@@ -296,7 +455,17 @@ public:
         }
         Ptr<nv::IBuilderConfig> config{builder_->createBuilderConfig()};
         configure(*config, precision, workspace);
-        if (precision == "int8") {
+        config->setProfilingVerbosity(nv::ProfilingVerbosity::kDETAILED);  // Engine.layers() reads it
+        if (force_plugins && precision != "fp32") {
+            force_plugin_precision(*network, run_type_of(precision));
+            config->setFlag(nv::BuilderFlag::kOBEY_PRECISION_CONSTRAINTS);
+        }
+        std::unique_ptr<BatchCalibrator> calibrator;
+        calibration_cache_.clear();
+        if (precision == "int8" && !calibration.empty()) {
+            calibrator.reset(new BatchCalibrator(calibration));
+            config->setInt8Calibrator(calibrator.get());
+        } else if (precision == "int8") {
             // Explicit per-tensor ranges (pykit's calibration); tensors without one stay unquantized.
             auto set = [&](nv::ITensor* t) {
                 auto it = ranges.find(t->getName());
@@ -307,28 +476,17 @@ public:
                 for (int32_t o = 0; o < network->getLayer(l)->getNbOutputs(); ++o) set(network->getLayer(l)->getOutput(o));
         }
         if (!inputs.empty()) add_profile(*builder_, *config, inputs);
-        return serialize(*builder_, *network, *config);
+        py::bytes plan = serialize(*builder_, *network, *config);
+        if (calibrator) calibration_cache_ = calibrator->cache();
+        return plan;
     }
+
+    // The cache TensorRT's calibrator wrote in the last build_onnx with batches ("" otherwise).
+    py::bytes calibration_cache() const { return py::bytes(calibration_cache_); }
 
 private:
     Ptr<nv::IBuilder> builder_;
-};
-
-struct DeviceBuffer {
-    void* ptr = nullptr;
-    std::size_t bytes = 0;
-    DeviceBuffer() = default;
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    ~DeviceBuffer() { if (ptr) cudaFree(ptr); }
-    void reserve(std::size_t n) {
-        n = std::max<std::size_t>(n, 256);  // never hand TensorRT a null address for an empty tensor
-        if (n <= bytes) return;
-        if (ptr) cudaFree(ptr);
-        ptr = nullptr;
-        cuda_check(cudaMalloc(&ptr, n), "cudaMalloc");
-        bytes = n;
-    }
+    std::string calibration_cache_;
 };
 
 class Engine {
@@ -360,8 +518,10 @@ public:
         return out;
     }
 
-    py::dict run(const py::dict& feeds) {
-        enqueue(feeds);
+    int32_t profiles() const { return engine_->getNbOptimizationProfiles(); }
+
+    py::dict run(const py::dict& feeds, int32_t profile) {
+        enqueue(feeds, profile);
         cuda_check(cudaStreamSynchronize(stream_), "inference");
         py::dict out;
         for (std::size_t i = 0; i < names_.size(); ++i) {
@@ -380,31 +540,83 @@ public:
         return out;
     }
 
-    // GPU latency of enqueue as trtexec reports it: CUDA events around each run, after warm-up.
-    std::vector<float> time(const py::dict& feeds, int warmup, int iterations) {
-        enqueue(feeds);
-        for (int i = 0; i < warmup; ++i) if (!context_->enqueueV3(stream_)) fail("enqueueV3 failed");
-        cudaEvent_t start, stop;
-        cuda_check(cudaEventCreate(&start), "event");
-        cuda_check(cudaEventCreate(&stop), "event");
-        std::vector<float> ms;
-        for (int i = 0; i < iterations; ++i) {
-            cudaEventRecord(start, stream_);
+    // Latency as trtexec reports it, per iteration after warm-up, from CUDA events on the stream:
+    // "gpu" = the enqueued work alone; "host" = host-to-device copies of the inputs (from pinned
+    // memory) + the work + device-to-host copies of the outputs.
+    py::dict latency(const py::dict& feeds, int32_t profile, int warmup, int iterations) {
+        enqueue(feeds, profile);
+        cuda_check(cudaStreamSynchronize(stream_), "first run");
+        std::vector<std::pair<std::size_t, std::size_t>> io;  // (buffer index, bytes), inputs then outputs
+        std::size_t pinned_bytes = 0;
+        for (int pass = 0; pass < 2; ++pass)
+            for (std::size_t i = 0; i < names_.size(); ++i) {
+                const bool input = engine_->getTensorIOMode(names_[i].c_str()) == nv::TensorIOMode::kINPUT;
+                if (input != (pass == 0)) continue;
+                std::size_t count = 1;
+                for (int64_t d : from_dims(context_->getTensorShape(names_[i].c_str()))) count *= std::size_t(std::max<int64_t>(d, 0));
+                const std::size_t bytes = count * dtype_size(engine_->getTensorDataType(names_[i].c_str()));
+                io.emplace_back(i, bytes);
+                pinned_bytes += bytes;
+            }
+        void* pinned = nullptr;
+        cuda_check(cudaMallocHost(&pinned, std::max<std::size_t>(pinned_bytes, 1)), "cudaMallocHost");
+        std::unique_ptr<void, decltype(&cudaFreeHost)> pinned_guard(pinned, &cudaFreeHost);
+        cudaEvent_t ev[4];
+        for (auto& e : ev) cuda_check(cudaEventCreate(&e), "event");
+        std::vector<float> gpu, host;
+        for (int it = -warmup; it < iterations; ++it) {
+            cudaEventRecord(ev[0], stream_);
+            std::size_t offset = 0;
+            for (const auto& [i, bytes] : io) {
+                if (engine_->getTensorIOMode(names_[i].c_str()) == nv::TensorIOMode::kINPUT && bytes)
+                    cudaMemcpyAsync(buffers_[i]->ptr, static_cast<char*>(pinned) + offset, bytes, cudaMemcpyHostToDevice, stream_);
+                offset += bytes;
+            }
+            cudaEventRecord(ev[1], stream_);
             if (!context_->enqueueV3(stream_)) fail("enqueueV3 failed");
-            cudaEventRecord(stop, stream_);
-            cuda_check(cudaEventSynchronize(stop), "timing");
-            float t = 0;
-            cudaEventElapsedTime(&t, start, stop);
-            ms.push_back(t);
+            cudaEventRecord(ev[2], stream_);
+            offset = 0;
+            for (const auto& [i, bytes] : io) {
+                if (engine_->getTensorIOMode(names_[i].c_str()) == nv::TensorIOMode::kOUTPUT && bytes)
+                    cudaMemcpyAsync(static_cast<char*>(pinned) + offset, buffers_[i]->ptr, bytes, cudaMemcpyDeviceToHost, stream_);
+                offset += bytes;
+            }
+            cudaEventRecord(ev[3], stream_);
+            cuda_check(cudaEventSynchronize(ev[3]), "timing");
+            if (it < 0) continue;
+            float g = 0, h = 0;
+            cudaEventElapsedTime(&g, ev[1], ev[2]);
+            cudaEventElapsedTime(&h, ev[0], ev[3]);
+            gpu.push_back(g);
+            host.push_back(h);
         }
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-        return ms;
+        for (auto& e : ev) cudaEventDestroy(e);
+        py::dict out;
+        out["gpu_ms"] = gpu;
+        out["host_ms"] = host;
+        return out;
+    }
+
+    // Per-layer information (name, type, precisions and formats of inputs/outputs) as TensorRT's
+    // engine inspector reports it (JSON); detailed when the engine was built by build_onnx.
+    std::string layers() const {
+        Ptr<nv::IEngineInspector> inspector{engine_->createEngineInspector()};
+        if (!inspector) return "{}";
+        inspector->setExecutionContext(context_.get());
+        const char* info = inspector->getEngineInformation(nv::LayerInformationFormat::kJSON);
+        return info ? info : "{}";
     }
 
 private:
-    void enqueue(const py::dict& feeds) {
+    void enqueue(const py::dict& feeds, int32_t profile) {
         logger().take();
+        if (profile < 0 || profile >= engine_->getNbOptimizationProfiles())
+            throw std::invalid_argument("profile " + std::to_string(profile) + " of " +
+                                        std::to_string(engine_->getNbOptimizationProfiles()));
+        if (context_->getOptimizationProfile() != profile) {
+            if (!context_->setOptimizationProfileAsync(profile, stream_)) fail("setOptimizationProfileAsync failed");
+            cuda_check(cudaStreamSynchronize(stream_), "profile switch");
+        }
         for (std::size_t i = 0; i < names_.size(); ++i) {
             const char* n = names_[i].c_str();
             if (engine_->getTensorIOMode(n) != nv::TensorIOMode::kINPUT) continue;
@@ -458,14 +670,24 @@ PYBIND11_MODULE(_trt, m) {
     py::class_<Builder>(m, "Builder")
         .def(py::init<bool>(), py::arg("verbose") = false)
         .def("build_plugin", &Builder::build_plugin, py::arg("name"), py::arg("version"), py::arg("namespace"),
-             py::arg("fields"), py::arg("inputs"), py::arg("outputs"), py::arg("precision"), py::arg("ranges"),
+             py::arg("fields"), py::arg("profiles"), py::arg("outputs"), py::arg("precision"), py::arg("ranges"),
              py::arg("workspace") = std::size_t(1) << 30)
         .def("build_onnx", &Builder::build_onnx, py::arg("model"), py::arg("precision"), py::arg("ranges"),
-             py::arg("inputs") = std::vector<InputSpec>{}, py::arg("workspace") = std::size_t(1) << 30);
+             py::arg("inputs") = std::vector<InputSpec>{}, py::arg("workspace") = std::size_t(1) << 30,
+             py::arg("force_plugins") = true, py::arg("calibration") = py::list())
+        .def("calibration_cache", &Builder::calibration_cache);
+    m.def("check_plugin", &check_plugin, py::arg("name"), py::arg("version"), py::arg("namespace"), py::arg("fields"),
+          "create, clone, serialize and deserialize a plugin (no engine): what the lifecycle checks read");
 
     py::class_<Engine>(m, "Engine")
         .def(py::init<const py::bytes&>())
         .def("io", &Engine::io)
-        .def("run", &Engine::run)
-        .def("time", &Engine::time, py::arg("feeds"), py::arg("warmup") = 10, py::arg("iterations") = 100);
+        .def("profiles", &Engine::profiles)
+        .def("run", &Engine::run, py::arg("feeds"), py::arg("profile") = 0)
+        .def("latency", &Engine::latency, py::arg("feeds"), py::arg("profile") = 0, py::arg("warmup") = 10,
+             py::arg("iterations") = 100)
+        .def("time", [](Engine& e, const py::dict& feeds, int warmup, int iterations) {
+                 return e.latency(feeds, 0, warmup, iterations)["gpu_ms"];
+             }, py::arg("feeds"), py::arg("warmup") = 10, py::arg("iterations") = 100, "latency(...)['gpu_ms']")
+        .def("layers", &Engine::layers);
 }

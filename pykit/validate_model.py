@@ -1,0 +1,269 @@
+"""A whole patched model in TensorRT engines vs its original on onnxruntime (CPU):
+``pykit validate --backend trt --model PATCHED.onnx --against ORIGINAL.onnx``.
+
+For each precision the patched model goes through TensorRT's ONNX parser (plugin nodes by the
+parser's plugin fallback), is built, serialized, deserialized and run on seeded random inputs
+drawn from the original's ``pykit.input_specs`` (other seeds than calibration's). The plugin
+layers' outputs are forced to the precision (output types + obey constraints); TensorRT chooses
+for every other layer. What ran is read back, not assumed: each plugin records its I/O types at
+enqueue, and TensorRT's engine inspector lists every layer's output type.
+
+INT8 is built two ways from the same calibration batches (seeded inputs, disjoint from the
+evaluation inputs): (a) pykit's own Entropy2 calibration of the patched model on CPU (numpy
+reference evaluator, plugin nodes by their numpy references), handed to TensorRT as explicit
+per-tensor ranges; (b) TensorRT's IInt8EntropyCalibrator2 fed those batches. The two sets of
+scales are compared tensor by tensor.
+
+Error model, per graph output y, reference O = the original on onnxruntime in fp32:
+    max |y - O| <= rtol(precision) * max |O| + 1e-6
+* fp32 (TF32 off): only summation order and fused BN/bias differ; for dot products of length
+  K <= 10^3 the gap is <= K 2^-24 sum|w x|, far below 1e-4 max|O| (rtol 1e-4, as pykit.surgeon.equiv).
+* fp16: each layer TensorRT runs in fp16 rounds its weights and output to binary16 (u = 2^-11);
+  rounding errors of a dot product of length K add up like sqrt(K) u relative to its scale. The
+  demo's chain has K = 9 (MatMul), 144 (3x3 conv of 16 channels), 16 (1x1 conv): (3 + 12 + 4) u
+  = 0.93% of the output scale; rtol 1e-2.
+* int8: each quantized tensor is off by up to half a step, 0.5/127 of its amax, weights per
+  channel likewise; through the same chain sqrt(K) growth gives (3 + 12 + 4) * 0.5/127 = 7.5%,
+  plus calibration clipping of the tails (entropy calibration clips outliers on purpose); rtol 0.1.
+These rtols are for models like the demo (three dot-product layers, K <= 144); `--rtol` overrides.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+RTOL = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-1}
+ATOL = 1e-6
+CALIBRATION_SEED_OFFSET = 10_000  # calibration inputs never coincide with evaluation inputs
+
+
+class ModelValidationError(RuntimeError):
+    pass
+
+
+@dataclass
+class OutputCheck:
+    output: str
+    max_abs_err: float
+    max_ref: float
+    allowed: float
+    passed: bool
+
+
+@dataclass
+class EngineResult:
+    precision: str
+    variant: str  # "fp32", "fp16", "int8 (pykit cache)", "int8 (TensorRT calibrator)"
+    plugins_ran: dict  # plugin name -> precision recorded at enqueue
+    layer_types: dict  # output type -> number of engine layers (TensorRT's inspector)
+    outputs: list = field(default_factory=list)
+    passed: bool = False
+    message: str = ""
+
+
+def _load(path):
+    import onnx
+
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - one clear line naming the file
+        raise ModelValidationError(f"{path}: not a readable ONNX model ({exc})") from None
+
+
+def parser_bytes(model) -> bytes:
+    """The model as TensorRT 8.5's parser takes it: IR version <= 8, default-domain opset <= 17."""
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for op in m.opset_import:
+        if op.domain in ("", "ai.onnx") and op.version > 17:
+            raise ModelValidationError(f"opset {op.version} > 17: TensorRT 8.5's ONNX parser stops at 17")
+    m.ir_version = min(m.ir_version, 8)
+    return m.SerializeToString()
+
+
+def layer_types(layers_json: str) -> dict:
+    """Count engine layers by the data type of their first output, from the inspector's JSON."""
+    try:
+        info = json.loads(layers_json)
+    except json.JSONDecodeError:
+        return {"unparsed": 1}
+    counts: dict = {}
+    for layer in info.get("Layers", []):
+        if not isinstance(layer, dict) or not layer.get("Outputs"):
+            continue
+        fmt = str(layer["Outputs"][0].get("Format/Datatype", ""))
+        kind = ("int8" if re.search(r"Int8", fmt) else "fp16" if re.search(r"FP16|Half", fmt)
+                else "fp32" if re.search(r"FP32|Float", fmt) else "int32" if "Int32" in fmt else "other")
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def _feeds(model, seed: int, count: int) -> list[dict]:
+    from pykit.surgeon.equiv import random_inputs
+
+    return [random_inputs(model, seed + i) for i in range(count)]
+
+
+def _onnxruntime(model, feeds) -> dict:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, feeds)))
+
+
+def pykit_scales(patched, batches: list[dict], progress: bool = False) -> dict:
+    """Entropy2 scales of every float activation of the patched model, on CPU: the numpy reference
+    evaluator with each plugin node computed by its numpy reference (fp32)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from pykit.precision.collect import calibrate, default_tensors
+    from pykit.surgeon.equiv import _State, plugin_nodes, plugin_ops
+
+    nodes, _ = plugin_nodes(patched)
+    specs = {s.name: s for _, s in nodes}
+    evaluator = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), _State("fp32", "reference")))
+    tensors = default_tensors(patched)
+    inputs = [i.name for i in patched.graph.input if i.name not in {t.name for t in patched.graph.initializer}]
+
+    def run(feeds):
+        wanted = [t for t in tensors if t not in feeds]
+        return dict(zip(wanted, evaluator.run(wanted, feeds)))
+
+    result = calibrate(data=batches, tensors=tensors, run=run, input_names=inputs, algo="entropy", progress=progress)
+    return {name: float(s) for name, s in result.scales().items() if s > 0}
+
+
+def compare_scales(ours: dict, theirs: dict) -> list[dict]:
+    """Tensor by tensor: both scales and their ratio, for the tensors both calibrations have."""
+    rows = []
+    for name in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(name), theirs.get(name)
+        rows.append({"tensor": name, "pykit": a, "tensorrt": b,
+                     "ratio": (a / b) if a and b else None})
+    return rows
+
+
+def _check_outputs(results: list[dict], references: list[dict], precision: str, rtol: float) -> list[OutputCheck]:
+    checks = []
+    for name in references[0]:
+        err = max(float(np.max(np.abs(np.asarray(r[name], np.float64) - np.asarray(o[name], np.float64))))
+                  if np.size(o[name]) else 0.0 for r, o in zip(results, references))
+        ref = max(float(np.max(np.abs(o[name]))) if np.size(o[name]) else 0.0 for o in references)
+        allowed = rtol * ref + ATOL
+        checks.append(OutputCheck(name, err, ref, allowed, bool(err <= allowed)))
+    return checks
+
+
+def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int8"), seed: int = 0,
+                   inputs: int = 3, calibration_batches: int = 16, rtol: dict | None = None, log=print) -> dict:
+    """Build and run the patched model's engines; returns a JSON-able dict of everything checked."""
+    from pykit.backends import trt
+    from pykit.precision.cache import format_cache, parse_cache
+    from pykit.surgeon.equiv import plugin_nodes
+
+    rtol = {**RTOL, **(rtol or {})}
+    patched, original = _load(patched_path), _load(original_path)
+    nodes, plugin_names = plugin_nodes(patched)
+    if not nodes:
+        raise ModelValidationError(f"{patched_path}: no plugin nodes; nothing of pykit's to validate")
+    model_bytes = parser_bytes(patched)
+    trt.plugin_library()  # creators registered before the parser looks for them
+    _trt = trt.trt_module()
+    builder = trt.builder()
+    eval_feeds = _feeds(original, seed, inputs)
+    references = [_onnxruntime(original, f) for f in eval_feeds]
+    calib_feeds = _feeds(original, seed + CALIBRATION_SEED_OFFSET, calibration_batches) if "int8" in precisions else []
+
+    def engine_result(precision, variant, plan) -> EngineResult:
+        engine = _trt.Engine(plan)  # deserialized from the plan: what a deployment loads
+        ran, results = {}, []
+        for feeds in eval_feeds:
+            trt.clear_enqueue_record()
+            out = engine.run(feeds)
+            results.append({name: out[name] for name in references[0]})
+            for name, seen in trt.enqueue_record().items():
+                spec = next((s for _, s in nodes if s.name == name), None)
+                if spec is not None:
+                    ran[name] = trt.actual_precision(spec, precision, seen)
+        res = EngineResult(precision, variant, ran, layer_types(engine.layers()))
+        res.outputs = _check_outputs(results, references, precision, rtol[precision])
+        missing = [n for n in plugin_names if n not in ran]
+        wrong = {n: p for n, p in ran.items() if p != precision}
+        problems = [f"plugin(s) {missing} never ran"] if missing else []
+        problems += [f"{n} ran {p}, not {precision}" for n, p in wrong.items()]
+        problems += [f"output '{o.output}': max|err| {o.max_abs_err:.3g} > {o.allowed:.3g}" for o in res.outputs if not o.passed]
+        res.passed, res.message = not problems, "; ".join(problems)
+        log(f"{variant}: {'PASS' if res.passed else 'FAIL'} plugins {ran} layers {res.layer_types}"
+            + (f" ({res.message})" if problems else ""))
+        return res
+
+    report = {"patched": str(patched_path), "original": str(original_path), "seed": seed, "inputs": inputs,
+              "rtol": rtol, "atol": ATOL, "engines": [], "scales": [], "calibration_batches": len(calib_feeds)}
+    for precision in precisions:
+        try:
+            if precision != "int8":
+                plan = builder.build_onnx(model_bytes, precision, {})
+                report["engines"].append(asdict(engine_result(precision, precision, plan)))
+                continue
+            ours = pykit_scales(patched, calib_feeds)
+            report["pykit_cache"] = format_cache(ours)
+            plan = builder.build_onnx(model_bytes, "int8", {k: float(np.float32(s) * np.float32(127)) for k, s in ours.items()})
+            report["engines"].append(asdict(engine_result("int8", "int8 (pykit cache)", plan)))
+            plan = builder.build_onnx(model_bytes, "int8", {}, calibration=calib_feeds)
+            cache = bytes(builder.calibration_cache()).decode()
+            report["tensorrt_cache"] = cache
+            theirs = parse_cache(cache, "TensorRT's calibration cache").scales if cache else {}
+            report["scales"] = compare_scales(ours, theirs)
+            report["engines"].append(asdict(engine_result("int8", "int8 (TensorRT calibrator)", plan)))
+        except Exception as exc:  # a failed build is that precision's FAIL, named
+            report["engines"].append(asdict(EngineResult(precision, precision, {}, {}, [], False, f"{type(exc).__name__}: {exc}")))
+            log(f"{precision}: FAIL {type(exc).__name__}: {exc}")
+    report["passed"] = bool(report["engines"]) and all(e["passed"] for e in report["engines"])
+    return report
+
+
+def markdown(report: dict, environment: dict, command: str) -> str:
+    from pykit.report import markdown_table
+
+    lines = [f"# Whole-model validation: {report['patched']} vs {report['original']}", "",
+             "Reproduce (from the repository root):", "", "```", command, "```", "",
+             "The error model and how each engine is built are in `pykit/validate_model.py`'s docstring: per graph "
+             f"output, max|TensorRT - onnxruntime(original, fp32)| <= rtol * max|reference| + {ATOL:g}, rtol "
+             + ", ".join(f"{p} {v:g}" for p, v in report["rtol"].items()) + f"; {report['inputs']} seeded inputs "
+             f"(seed {report['seed']}), calibration on {report['calibration_batches']} other seeded inputs.", "",
+             "## Environment", ""]
+    lines += [f"- {k}: {v}" for k, v in environment.items()]
+    rows = []
+    for e in report["engines"]:
+        for o in e["outputs"] or [{"output": "-", "max_abs_err": float("nan"), "max_ref": float("nan"), "allowed": float("nan"), "passed": False}]:
+            rows.append([e["variant"], ", ".join(f"{k} {v}" for k, v in e["plugins_ran"].items()) or "-",
+                         ", ".join(f"{k}: {v}" for k, v in sorted(e["layer_types"].items())) or "-",
+                         o["output"], o["max_abs_err"], o["max_ref"], o["allowed"], "PASS" if e["passed"] else "FAIL"])
+    lines += ["", "## Engines", "", markdown_table(
+        ["engine", "plugin ran (enqueue record)", "engine layers by output type", "output", "max abs err",
+         "max abs ref", "allowed", "result"], rows)]
+    failed = [e for e in report["engines"] if not e["passed"]]
+    if failed:
+        lines += ["", "## Failures", ""] + [f"- {e['variant']}: {e['message']}" for e in failed]
+    if report["scales"]:
+        both = [r for r in report["scales"] if r["ratio"]]
+        ratios = np.array([r["ratio"] for r in both]) if both else np.array([1.0])
+        lines += ["", "## INT8 scales: pykit's Entropy2 vs TensorRT's calibrator (same batches)", "",
+                  f"{len(both)} tensors in both caches; pykit/TensorRT ratio: median {np.median(ratios):.4f}, "
+                  f"min {ratios.min():.4f}, max {ratios.max():.4f}; within 1%: "
+                  f"{int(np.sum(np.abs(ratios - 1) <= 0.01))}, within 10%: {int(np.sum(np.abs(ratios - 1) <= 0.1))}. "
+                  "Tensors only one side calibrated are listed with one empty column (TensorRT calibrates the tensors "
+                  "of its own, fused network; pykit every float activation of the ONNX graph).", "",
+                  markdown_table(["tensor", "pykit scale", "TensorRT scale", "ratio"],
+                                 [[r["tensor"], r["pykit"] if r["pykit"] else "-", r["tensorrt"] if r["tensorrt"] else "-",
+                                   f"{r['ratio']:.4f}" if r["ratio"] else "-"] for r in report["scales"]])]
+    lines += ["", f"Verdict: **{'PASS' if report['passed'] else 'FAIL'}**", ""]
+    return "\n".join(lines)
