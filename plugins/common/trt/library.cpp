@@ -4,6 +4,8 @@
 //                            TensorRT's plugin registry returns this very creator for its key
 //   pykit_enqueue_record()   JSON: the data types each plugin saw at enqueue (actual precision)
 //   getPluginCreators()      the entry point IPluginRegistry::loadLibrary / trtexec look for
+//   getCreators()            (TensorRT >= 10) the same for V2 and IPluginV3 creators together
+// IPluginV3 creators (folders with *_plugin_v3.cpp) exist only in builds against TensorRT >= 10.
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -57,6 +59,30 @@ std::vector<nvinfer1::IPluginCreator*>& creators() {
     return list;
 }
 
+#if NV_TENSORRT_MAJOR >= 10
+std::vector<nvinfer1::IPluginCreatorV3One*>& creators_v3() {
+    static std::vector<nvinfer1::IPluginCreatorV3One*> list = [] {
+        std::vector<nvinfer1::IPluginCreatorV3One*> v;
+#define PYKIT_CREATOR_V3_ITEM(id) v.push_back(&id##_creator_v3());
+        PYKIT_FOR_EACH_CREATOR_V3(PYKIT_CREATOR_V3_ITEM)
+#undef PYKIT_CREATOR_V3_ITEM
+        return v;
+    }();
+    return list;
+}
+
+// Every creator, V2 and V3, as TensorRT 10's loadLibrary wants them (getCreators).
+std::vector<nvinfer1::IPluginCreatorInterface*>& all_creators() {
+    static std::vector<nvinfer1::IPluginCreatorInterface*> list = [] {
+        std::vector<nvinfer1::IPluginCreatorInterface*> v;
+        for (nvinfer1::IPluginCreator* c : creators()) v.push_back(c);
+        for (nvinfer1::IPluginCreatorV3One* c : creators_v3()) v.push_back(c);
+        return v;
+    }();
+    return list;
+}
+#endif
+
 std::mutex record_mutex;
 std::map<std::string, std::set<std::string>>& enqueue_records() {
     static std::map<std::string, std::set<std::string>> records;
@@ -74,6 +100,15 @@ struct RegisterOnLoad {
                                " was not registered: that key is taken already (library loaded twice?)");
             }
         }
+#if NV_TENSORRT_MAJOR >= 10
+        for (nvinfer1::IPluginCreatorV3One* c : creators_v3()) {
+            if (!getPluginRegistry()->registerCreator(*c, c->getPluginNamespace())) {
+                report_warning(std::string("pykit: creator ") + c->getPluginNamespace() + "::" + c->getPluginName() +
+                               " version " + c->getPluginVersion() +
+                               " (IPluginV3) was not registered: that key is taken already (library loaded twice?)");
+            }
+        }
+#endif
     }
 } register_on_load;
 }  // namespace
@@ -111,6 +146,24 @@ void record_enqueue(const char* plugin, const nvinfer1::PluginTensorDesc* in, in
 
 } }  // namespace pykit::trt
 
+namespace {
+// One creator's manifest entry; `creator` is what the registry must return for its key.
+template <class Creator>
+std::string manifest_entry(Creator* c, const void* registered) {
+    std::string json = "{\"name\": \"" + pykit::trt::json_escape(c->getPluginName()) + "\", \"version\": \"" +
+                       pykit::trt::json_escape(c->getPluginVersion()) + "\", \"namespace\": \"" +
+                       pykit::trt::json_escape(c->getPluginNamespace()) + "\", \"registered\": " +
+                       (registered == static_cast<const void*>(c) ? "true" : "false") + ", \"fields\": [";
+    const nvinfer1::PluginFieldCollection* fc = c->getFieldNames();
+    for (int32_t i = 0; fc != nullptr && i < fc->nbFields; ++i) {
+        json += std::string(i ? ", " : "") + "{\"name\": \"" + pykit::trt::json_escape(fc->fields[i].name) +
+                "\", \"type\": \"" + pykit::trt::field_type_name(fc->fields[i].type) + "\", \"length\": " +
+                std::to_string(fc->fields[i].length) + "}";
+    }
+    return json + "]}";
+}
+}  // namespace
+
 extern "C" {
 
 __attribute__((visibility("default"))) const char* pykit_plugin_manifest() {
@@ -120,19 +173,18 @@ __attribute__((visibility("default"))) const char* pykit_plugin_manifest() {
     for (nvinfer1::IPluginCreator* c : pykit::trt::creators()) {
         nvinfer1::IPluginCreator* found =
             getPluginRegistry()->getPluginCreator(c->getPluginName(), c->getPluginVersion(), c->getPluginNamespace());
-        json += std::string(first ? "" : ", ") + "{\"name\": \"" + pykit::trt::json_escape(c->getPluginName()) +
-                "\", \"version\": \"" + pykit::trt::json_escape(c->getPluginVersion()) + "\", \"namespace\": \"" +
-                pykit::trt::json_escape(c->getPluginNamespace()) + "\", \"registered\": " +
-                (found == c ? "true" : "false") + ", \"fields\": [";
-        const nvinfer1::PluginFieldCollection* fc = c->getFieldNames();
-        for (int32_t i = 0; fc != nullptr && i < fc->nbFields; ++i) {
-            json += std::string(i ? ", " : "") + "{\"name\": \"" + pykit::trt::json_escape(fc->fields[i].name) +
-                    "\", \"type\": \"" + pykit::trt::field_type_name(fc->fields[i].type) + "\", \"length\": " +
-                    std::to_string(fc->fields[i].length) + "}";
-        }
-        json += "]}";
+        json += std::string(first ? "" : ", ") + manifest_entry(c, found);
         first = false;
     }
+#if NV_TENSORRT_MAJOR >= 10
+    for (nvinfer1::IPluginCreatorV3One* c : pykit::trt::creators_v3()) {
+        nvinfer1::IPluginCreatorInterface* found =
+            getPluginRegistry()->getCreator(c->getPluginName(), c->getPluginVersion(), c->getPluginNamespace());
+        json += std::string(first ? "" : ", ") +
+                manifest_entry(c, found == static_cast<nvinfer1::IPluginCreatorInterface*>(c) ? c : nullptr);
+        first = false;
+    }
+#endif
     json += "]}";
     return json.c_str();
 }
@@ -162,5 +214,12 @@ __attribute__((visibility("default"))) nvinfer1::IPluginCreator* const* getPlugi
     count = static_cast<int32_t>(pykit::trt::creators().size());
     return pykit::trt::creators().data();
 }
+
+#if NV_TENSORRT_MAJOR >= 10
+__attribute__((visibility("default"))) nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& count) {
+    count = static_cast<int32_t>(pykit::trt::all_creators().size());
+    return pykit::trt::all_creators().data();
+}
+#endif
 
 }  // extern "C"
