@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Kernel A/B in one call of a GPU machine: builds the current tree and each variant in parallel,
+# then benches them one after another (same GPU, same run):
+#   benchmarks/versions/<name>/*.cu   kernel files copied over a copy of the tree (older versions)
+#   NOPDL=1                           also the current tree built with -DPYKIT_NO_PDL
+# OUT_DIR gets <name>.json per variant and the current tree's full report in OUT_DIR/current/.
+#   bash benchmarks/ab.sh OUT_DIR [pykit bench options for the current tree...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR=$1; shift
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+ROOT=$PWD
+CMAKE_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DPython_EXECUTABLE="$(command -v "$PY")"
+            -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)")
+build() {  # src build [extra cmake args]
+  local src=$1 b=$2; shift 2
+  cmake -S "$src" -B "$b" "${CMAKE_ARGS[@]}" "$@" >"$b.log" 2>&1 && cmake --build "$b" -j 6 >>"$b.log" 2>&1 \
+    || { echo "build $b FAILED"; tail -30 "$b.log"; return 1; }
+}
+variants=()
+for v in benchmarks/versions/*/; do
+  v=$(basename "$v"); variants+=("$v")
+  mkdir -p "/tmp/ab-src-$v" && cp -r CMakeLists.txt plugins pykit benchmarks "/tmp/ab-src-$v/"
+  for f in benchmarks/versions/$v/*.cu; do
+    cp "$f" "$(find "/tmp/ab-src-$v/plugins" -name "$(basename "$f")" | head -1)"
+  done
+  build "/tmp/ab-src-$v" "/tmp/ab-build-$v" &
+done
+[ -n "${NOPDL:-}" ] && { build "$ROOT" /tmp/ab-build-nopdl -DCMAKE_CUDA_FLAGS=-DPYKIT_NO_PDL & variants+=(nopdl); }
+build "$ROOT" /tmp/ab-build-current &
+wait
+for v in "${variants[@]}"; do
+  src=/tmp/ab-src-$v; [ "$v" = nopdl ] && src=$ROOT
+  (cd "$src" && PYKIT_BUILD_DIR=/tmp/ab-build-$v PYTHONPATH=$src "$PY" -m pykit.cli bench --no-trt --no-validate \
+     --out "/tmp/ab-out-$v" | tail -20) || echo "variant $v: bench exit $?"
+  cp "/tmp/ab-out-$v/results.json" "$OUT_DIR/$v.json" || true
+done
+PYKIT_BENCH_COMMAND="bash benchmarks/run_bench.sh" PYKIT_BUILD_DIR=/tmp/ab-build-current PYTHONPATH=$ROOT \
+  "$PY" -m pykit.cli bench --out "$OUT_DIR/current" "$@"
