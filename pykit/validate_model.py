@@ -103,6 +103,21 @@ def layer_types(layers_json: str) -> dict:
     return counts
 
 
+def engine_feeds(feeds: dict, types: dict) -> dict:
+    """Feeds in the engine's input types: TensorRT 8.5's parser makes int64 inputs int32."""
+    out = {}
+    for name, value in feeds.items():
+        value = np.asarray(value)
+        want = np.dtype(types.get(name, value.dtype))
+        if want != value.dtype:
+            cast = value.astype(want)
+            if value.dtype.kind in "iu" and not np.array_equal(cast, value):
+                raise ModelValidationError(f"input '{name}': values do not fit the engine's {want}")
+            value = cast
+        out[name] = value
+    return out
+
+
 def _feeds(model, seed: int, count: int) -> list[dict]:
     from pykit.surgeon.equiv import random_inputs
 
@@ -184,10 +199,11 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
 
     def engine_result(precision, variant, plan) -> EngineResult:
         engine = _trt.Engine(plan)  # deserialized from the plan: what a deployment loads
+        types = {d["name"]: d["dtype"] for d in engine.io() if d["input"]}
         ran, results = {}, []
         for feeds in eval_feeds:
             trt.clear_enqueue_record()
-            out = engine.run(feeds)
+            out = engine.run(engine_feeds(feeds, types))
             results.append({name: out[name] for name in references[0]})
             for name, seen in trt.enqueue_record().items():
                 spec = next((s for _, s in nodes if s.name == name), None)
@@ -217,7 +233,9 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
             report["pykit_cache"] = format_cache(ours)
             plan = builder.build_onnx(model_bytes, "int8", {k: float(np.float32(s) * np.float32(127)) for k, s in ours.items()})
             report["engines"].append(asdict(engine_result("int8", "int8 (pykit cache)", plan)))
-            plan = builder.build_onnx(model_bytes, "int8", {}, calibration=calib_feeds)
+            network_types = {i.name: ("int32" if i.type.tensor_type.elem_type == 7 else None) for i in patched.graph.input}
+            plan = builder.build_onnx(model_bytes, "int8", {}, calibration=[
+                engine_feeds(f, {k: v for k, v in network_types.items() if v}) for f in calib_feeds])
             cache = bytes(builder.calibration_cache()).decode()
             report["tensorrt_cache"] = cache
             theirs = parse_cache(cache, "TensorRT's calibration cache").scales if cache else {}
