@@ -62,6 +62,8 @@ class EngineResult:
     outputs: list = field(default_factory=list)
     passed: bool = False
     message: str = ""
+    gpu_ms: float | None = None   # median latency, trtexec's "GPU Compute Time"
+    host_ms: float | None = None  # median of H2D copies + compute + D2H copies, trtexec's "Latency"
 
 
 def _load(path):
@@ -210,6 +212,8 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
                 if spec is not None:
                     ran[name] = trt.actual_precision(spec, precision, seen)
         res = EngineResult(precision, variant, ran, layer_types(engine.layers()))
+        timing = engine.latency(engine_feeds(eval_feeds[0], types), 0, 20, 200)
+        res.gpu_ms, res.host_ms = float(np.median(timing["gpu_ms"])), float(np.median(timing["host_ms"]))
         res.outputs = _check_outputs(results, references, precision, rtol[precision])
         missing = [n for n in plugin_names if n not in ran]
         wrong = {n: p for n, p in ran.items() if p != precision}
@@ -262,11 +266,14 @@ def markdown(report: dict, environment: dict, command: str) -> str:
     rows = []
     for e in report["engines"]:
         for o in e["outputs"] or [{"output": "-", "max_abs_err": float("nan"), "max_ref": float("nan"), "allowed": float("nan"), "passed": False}]:
-            rows.append([e["variant"], ", ".join(f"{k} {v}" for k, v in e["plugins_ran"].items()) or "-",
+            rows.append([e["variant"], e.get("gpu_ms") or "-", e.get("host_ms") or "-",
+                         ", ".join(f"{k} {v}" for k, v in e["plugins_ran"].items()) or "-",
                          ", ".join(f"{k}: {v}" for k, v in sorted(e["layer_types"].items())) or "-",
                          o["output"], o["max_abs_err"], o["max_ref"], o["allowed"], "PASS" if e["passed"] else "FAIL"])
-    lines += ["", "## Engines", "", markdown_table(
-        ["engine", "plugin ran (enqueue record)", "engine layers by output type", "output", "max abs err",
+    lines += ["", "## Engines", "", "GPU ms / host ms: median of 200 runs after 20 warm-up runs, CUDA events on the "
+              "stream (GPU: the engine's work alone; host: pinned host-to-device copies of the inputs + the work + "
+              "device-to-host copies of the outputs), as trtexec reports GPU Compute Time and Latency.", "", markdown_table(
+        ["engine", "GPU ms", "host ms", "plugin ran (enqueue record)", "engine layers by output type", "output", "max abs err",
          "max abs ref", "allowed", "result"], rows)]
     failed = [e for e in report["engines"] if not e["passed"]]
     if failed:
