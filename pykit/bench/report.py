@@ -21,7 +21,7 @@ def summary_rows(results: list[dict]) -> list[list]:
     for r in results:
         if "error" in r:
             rows.append([r["plugin"], r["shape"], r["precision"], "error", "", "", "", "", _ms(r.get("target_ms")),
-                         r["error"]])
+                         r["error"].splitlines()[0]])
             continue
         met = "—" if r["met"] is None else ("yes" if r["met"] else "no")
         if not r["check"]["ok"]:

@@ -45,7 +45,7 @@ class Timer:
         self._sink = torch.empty((), dtype=torch.float32, device="cuda")
 
     def flush_l2(self) -> None:
-        self.torch.sum(self._flush, out=self._sink)
+        self.torch.sum(self._flush, dim=0, out=self._sink)
 
     def time(self, fn, flush: bool = True) -> Stats:
         torch = self.torch
