@@ -1,41 +1,44 @@
-// LayerNorm kernel core: the math, shared by the CUDA launcher (layer_norm_kernel.cu) and the CPU
-// host backend (host.cpp), so both run the same arithmetic.
-//
-// TODO(layer_norm): the placeholder op copies input 'x' to every output. Write the real
-// math in output_value() (or in functions of your own that both the launcher and host.cpp call);
-// compute in fp32 whatever the storage type: load() widens, store() rounds (binary16) or
-// requantizes (int8) once at the end.
+// LayerNorm kernel core: what the CUDA launcher (layer_norm_kernel.cu) and the CPU host backend
+// (host.cpp) share: geometry, fp32 loads/stores per storage type, and the host's row loop with the
+// same arithmetic as the kernels (fp32 two-pass statistics; sums of <= 32 terms in order, then a
+// tree), so the spec's error model covers both.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "common/hd.h"
 #include "common/numeric.h"
 
 namespace pykit { namespace layer_norm {
 
-// Sizes the kernel needs, from the input shapes (TODO: rows/cols, strides... of the real op).
+// x viewed as [rows, cols]: rows = prod(shape[:axis]), cols = prod(shape[axis:]).
 struct Geometry {
-    std::int64_t elements;  // of input 'x' (and, for the placeholder, of every output)
+    std::int64_t rows;
+    std::int32_t cols;
 };
 
-// The spec's numeric attributes, as the kernel reads them (strings and arrays stay on the host:
-// turn them into numbers here if the kernel needs them).
 struct Params {
-    std::int32_t axis;
     float epsilon;
-    std::int32_t stash_type;
 };
 
-// Params from the generated Attrs struct (host.cpp and the TensorRT glue both call this).
+// int8 scales of x, scale, bias and y (1 for float storage).
+struct Scales {
+    float x = 1.f, scale = 1.f, bias = 1.f, y = 1.f;
+};
+
 template <class AttrsT>
 inline Params make_params(const AttrsT& a) {
     Params p{};
-    p.axis = a.axis;
     p.epsilon = a.epsilon;
-    p.stash_type = a.stash_type;
-    (void)a;
     return p;
+}
+
+// ONNX axis in [-rank, rank) -> [0, rank), or -1 when out of range.
+inline int normalized_axis(int axis, int rank) {
+    const int a = axis < 0 ? axis + rank : axis;
+    return a >= 0 && a < rank ? a : -1;
 }
 
 // Storage types: float (fp32), std::uint16_t (binary16 bits), std::int8_t (int8, with its scale).
@@ -46,14 +49,45 @@ PYKIT_HD void store(float& out, float v, float) { out = v; }
 PYKIT_HD void store(std::uint16_t& out, float v, float) { out = float_to_half_bits(v); }
 PYKIT_HD void store(std::int8_t& out, float v, float scale) { out = quantize_int8(v / scale); }
 
-// Output element i. TODO(layer_norm): the real math (the placeholder returns its input).
+// y = (v - mean) * rstd * gamma + beta, in fp32: the one formula of both backends.
+PYKIT_HD float normalize(float v, float mean, float rstd, float gamma, float beta) {
+    return (v - mean) * rstd * gamma + beta;
+}
+
+constexpr int kSequentialTerms = 32;  // a thread adds at most this many terms in order
+
+// Host: sum of v[0..n) as the kernels add: chunks of kSequentialTerms in order, then pairwise.
+inline float blocked_sum(const float* v, std::int32_t n, std::vector<float>& partial) {
+    partial.clear();
+    for (std::int32_t c = 0; c < n; c += kSequentialTerms) {
+        float acc = 0.f;
+        for (std::int32_t k = c; k < n && k < c + kSequentialTerms; ++k) acc += v[k];
+        partial.push_back(acc);
+    }
+    while (partial.size() > 1) {
+        const std::size_t half = (partial.size() + 1) / 2;
+        for (std::size_t k = 0; k + half < partial.size(); ++k) partial[k] += partial[k + half];
+        partial.resize(half);
+    }
+    return partial.empty() ? 0.f : partial[0];
+}
+
+// Host: one row. `work` and `partial` are scratch buffers reused across rows.
 template <class T>
-PYKIT_HD T output_value(const T* x, std::int64_t i, const Params& params, float in_scale, float out_scale) {
-    (void)params;
-    const float v = load(x[i], in_scale);
-    T out;
-    store(out, v, out_scale);
-    return out;
+inline void normalize_row_host(const T* x, const T* gamma, const T* beta, T* y, std::int32_t cols, float eps,
+                               const Scales& s, std::vector<float>& work, std::vector<float>& partial) {
+    work.resize(std::size_t(cols) * 2);
+    float* v = work.data();
+    float* sq = v + cols;
+    for (std::int32_t c = 0; c < cols; ++c) v[c] = load(x[c], s.x);
+    const float mean = blocked_sum(v, cols, partial) / float(cols);
+    for (std::int32_t c = 0; c < cols; ++c) {
+        const float d = v[c] - mean;
+        sq[c] = d * d;
+    }
+    const float rstd = 1.f / std::sqrt(blocked_sum(sq, cols, partial) / float(cols) + eps);
+    for (std::int32_t c = 0; c < cols; ++c)
+        store(y[c], normalize(v[c], mean, rstd, load(gamma[c], s.scale), load(beta[c], s.bias)), s.y);
 }
 
 } }  // namespace pykit::layer_norm

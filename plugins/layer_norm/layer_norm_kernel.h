@@ -1,5 +1,11 @@
 // LayerNorm CUDA launcher (TensorRT-independent: device pointers, geometry and a stream, so it can
 // be benchmarked and tested on its own).
+//
+// Rows of up to 1024 elements: one warp per row (4 rows per 128-thread block); up to 8192: one
+// block per row (256 or 512 threads). Both hold the row in registers, so x is read once: sum ->
+// mean, sum of squared deviations -> variance, then the normalized row is written. Longer rows:
+// one 1024-thread block per row reading x three times. Loads and stores are 4-wide vectors when
+// the row length is a multiple of 4 and the pointers are aligned. Statistics in fp32 always.
 #pragma once
 
 #include <cstdint>
@@ -10,16 +16,15 @@
 
 namespace pykit { namespace layer_norm {
 
-// One launch path per precision of the spec.
 enum class Storage {
     kFloat32,
     kFloat16,
     kInt8,
 };
 
-// x -> one output (elements of `storage`). in_scale/out_scale: int8 scales (ignored
-// otherwise). TODO(layer_norm): add the other inputs the real math reads.
-cudaError_t launch(Storage storage, const void* x, void* output, const Geometry& g, const Params& params,
-                   float in_scale, float out_scale, cudaStream_t stream);
+// y[rows, cols] from x[rows, cols], scale[cols], bias[cols] (elements of `storage`; int8 with the
+// per-tensor `scales`).
+cudaError_t launch(Storage storage, const void* x, const void* scale, const void* bias, void* y, const Geometry& g,
+                   const Params& params, const Scales& scales, cudaStream_t stream);
 
 } }  // namespace pykit::layer_norm

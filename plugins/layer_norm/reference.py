@@ -1,50 +1,84 @@
-"""LayerNorm numpy reference and validation cases.
-
-TODO(layer_norm): the reference is the definition the kernels are validated against: write the real
-math here first, in float64 (the placeholder copies input 'x' to every output). Then
-make the cases cover what can go wrong: shapes at the limits, values where the arithmetic is
-delicate, every attribute value that changes the code path.
-"""
+"""LayerNorm numpy reference (ONNX LayerNormalization-17 in float64) and validation cases."""
 from __future__ import annotations
 
 import numpy as np
 
 from pykit.case import Case
 
-# Attribute values for the cases ({} = the spec's defaults).
-ATTRS = {
-}
+# What the spec's error model assumes of the cases (asserted below for every case).
+MAX_AFFINE = 2.0  # |scale|, |bias|
+MAX_R = 10.0  # per row: mean|x| / sqrt(var + eps)
+MAX_COLS = 32768  # summation depth <= 42 (spec)
+
+
+def _axis(attrs: dict, rank: int) -> int:
+    axis = int(attrs["axis"])
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < rank:
+        raise ValueError(f"LayerNorm: attribute 'axis' = {axis} is outside [-r, r) for x of rank {rank}")
+    return a
 
 
 def layer_norm(inputs: dict[str, np.ndarray], attrs: dict) -> dict[str, np.ndarray]:
-    """TODO: the real op. Placeholder: every output is a copy of 'x' (float64)."""
-    x = np.asarray(inputs['x'], dtype=np.float64)
-    return {
-        'y': x.copy(),
-    }
+    """y = (x - mean) / sqrt(var + eps) * scale + bias over dims [axis, rank); eps as float32 (its type)."""
+    x = np.asarray(inputs["x"], dtype=np.float64)
+    a = _axis(attrs, x.ndim)
+    rows = int(np.prod(x.shape[:a], dtype=np.int64))
+    cols = int(np.prod(x.shape[a:], dtype=np.int64))
+    scale = np.asarray(inputs["scale"], dtype=np.float64).reshape(1, cols)
+    bias = np.asarray(inputs["bias"], dtype=np.float64).reshape(1, cols)
+    eps = float(np.float32(attrs["epsilon"]))
+    xr = x.reshape(rows, cols)
+    mean = xr.mean(axis=1, keepdims=True)
+    var = np.square(xr - mean).mean(axis=1, keepdims=True)
+    y = (xr - mean) / np.sqrt(var + eps) * scale + bias
+    return {"y": y.reshape(x.shape)}
 
 
-def _case(name: str, rng: np.random.Generator, shape, values=None, **attrs) -> Case:
-    """A case with float inputs ~ N(0, 1) of `shape` (x = `values` if given); int32 inputs
-    (TODO: the values your op expects) small integers."""
-    inputs = {
-        'x': rng.standard_normal(shape).astype(np.float32),
-        'scale': rng.standard_normal(shape).astype(np.float32),
-        'bias': rng.standard_normal(shape).astype(np.float32),
-    }
-    if values is not None:
-        inputs['x'] = np.asarray(values, dtype=np.float32).reshape(shape)
-    return Case(name, inputs, {**ATTRS, **attrs})
+def row_ratio(x: np.ndarray, axis: int, eps: float) -> float:
+    """max over rows of mean|x| / sqrt(var + eps): the R of the spec's error model."""
+    a = axis + x.ndim if axis < 0 else axis
+    xr = np.asarray(x, np.float64).reshape(int(np.prod(x.shape[:a], dtype=np.int64)), -1)
+    var = xr.var(axis=1)
+    return float(np.max(np.abs(xr).mean(axis=1) / np.sqrt(var + float(np.float32(eps)))))
+
+
+def _case(name, rng, shape, axis=-1, epsilon=1e-5, x=None, scale=None, bias=None) -> Case:
+    shape = tuple(shape)
+    a = axis + len(shape) if axis < 0 else axis
+    # scale/bias with leading 1s up to x's rank (TensorRT 8.5 has no INT8 format below rank 3)
+    affine = (1,) * a + shape[a:]
+    x = rng.standard_normal(shape) if x is None else np.broadcast_to(x, shape)
+    scale = rng.uniform(0.5, 1.5, affine) if scale is None else np.reshape(scale, affine)
+    bias = rng.uniform(-0.5, 0.5, affine) if bias is None else np.reshape(bias, affine)
+    case = Case(name, {"x": np.asarray(x, np.float32), "scale": np.asarray(scale, np.float32),
+                       "bias": np.asarray(bias, np.float32)}, {"axis": axis, "epsilon": epsilon})
+    assert np.abs(case.inputs["scale"]).max() <= MAX_AFFINE and np.abs(case.inputs["bias"]).max() <= MAX_AFFINE, name
+    assert row_ratio(case.inputs["x"], axis, epsilon) <= MAX_R, name
+    assert int(np.prod(shape[a:])) <= MAX_COLS, name
+    return case
 
 
 def cases(rng: np.random.Generator):
-    # Every case has rank >= 3: TensorRT 8.5 finds no INT8 format for plugin tensors of rank < 3
-    # (docs/validation/probe_int8_rank.txt).
-    yield _case("random", rng, (2, 3, 16))
-    yield _case("single_row", rng, (1, 1, 7))
-    yield _case("rank4_odd_sizes", rng, (3, 5, 7, 9))
-    yield _case("zeros", rng, (2, 4, 8), values=np.zeros((2, 4, 8)))
-    # magnitudes from tiny to large (fp16 keeps them: |x| <= 1e4 < 65504), and both signs
-    yield _case("extremes", rng, (1, 2, 8), values=[[1e-4, -1e-4, 1.0, -1.0, 1e2, -1e2, 1e4, -1e4],
-                                                    [0.0, 3e-3, -3e-3, 0.5, -0.5, 7.0, -7.0, 1234.5]])
-    yield _case("large", rng, (2, 32, 1024))
+    yield _case("bert_rows_768", rng, (2, 16, 768))                 # one warp per row, 4-wide loads
+    yield _case("short_odd_rows", rng, (3, 5, 7))                   # scalar loads, mostly idle lanes
+    yield _case("rows_1024_warp_limit", rng, (1, 6, 1024))
+    yield _case("rows_1028_block", rng, (1, 3, 1028))               # first block-per-row size
+    yield _case("rows_4096_block", rng, (1, 4, 4096))
+    yield _case("rows_8190_block512_unaligned", rng, (1, 2, 8190))  # not a multiple of 4: scalar loads
+    yield _case("rows_12288_streaming", rng, (1, 2, 12288))         # three passes over x
+    yield _case("axis_minus2", rng, (2, 6, 4, 32), axis=-2)
+    yield _case("axis_1_positive", rng, (2, 3, 4, 5), axis=1)
+    yield _case("axis_0_one_row", rng, (3, 4, 8), axis=0)
+    # mean 9 sigma off zero: cancellation in the variance (a one-pass E[x^2] - E[x]^2 loses it)
+    yield _case("offset_mean", rng, (2, 8, 256), x=9.0 + rng.standard_normal((2, 8, 256)))
+    # variance 1e-6 next to eps 1e-5: epsilon dominates and must be added where ONNX adds it
+    yield _case("tiny_variance", rng, (2, 4, 128), x=1e-3 * rng.standard_normal((2, 4, 128)))
+    yield _case("constant_rows", rng, (2, 4, 64), x=np.full((2, 4, 64), 0.02))  # var 0: y = bias
+    yield _case("zeros", rng, (1, 3, 16), x=np.zeros((1, 3, 16)))
+    yield _case("large_epsilon", rng, (2, 4, 96), epsilon=0.5)
+    outlier = rng.standard_normal((2, 4, 512))
+    outlier[:, :, 17] = 40.0  # one huge value per row: |xhat| ~ 22
+    yield _case("outlier", rng, (2, 4, 512), x=outlier)
+    yield _case("scale_bias_extremes", rng, (2, 3, 64), scale=rng.choice([-2.0, -1e-3, 0.0, 1e-3, 2.0], 64),
+                bias=rng.choice([-2.0, 0.0, 2.0], 64))
