@@ -2,7 +2,10 @@
 # Kernel A/B in one call of a GPU machine: builds the current tree and each variant in parallel,
 # then benches them one after another (same GPU, same run):
 #   benchmarks/versions/<name>/*.cu   kernel files copied over a copy of the tree (older versions)
-#   NOPDL=1                           also the current tree built with -DPYKIT_NO_PDL
+#   VERSIONS="v0 v1"                  which of benchmarks/versions/ to build (default: all)
+#   VARIANTS="name=-DFLAG -DFLAG2;..."  the current tree built with extra nvcc defines (PYKIT_NO_PDL,
+#                                      PYKIT_PS_FILL_V1, PYKIT_PS_NO_STREAMING, PYKIT_SER_NO_STREAMING,
+#                                      PYKIT_SER_SCALAR_ATOMICS: see the kernels)
 # OUT_DIR gets <name>.json per variant and the current tree's full report in OUT_DIR/current/.
 #   bash benchmarks/ab.sh OUT_DIR [pykit bench options for the current tree...]
 set -euo pipefail
@@ -19,19 +22,25 @@ build() {  # src build [extra cmake args]
     || { echo "build $b FAILED"; tail -30 "$b.log"; return 1; }
 }
 variants=()
-for v in benchmarks/versions/*/; do
-  v=$(basename "$v"); variants+=("$v")
+for v in ${VERSIONS-$(ls benchmarks/versions)}; do
+  variants+=("$v")
   mkdir -p "/tmp/ab-src-$v" && cp -r CMakeLists.txt plugins pykit benchmarks "/tmp/ab-src-$v/"
   for f in benchmarks/versions/$v/*.cu; do
     cp "$f" "$(find "/tmp/ab-src-$v/plugins" -name "$(basename "$f")" | head -1)"
   done
   build "/tmp/ab-src-$v" "/tmp/ab-build-$v" &
 done
-[ -n "${NOPDL:-}" ] && { build "$ROOT" /tmp/ab-build-nopdl -DCMAKE_CUDA_FLAGS=-DPYKIT_NO_PDL & variants+=(nopdl); }
+declare -A flags=()
+IFS=';' read -ra specs <<<"${VARIANTS:-}"
+for spec in "${specs[@]}"; do
+  [ -n "$spec" ] || continue
+  name=${spec%%=*}; flags[$name]=${spec#*=}; variants+=("$name")
+  build "$ROOT" "/tmp/ab-build-$name" "-DCMAKE_CUDA_FLAGS=${flags[$name]}" &
+done
 build "$ROOT" /tmp/ab-build-current &
 wait
 for v in "${variants[@]}"; do
-  src=/tmp/ab-src-$v; [ "$v" = nopdl ] && src=$ROOT
+  src=/tmp/ab-src-$v; [ -n "${flags[$v]+x}" ] && src=$ROOT
   (cd "$src" && PYKIT_BUILD_DIR=/tmp/ab-build-$v PYTHONPATH=$src "$PY" -m pykit.cli bench --no-trt --no-validate \
      --out "/tmp/ab-out-$v" | tail -20) || echo "variant $v: bench exit $?"
   cp "/tmp/ab-out-$v/results.json" "$OUT_DIR/$v.json" || true

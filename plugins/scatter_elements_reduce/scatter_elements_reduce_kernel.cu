@@ -46,35 +46,46 @@ __global__ void scatter(Reduction r, const Index* indices, const T* updates, flo
 // row indices gives) their destinations are 4 consecutive, 16-byte aligned words: one destination
 // computation and, for add on sm_90, one 16-byte vector atomic (red.global.add.v4.f32) instead of
 // four. Otherwise each element goes its own way as in the scalar kernel.
+// Indices and updates are read once: streaming loads (evict-first), so that they do not push the
+// output, which the atomics hit, out of the L2 (PYKIT_SER_NO_STREAMING: plain loads, for the A/B).
+template <class V>
+__device__ __forceinline__ V stream_load(const V* p) {
+#if defined(PYKIT_SER_NO_STREAMING)
+    return __ldg(p);
+#else
+    return __ldcs(p);
+#endif
+}
+
 template <class T>
 struct Quad;
 template <>
 struct Quad<float> {
     static __device__ __forceinline__ float4 load(const float* p, std::int64_t e) {
-        return __ldg(reinterpret_cast<const float4*>(p + e));
+        return stream_load(reinterpret_cast<const float4*>(p + e));
     }
 };
 template <>
 struct Quad<std::uint16_t> {
     static __device__ __forceinline__ float4 load(const std::uint16_t* p, std::int64_t e) {
-        const uint2 h = __ldg(reinterpret_cast<const uint2*>(p + e));
+        const uint2 h = stream_load(reinterpret_cast<const uint2*>(p + e));
         return make_float4(half_bits_to_float(std::uint16_t(h.x & 0xFFFFu)), half_bits_to_float(std::uint16_t(h.x >> 16)),
                            half_bits_to_float(std::uint16_t(h.y & 0xFFFFu)), half_bits_to_float(std::uint16_t(h.y >> 16)));
     }
 };
 
 __device__ __forceinline__ void load_index4(const std::int32_t* p, std::int64_t e, std::int64_t (&i)[4]) {
-    const int4 v = __ldg(reinterpret_cast<const int4*>(p + e));
+    const int4 v = stream_load(reinterpret_cast<const int4*>(p + e));
     i[0] = v.x; i[1] = v.y; i[2] = v.z; i[3] = v.w;
 }
 __device__ __forceinline__ void load_index4(const std::int64_t* p, std::int64_t e, std::int64_t (&i)[4]) {
-    const longlong2 a = __ldg(reinterpret_cast<const longlong2*>(p + e));
-    const longlong2 b = __ldg(reinterpret_cast<const longlong2*>(p + e + 2));
+    const longlong2 a = stream_load(reinterpret_cast<const longlong2*>(p + e));
+    const longlong2 b = stream_load(reinterpret_cast<const longlong2*>(p + e + 2));
     i[0] = a.x; i[1] = a.y; i[2] = b.x; i[3] = b.y;
 }
 
 __device__ __forceinline__ void apply4(Reduction r, float* out, const float4& v) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(PYKIT_SER_SCALAR_ATOMICS)
     if (r == Reduction::kAdd) {
         atomicAdd(reinterpret_cast<float4*>(out), v);
         return;

@@ -114,7 +114,8 @@ def test_kernels_module_imports_without_a_gpu():
     except ImportError as exc:
         pytest.skip(f"pykit._kernels not built here: {exc}")
     assert {"pillar_scatter", "scatter_elements_reduce"} <= set(kernels.launchers)
-    assert kernels.pillar_scatter_workspace(1, 64, 496, 432, 12000) == 4 * 496 * 432
+    # owner map (int32 per cell) + occupancy bitmask (a bit per cell, in 16-byte units)
+    assert kernels.pillar_scatter_workspace(1, 64, 496, 432, 12000) == 4 * 496 * 432 + 16 * -(-496 * 432 // 128)
     assert kernels.scatter_elements_reduce_workspace("fp16", [8, 4], [16, 4], 0) == 4 * 8 * 4
     assert kernels.scatter_elements_reduce_workspace("fp32", [8, 4], [16, 4], 0) == 0
     with pytest.raises((ValueError, TypeError)):

@@ -1,0 +1,184 @@
+#include "scatter_elements_reduce_kernel.h"
+
+#include "common/cuda_check.h"
+#include "common/numeric.h"
+
+namespace pykit { namespace scatter_elements_reduce {
+
+namespace {
+constexpr int kThreads = 256;
+
+PYKIT_HD float load(const float* p, std::int64_t i) { return p[i]; }
+PYKIT_HD float load(const std::uint16_t* p, std::int64_t i) { return half_bits_to_float(p[i]); }
+
+// out[dest] = combine(out[dest], v) atomically. add: the hardware fp32 atomicAdd; none: an
+// exchange; mul/max/min: a compare-and-swap loop on the 32-bit word (a float is 4-byte aligned),
+// which stops without a write once the combined value equals the stored one (max/min that lose).
+__device__ void apply(Reduction r, float* out, float v) {
+    switch (r) {
+        case Reduction::kAdd: atomicAdd(out, v); return;
+        case Reduction::kNone: atomicExch(out, v); return;
+        default: break;
+    }
+    auto* word = reinterpret_cast<unsigned int*>(out);
+    unsigned int seen = *reinterpret_cast<volatile unsigned int*>(word);
+    while (true) {
+        const unsigned int want = __float_as_uint(combine(r, __uint_as_float(seen), v));
+        if (want == seen) return;
+        const unsigned int before = atomicCAS(word, seen, want);
+        if (before == seen) return;
+        seen = before;
+    }
+}
+
+template <class T, class Index>
+__global__ void scatter(Reduction r, const Index* indices, const T* updates, float* out, Geometry g) {
+    const std::int64_t n = g.index_elements();
+    for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+         e += std::int64_t(gridDim.x) * blockDim.x) {
+        const std::int64_t dest = destination(g, e, indices[e]);
+        if (dest >= 0) apply(r, out + dest, load(updates, e));
+    }
+}
+
+// Vector path: 4 consecutive elements along the last dimension (axis is not the last), 16-byte
+// aligned. When their 4 indices are equal (a row scattered as a whole, what an exported Expand of
+// row indices gives) their destinations are 4 consecutive, 16-byte aligned words: one destination
+// computation and, for add on sm_90, one 16-byte vector atomic (red.global.add.v4.f32) instead of
+// four. Otherwise each element goes its own way as in the scalar kernel.
+template <class T>
+struct Quad;
+template <>
+struct Quad<float> {
+    static __device__ __forceinline__ float4 load(const float* p, std::int64_t e) {
+        return __ldg(reinterpret_cast<const float4*>(p + e));
+    }
+};
+template <>
+struct Quad<std::uint16_t> {
+    static __device__ __forceinline__ float4 load(const std::uint16_t* p, std::int64_t e) {
+        const uint2 h = __ldg(reinterpret_cast<const uint2*>(p + e));
+        return make_float4(half_bits_to_float(std::uint16_t(h.x & 0xFFFFu)), half_bits_to_float(std::uint16_t(h.x >> 16)),
+                           half_bits_to_float(std::uint16_t(h.y & 0xFFFFu)), half_bits_to_float(std::uint16_t(h.y >> 16)));
+    }
+};
+
+__device__ __forceinline__ void load_index4(const std::int32_t* p, std::int64_t e, std::int64_t (&i)[4]) {
+    const int4 v = __ldg(reinterpret_cast<const int4*>(p + e));
+    i[0] = v.x; i[1] = v.y; i[2] = v.z; i[3] = v.w;
+}
+__device__ __forceinline__ void load_index4(const std::int64_t* p, std::int64_t e, std::int64_t (&i)[4]) {
+    const longlong2 a = __ldg(reinterpret_cast<const longlong2*>(p + e));
+    const longlong2 b = __ldg(reinterpret_cast<const longlong2*>(p + e + 2));
+    i[0] = a.x; i[1] = a.y; i[2] = b.x; i[3] = b.y;
+}
+
+__device__ __forceinline__ void apply4(Reduction r, float* out, const float4& v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (r == Reduction::kAdd) {
+        atomicAdd(reinterpret_cast<float4*>(out), v);
+        return;
+    }
+#endif
+    apply(r, out + 0, v.x);
+    apply(r, out + 1, v.y);
+    apply(r, out + 2, v.z);
+    apply(r, out + 3, v.w);
+}
+
+template <class T, class Index>
+__global__ void __launch_bounds__(kThreads) scatter_vec4(Reduction r, const Index* __restrict__ indices,
+                                                         const T* __restrict__ updates, float* out, Geometry g) {
+    const std::int64_t quads = g.index_elements() / 4;
+    for (std::int64_t q = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; q < quads;
+         q += std::int64_t(gridDim.x) * blockDim.x) {
+        const std::int64_t e = 4 * q;
+        std::int64_t idx[4];
+        load_index4(indices, e, idx);
+        const float4 v = Quad<T>::load(updates, e);
+        if (idx[0] == idx[1] && idx[0] == idx[2] && idx[0] == idx[3]) {
+            const std::int64_t dest = destination(g, e, idx[0]);  // e's last coordinate is a multiple of 4
+            if (dest >= 0) apply4(r, out + dest, v);
+        } else {
+            const float vs[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+            for (int k = 0; k < 4; ++k) {
+                const std::int64_t dest = destination(g, e + k, idx[k]);
+                if (dest >= 0) apply(r, out + dest, vs[k]);
+            }
+        }
+    }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
+
+__global__ void widen(const std::uint16_t* in, float* out, std::int64_t n) {
+    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x)
+        out[i] = half_bits_to_float(in[i]);
+}
+
+__global__ void narrow(const float* in, std::uint16_t* out, std::int64_t n) {
+    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+         i += std::int64_t(gridDim.x) * blockDim.x)
+        out[i] = float_to_half_bits(in[i]);
+}
+
+unsigned grid_for(std::int64_t n) {
+    const std::int64_t blocks = (n + kThreads - 1) / kThreads;
+    return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
+}
+
+template <class T>
+cudaError_t scatter_into(IndexType index_type, Reduction r, const void* indices, const T* updates, float* out,
+                         const Geometry& g, cudaStream_t stream) {
+    const std::int64_t n = g.index_elements();
+    if (n == 0) return cudaSuccess;
+    const int last = g.rank - 1;
+    // Vector path: rows of 4 along the last dimension that is not the axis, every 4 elements
+    // starting at a multiple of 4 in both indices and data, 16-byte aligned buffers.
+    const bool vector = g.axis != last && g.index_dims[last] % 4 == 0 && g.data_dims[last] % 4 == 0 &&
+                        aligned16(indices) && aligned16(out) && (sizeof(T) == 2 || aligned16(updates)) &&
+                        (sizeof(T) != 2 || (reinterpret_cast<std::uintptr_t>(updates) & 7u) == 0);
+    if (vector) {
+        const unsigned grid = grid_for(n / 4);
+        if (index_type == IndexType::kInt64)
+            scatter_vec4<<<grid, kThreads, 0, stream>>>(r, static_cast<const std::int64_t*>(indices), updates, out, g);
+        else
+            scatter_vec4<<<grid, kThreads, 0, stream>>>(r, static_cast<const std::int32_t*>(indices), updates, out, g);
+        return cudaGetLastError();
+    }
+    if (index_type == IndexType::kInt64)
+        scatter<<<grid_for(n), kThreads, 0, stream>>>(r, static_cast<const std::int64_t*>(indices), updates, out, g);
+    else
+        scatter<<<grid_for(n), kThreads, 0, stream>>>(r, static_cast<const std::int32_t*>(indices), updates, out, g);
+    return cudaGetLastError();
+}
+}  // namespace
+
+std::size_t workspace_bytes(Storage storage, const Geometry& g) {
+    return storage == Storage::kFloat16 ? sizeof(float) * std::size_t(g.data_elements()) : 0;
+}
+
+cudaError_t launch(Storage storage, IndexType index_type, Reduction reduction, const void* data, const void* indices,
+                   const void* updates, void* output, void* workspace, const Geometry& g, cudaStream_t stream) {
+    const std::int64_t n = g.data_elements();
+    if (n == 0) return cudaSuccess;
+    if (storage == Storage::kFloat32) {
+        if (output != data)
+            PYKIT_CUDA_RETURN_IF_ERROR(
+                cudaMemcpyAsync(output, data, sizeof(float) * std::size_t(n), cudaMemcpyDeviceToDevice, stream));
+        return scatter_into(index_type, reduction, indices, static_cast<const float*>(updates),
+                            static_cast<float*>(output), g, stream);
+    }
+    if (workspace == nullptr) return cudaErrorInvalidValue;
+    auto* acc = static_cast<float*>(workspace);
+    widen<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const std::uint16_t*>(data), acc, n);
+    PYKIT_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+    PYKIT_CUDA_RETURN_IF_ERROR(scatter_into(index_type, reduction, indices,
+                                            static_cast<const std::uint16_t*>(updates), acc, g, stream));
+    narrow<<<grid_for(n), kThreads, 0, stream>>>(acc, static_cast<std::uint16_t*>(output), n);
+    return cudaGetLastError();
+}
+
+} }  // namespace pykit::scatter_elements_reduce
