@@ -81,3 +81,14 @@ def test_cli_model_needs_against_and_the_trt_backend(capsys):
     assert "--against" in capsys.readouterr().err
     assert main(["validate", "--model", "x.onnx", "--against", "y.onnx"]) == 2
     assert "--backend trt" in capsys.readouterr().err
+
+
+def test_actual_precision_reads_each_tensor_against_its_spec_dtype():
+    from pykit.backends.trt import actual_precision
+
+    spec = registry.get("PillarScatter")  # features/canvas follow the precision; coords, num_valid int32
+    assert actual_precision(spec, "int8", ["int8,int32,int32->int8"]) == "int8"
+    assert actual_precision(spec, "fp16", ["fp16,int32,int32->fp16"]) == "fp16"
+    assert actual_precision(spec, "fp16", ["fp32,int32,int32->fp32"]) == "mixed(fp32)"  # fp32 in disguise
+    assert actual_precision(spec, "int8", ["int8,int32,int32->fp32"]) == "mixed(fp32,int8)"
+    assert actual_precision(spec, "fp32", []) == "not run"

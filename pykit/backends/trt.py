@@ -21,7 +21,6 @@ from pykit.backends import Run
 from pykit.precision import numerics
 
 FLOAT_DTYPES = ("float32", "float16", "int8")
-RECORD_TYPES = {"fp32": "fp32", "fp16": "fp16", "int8": "int8"}
 
 
 def trt_module():
@@ -54,20 +53,24 @@ def fields_for(spec, attrs: dict) -> list[tuple[str, str, object]]:
     return [(a.name, a.scalar_type, attrs[a.name]) for a in spec.attributes]
 
 
+SHORT = {"float32": "fp32", "float16": "fp16", "int8": "int8", "int32": "int32", "int64": "int64", "bool": "bool"}
+
+
 def actual_precision(spec, precision: str, seen: list[str]) -> str:
-    """What the plugin's precision-dependent tensors were at enqueue, e.g. 'fp16' or 'fp32' or
-    'mixed(...)'. `seen` holds entries like 'int8,int32,int32->int8' from the plugin library."""
+    """`precision` when every tensor of the plugin had, at enqueue, the type the spec gives it at
+    that precision (an fp32 weight of an int8 plugin stays fp32); else 'mixed(...)' with the types
+    its float tensors had. `seen` holds entries like 'int8,int32,int32->int8' from the plugin library."""
     if not seen:
         return "not run"
-    kinds = set()
+    kinds, mismatch = set(), False
     tensors = list(spec.inputs) + list(spec.outputs)
     for entry in seen:
         ins, outs = entry.split("->")
-        types = ins.split(",") + outs.split(",")
-        for tensor, t in zip(tensors, types):
+        for tensor, t in zip(tensors, ins.split(",") + outs.split(",")):
+            mismatch |= t != SHORT.get(tensor.dtype(precision), tensor.dtype(precision))
             if tensor.dtype(precision) in FLOAT_DTYPES:
                 kinds.add(t)
-    return kinds.pop() if len(kinds) == 1 else f"mixed({','.join(sorted(kinds))})"
+    return precision if not mismatch else f"mixed({','.join(sorted(kinds))})"
 
 
 class TensorRTBackend:
