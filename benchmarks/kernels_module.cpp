@@ -17,6 +17,9 @@
 #if PYKIT_HAVE_SCATTER_ELEMENTS_REDUCE
 #include "scatter_elements_reduce/scatter_elements_reduce_kernel.h"
 #endif
+#if PYKIT_HAVE_LAYER_NORM
+#include "layer_norm/layer_norm_kernel.h"
+#endif
 
 namespace py = pybind11;
 
@@ -81,6 +84,17 @@ ser::Geometry ser_geometry(const std::vector<std::int64_t>& data_shape, const st
 }
 #endif
 
+#if PYKIT_HAVE_LAYER_NORM
+namespace ln = pykit::layer_norm;
+
+ln::Storage ln_storage(const std::string& precision) {
+    if (precision == "fp32") return ln::Storage::kFloat32;
+    if (precision == "fp16") return ln::Storage::kFloat16;
+    if (precision == "int8") return ln::Storage::kInt8;
+    throw std::invalid_argument("LayerNorm precision must be fp32, fp16 or int8, not '" + precision + "'");
+}
+#endif
+
 }  // namespace
 
 PYBIND11_MODULE(_kernels, m) {
@@ -139,6 +153,29 @@ PYBIND11_MODULE(_kernels, m) {
           py::arg("updates"), py::arg("output"), py::arg("workspace"), py::arg("data_shape"), py::arg("index_shape"),
           py::arg("axis"), py::arg("stream") = 0,
           "output = data, then updates combined into it along axis (ONNX ScatterElements with reduction)");
+#endif
+
+#if PYKIT_HAVE_LAYER_NORM
+    launchers.append("layer_norm");
+    m.def("layer_norm",
+          [](const std::string& precision, std::uintptr_t x, std::uintptr_t scale, std::uintptr_t bias, std::uintptr_t y,
+             std::int64_t rows, std::int32_t cols, float epsilon, float s_x, float s_scale, float s_bias, float s_y,
+             std::uintptr_t stream) {
+              ln::Params params{};
+              params.epsilon = epsilon;
+              ln::Scales scales;
+              scales.x = s_x;
+              scales.scale = s_scale;
+              scales.bias = s_bias;
+              scales.y = s_y;
+              check(ln::launch(ln_storage(precision), ptr(x), ptr(scale), ptr(bias), ptr(y), ln::Geometry{rows, cols},
+                               params, scales, stream_of(stream)),
+                    "layer_norm launch");
+          },
+          py::arg("precision"), py::arg("x"), py::arg("scale"), py::arg("bias"), py::arg("y"), py::arg("rows"),
+          py::arg("cols"), py::arg("epsilon") = 1e-5f, py::arg("s_x") = 1.f, py::arg("s_scale") = 1.f,
+          py::arg("s_bias") = 1.f, py::arg("s_y") = 1.f, py::arg("stream") = 0,
+          "y[rows, cols] = layer_norm(x) * scale + bias (int8: per-tensor scales s_*)");
 #endif
 
     m.attr("launchers") = launchers;

@@ -199,6 +199,7 @@ __device__ __forceinline__ void store_streaming(uint4* p, uint4 v) {
 #endif
 }
 
+#if defined(PYKIT_PS_FILL_V2)  // v2, kept for the A/B
 template <class T, class Convert, class Index>
 __global__ void __launch_bounds__(kThreads) fill_canvas_ordered(const T* __restrict__ features,
                                                                 const std::int32_t* __restrict__ owner,
@@ -232,6 +233,71 @@ __global__ void __launch_bounds__(kThreads) fill_canvas_ordered(const T* __restr
             word[3] |= w == 3 ? shifted : 0u;
         }
         store_streaming(reinterpret_cast<uint4*>(canvas) + i, make_uint4(word[0], word[1], word[2], word[3]));
+    }
+}
+
+
+#endif
+
+// v3: U vectors per thread (U = 4 fp32, 2 fp16/int8), every load of a level issued before any is
+// used: the U mask words, then the owners of all occupied cells (predicated), then their features,
+// then U stores. v2 walked each vector's occupied cells one dependent owner -> feature chain at a
+// time: latency-bound (int8 B=4 at 1 TB/s).
+template <class T, class Convert, class Index>
+__global__ void __launch_bounds__(kThreads) fill_canvas_batched(const T* __restrict__ features,
+                                                                const std::int32_t* __restrict__ owner,
+                                                                const std::uint32_t* __restrict__ mask,
+                                                                T* __restrict__ canvas, Geometry g, Convert convert) {
+    constexpr int V = 16 / int(sizeof(T));
+    constexpr int U = V >= 8 ? 2 : 4;
+    constexpr int per_word = 4 / int(sizeof(T));
+    wait_for_predecessor();
+    const Index groups = Index(std::int64_t(g.ny) * g.nx / V);
+    const Index channels = Index(g.channels);
+    const Index total = groups * channels * Index(g.batch);
+    const Index stride = Index(gridDim.x) * blockDim.x;
+    for (Index base = Index(blockIdx.x) * blockDim.x + threadIdx.x; base < total; base += stride * U) {
+        unsigned bits[U];
+        Index cell0[U], c[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const Index i = base + Index(u) * stride;
+            bits[u] = 0u;
+            cell0[u] = 0;
+            c[u] = 0;
+            if (i < total) {
+                const Index bc = i / groups;
+                const Index group = i - bc * groups;
+                const Index b = bc / channels;
+                c[u] = bc - b * channels;
+                cell0[u] = (b * groups + group) * V;
+                bits[u] = __ldg(mask + cell0[u] / 32) >> (cell0[u] % 32);
+                if (V < 32) bits[u] &= (1u << V) - 1u;
+            }
+        }
+        std::int32_t p[U][V];
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+#pragma unroll
+            for (int k = 0; k < V; ++k) p[u][k] = (bits[u] >> k) & 1u ? __ldg(owner + cell0[u] + k) : -1;
+        unsigned word[U][4];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            word[u][0] = word[u][1] = word[u][2] = word[u][3] = 0u;
+#pragma unroll
+            for (int k = 0; k < V; ++k) {
+                if (p[u][k] >= 0) {
+                    const unsigned v = converted<T>(load_bits(features + std::int64_t(p[u][k]) * g.channels + c[u]), convert);
+                    word[u][k / per_word] |= v << (8 * int(sizeof(T)) * (k % per_word));
+                }
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+            const Index i = base + Index(u) * stride;
+            if (i < total)
+                store_streaming(reinterpret_cast<uint4*>(canvas) + i, make_uint4(word[u][0], word[u][1], word[u][2], word[u][3]));
+        }
     }
 }
 
@@ -288,6 +354,7 @@ cudaError_t run(const T* features, const std::int32_t* coords, const std::int32_
 #endif
     if (vector) {
         const std::int64_t vectors = g.canvas_elements() / V;
+#if defined(PYKIT_PS_FILL_V2)
         const dim3 grid(grid_for(vectors));
         if (g.canvas_elements() < (std::int64_t(1) << 31))  // 32-bit index arithmetic (cells < elements)
             return launch_dependent(fill_canvas_ordered<T, Convert, std::uint32_t>, grid, dim3(kThreads), stream,
@@ -296,6 +363,17 @@ cudaError_t run(const T* features, const std::int32_t* coords, const std::int32_
         return launch_dependent(fill_canvas_ordered<T, Convert, std::uint64_t>, grid, dim3(kThreads), stream, features,
                                 static_cast<const std::int32_t*>(owner), static_cast<const std::uint32_t*>(mask),
                                 canvas, g, convert);
+#else
+        constexpr int U = V >= 8 ? 2 : 4;
+        const dim3 grid(grid_for((vectors + U - 1) / U));
+        if (g.canvas_elements() < (std::int64_t(1) << 30))  // 32-bit index arithmetic, base + U * stride included
+            return launch_dependent(fill_canvas_batched<T, Convert, std::uint32_t>, grid, dim3(kThreads), stream,
+                                    features, static_cast<const std::int32_t*>(owner),
+                                    static_cast<const std::uint32_t*>(mask), canvas, g, convert);
+        return launch_dependent(fill_canvas_batched<T, Convert, std::uint64_t>, grid, dim3(kThreads), stream, features,
+                                static_cast<const std::int32_t*>(owner), static_cast<const std::uint32_t*>(mask),
+                                canvas, g, convert);
+#endif
     }
     return launch_dependent(fill_canvas<T, Convert>, dim3(grid_for(g.canvas_elements())), dim3(kThreads), stream,
                             features, static_cast<const std::int32_t*>(owner), canvas, g, convert);

@@ -11,4 +11,5 @@ from __future__ import annotations
 SUITES = {
     "PillarScatter": "pykit.bench.pillar_scatter",
     "ScatterElementsReduce": "pykit.bench.scatter_elements_reduce",
+    "LayerNorm": "pykit.bench.layer_norm",
 }
