@@ -199,7 +199,6 @@ __device__ __forceinline__ void store_streaming(uint4* p, uint4 v) {
 #endif
 }
 
-#if defined(PYKIT_PS_FILL_V2)  // v2, kept for the A/B
 template <class T, class Convert, class Index>
 __global__ void __launch_bounds__(kThreads) fill_canvas_ordered(const T* __restrict__ features,
                                                                 const std::int32_t* __restrict__ owner,
@@ -237,7 +236,6 @@ __global__ void __launch_bounds__(kThreads) fill_canvas_ordered(const T* __restr
 }
 
 
-#endif
 
 // v3: U vectors per thread (U = 4 fp32, 2 fp16/int8), every load of a level issued before any is
 // used: the U mask words, then the owners of all occupied cells (predicated), then their features,
@@ -354,7 +352,22 @@ cudaError_t run(const T* features, const std::int32_t* coords, const std::int32_
 #endif
     if (vector) {
         const std::int64_t vectors = g.canvas_elements() / V;
-#if defined(PYKIT_PS_FILL_V2)
+        // Measured on the H200 (benchmarks/README.md): the batched fill wins at fp32 (V = 4 cells per
+        // vector), the one-vector fill at fp16/int8, where the batched one's V * U predicated loads
+        // cost more issue slots than the latency they hide. PYKIT_PS_FILL_V2 forces the one-vector fill.
+#if !defined(PYKIT_PS_FILL_V2)
+        if (sizeof(T) == 4) {
+            constexpr int U = V >= 8 ? 2 : 4;
+            const dim3 grid(grid_for((vectors + U - 1) / U));
+            if (g.canvas_elements() < (std::int64_t(1) << 30))  // 32-bit index arithmetic, base + U * stride included
+                return launch_dependent(fill_canvas_batched<T, Convert, std::uint32_t>, grid, dim3(kThreads), stream,
+                                        features, static_cast<const std::int32_t*>(owner),
+                                        static_cast<const std::uint32_t*>(mask), canvas, g, convert);
+            return launch_dependent(fill_canvas_batched<T, Convert, std::uint64_t>, grid, dim3(kThreads), stream,
+                                    features, static_cast<const std::int32_t*>(owner),
+                                    static_cast<const std::uint32_t*>(mask), canvas, g, convert);
+        }
+#endif
         const dim3 grid(grid_for(vectors));
         if (g.canvas_elements() < (std::int64_t(1) << 31))  // 32-bit index arithmetic (cells < elements)
             return launch_dependent(fill_canvas_ordered<T, Convert, std::uint32_t>, grid, dim3(kThreads), stream,
@@ -363,17 +376,6 @@ cudaError_t run(const T* features, const std::int32_t* coords, const std::int32_
         return launch_dependent(fill_canvas_ordered<T, Convert, std::uint64_t>, grid, dim3(kThreads), stream, features,
                                 static_cast<const std::int32_t*>(owner), static_cast<const std::uint32_t*>(mask),
                                 canvas, g, convert);
-#else
-        constexpr int U = V >= 8 ? 2 : 4;
-        const dim3 grid(grid_for((vectors + U - 1) / U));
-        if (g.canvas_elements() < (std::int64_t(1) << 30))  // 32-bit index arithmetic, base + U * stride included
-            return launch_dependent(fill_canvas_batched<T, Convert, std::uint32_t>, grid, dim3(kThreads), stream,
-                                    features, static_cast<const std::int32_t*>(owner),
-                                    static_cast<const std::uint32_t*>(mask), canvas, g, convert);
-        return launch_dependent(fill_canvas_batched<T, Convert, std::uint64_t>, grid, dim3(kThreads), stream, features,
-                                static_cast<const std::int32_t*>(owner), static_cast<const std::uint32_t*>(mask),
-                                canvas, g, convert);
-#endif
     }
     return launch_dependent(fill_canvas<T, Convert>, dim3(grid_for(g.canvas_elements())), dim3(kThreads), stream,
                             features, static_cast<const std::int32_t*>(owner), canvas, g, convert);
