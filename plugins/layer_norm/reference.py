@@ -38,7 +38,9 @@ def layer_norm(inputs: dict[str, np.ndarray], attrs: dict) -> dict[str, np.ndarr
 def row_ratio(x: np.ndarray, axis: int, eps: float) -> float:
     """max over rows of mean|x| / sqrt(var + eps): the R of the spec's error model."""
     a = axis + x.ndim if axis < 0 else axis
-    xr = np.asarray(x, np.float64).reshape(int(np.prod(x.shape[:a], dtype=np.int64)), -1)
+    xr = np.asarray(x, np.float64).reshape(int(np.prod(x.shape[:a], dtype=np.int64)), int(np.prod(x.shape[a:])))
+    if xr.size == 0:
+        return 0.0
     var = xr.var(axis=1)
     return float(np.max(np.abs(xr).mean(axis=1) / np.sqrt(var + float(np.float32(eps)))))
 
@@ -76,6 +78,7 @@ def cases(rng: np.random.Generator):
     yield _case("tiny_variance", rng, (2, 4, 128), x=1e-3 * rng.standard_normal((2, 4, 128)))
     yield _case("constant_rows", rng, (2, 4, 64), x=np.full((2, 4, 64), 0.02))  # var 0: y = bias
     yield _case("zeros", rng, (1, 3, 16), x=np.zeros((1, 3, 16)))
+    yield _case("no_rows", rng, (0, 4, 32))                            # zero-sized batch: nothing to write
     yield _case("large_epsilon", rng, (2, 4, 96), epsilon=0.5)
     outlier = rng.standard_normal((2, 4, 512))
     outlier[:, :, 17] = 40.0  # one huge value per row: |xhat| ~ 22

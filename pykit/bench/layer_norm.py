@@ -98,7 +98,8 @@ class LayerNormCase(BenchCase):
     def trt_call(self):
         x, g, b = self._inputs_numpy()
         attrs = {"axis": -1, "epsilon": EPS}
-        inputs = [x, g[None], b[None]]  # scale/bias with a leading 1 (TensorRT 8.5 int8 rank, see spec)
+        # rank 3 throughout (x [1, rows, cols]): TensorRT 8.5 has no INT8 format below rank 3 (see spec)
+        inputs = [x[None], g[None, None], b[None, None]]
         if self.precision == "int8":
             return inputs, attrs, [S_X, S_SCALE, S_BIAS], [S_Y]
         return inputs, attrs, [], []

@@ -110,7 +110,8 @@ class PillarScatterCase(BenchCase):
     def trt_call(self):
         feats, coords = self._inputs_numpy()
         attrs = {"nx": self.nx, "ny": self.ny, "batch_size": self.batch}
-        inputs = [feats, coords, np.array([self.pillars], np.int32)]
+        # [1, P, C]: the rank TensorRT 8.5 takes at every precision (int8 has no rank-2 format; spec.toml)
+        inputs = [feats[None], coords, np.array([self.pillars], np.int32)]
         if self.precision == "int8":
             return inputs, attrs, [1.0, 1.0, 1.0], [1.0 / RATIO]
         return inputs, attrs, [], []
