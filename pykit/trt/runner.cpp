@@ -561,6 +561,15 @@ public:
         void* pinned = nullptr;
         cuda_check(cudaMallocHost(&pinned, std::max<std::size_t>(pinned_bytes, 1)), "cudaMallocHost");
         std::unique_ptr<void, decltype(&cudaFreeHost)> pinned_guard(pinned, &cudaFreeHost);
+        {  // the pinned inputs are the feeds (already on the device after the first run)
+            std::size_t offset = 0;
+            for (const auto& [i, bytes] : io) {
+                if (engine_->getTensorIOMode(names_[i].c_str()) == nv::TensorIOMode::kINPUT && bytes)
+                    cuda_check(cudaMemcpy(static_cast<char*>(pinned) + offset, buffers_[i]->ptr, bytes,
+                                          cudaMemcpyDeviceToHost), "stage inputs");
+                offset += bytes;
+            }
+        }
         cudaEvent_t ev[4];
         for (auto& e : ev) cuda_check(cudaEventCreate(&e), "event");
         std::vector<float> gpu, host;
