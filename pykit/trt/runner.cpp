@@ -696,7 +696,8 @@ PYBIND11_MODULE(_trt, m) {
         .def("latency", &Engine::latency, py::arg("feeds"), py::arg("profile") = 0, py::arg("warmup") = 10,
              py::arg("iterations") = 100)
         .def("time", [](Engine& e, const py::dict& feeds, int warmup, int iterations) {
-                 return e.latency(feeds, 0, warmup, iterations)["gpu_ms"];
+                 py::dict timing = e.latency(feeds, 0, warmup, iterations);
+                 return py::list(timing["gpu_ms"]);  // owned: an accessor into the dict would dangle
              }, py::arg("feeds"), py::arg("warmup") = 10, py::arg("iterations") = 100, "latency(...)['gpu_ms']")
         .def("layers", &Engine::layers);
 }
