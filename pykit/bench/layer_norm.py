@@ -117,8 +117,9 @@ def launch_case(torch, kernels, stream, precision, inputs, attrs, input_scales, 
     rows = int(np.prod(x.shape[:axis], dtype=np.int64))
     cols = int(np.prod(x.shape[axis:], dtype=np.int64))
     t_x, t_g, t_b = (torch.from_numpy(a).cuda() for a in (x, g, b))
-    y = torch.empty_like(t_x)
-    y.view(torch.uint8).fill_(0x7F)
+    y = torch.empty(tuple(x.shape), dtype=t_x.dtype, device=t_x.device)  # contiguous, also when empty
+    if y.numel():
+        y.view(torch.uint8).fill_(0x7F)  # poison: every element must be written
     s = [float(v) for v in input_scales] + [float(v) for v in output_scales] if precision == "int8" else [1.0] * 4
     kernels.layer_norm(precision, t_x.data_ptr(), t_g.data_ptr(), t_b.data_ptr(), y.data_ptr(), rows, cols,
                        float(attrs["epsilon"]), *s, stream)
