@@ -115,6 +115,8 @@ def trt_latency(case, iterations: int, warmup: int) -> dict:
         return {"skipped": "this case has no TensorRT form"}
     inputs, attrs, in_scales, out_scales = call
     spec = registry.get(case.plugin)
+    in_scales = list(in_scales) or [1.0] * len(spec.inputs)  # float precisions: no scales, one per tensor still
+    out_scales = list(out_scales) or [1.0] * len(spec.outputs)
     attrs = spec.resolve_attributes(attrs)
     try:
         plan = backend.engine(spec, case.precision, inputs, attrs, in_scales, out_scales)
