@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Kernel A/B in one call of a GPU machine: builds the current tree and each variant in parallel,
 # then benches them one after another (same GPU, same run):
-#   benchmarks/versions/<name>/*.cu   kernel files copied over a copy of the tree (older versions)
+#   benchmarks/versions/<name>/*.cu   kernel files copied over a copy of the tree (older versions;
+#                                      git-ignored, made from history with `bash benchmarks/ab.sh --checkout`
+#                                      and sent along to the GPU machine)
 #   VERSIONS="v0 v1"                  which of benchmarks/versions/ to build (default: all)
 #   VARIANTS="name=-DFLAG -DFLAG2;..."  the current tree built with extra nvcc defines (PYKIT_NO_PDL,
 #                                      PYKIT_PS_FILL_V1, PYKIT_PS_NO_STREAMING, PYKIT_SER_NO_STREAMING,
@@ -10,6 +12,15 @@
 #   bash benchmarks/ab.sh OUT_DIR [pykit bench options for the current tree...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1-}" = --checkout ]; then  # the kernel versions of docs/benchmarks/README.md, from git history
+  for pair in v0=12bbf05:pillar_scatter v0=61776f4:scatter_elements_reduce v1=3019cc1:pillar_scatter \
+              v1=3019cc1:scatter_elements_reduce v2=b77c9fa:pillar_scatter v3=7faeb6a:pillar_scatter; do
+    v=${pair%%=*} rev=${pair#*=}; rev=${rev%%:*} name=${pair##*:}
+    mkdir -p "benchmarks/versions/$v"
+    git show "$rev:plugins/$name/${name}_kernel.cu" > "benchmarks/versions/$v/${name}_kernel.cu"
+  done
+  exit 0
+fi
 OUT_DIR=$1; shift
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
