@@ -164,9 +164,9 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     _copy_project(root)
     env = dict(os.environ, PYTHONPATH=str(root))
-    for argv in (["Foo", "--input", "x:float", "--input", "idx:int32", "--output", "y", "--output", "z",
+    for argv in (["ScaffoldCheckV2", "--input", "x:float", "--input", "idx:int32", "--output", "y", "--output", "z",
                   "--attr", "epsilon:float=1e-5", "--attr", "axis:int=-1", "--attr", "n:int", "--attr", "w:float[]=1,2"],
-                 ["Bar", "--input", "a", "--input", "b", "--output", "c", "--precisions", "fp32,fp16", "--api", "v3"]):
+                 ["ScaffoldCheckV3", "--input", "a", "--input", "b", "--output", "c", "--precisions", "fp32,fp16", "--api", "v3"]):
         out = subprocess.run([sys.executable, "-m", "pykit.cli.__main__", "new", *argv, "--dir", str(root / "plugins")],
                              capture_output=True, text=True, env=env, cwd=root, timeout=120)
         assert out.returncode == 0, out.stderr
@@ -178,15 +178,15 @@ def test_generated_plugins_build_and_their_tests_pass(project):
     # The CUDA launchers are compiled too where nvcc exists (one architecture: a compile check).
     _cmake(project, build, f"-DPYKIT_CUDA={'ON' if _nvcc() else 'OFF'}", "-DTENSORRT_ROOT=/nonexistent")
     log = _build(build)
-    assert "host.cpp" in log and "foo" in log and "bar" in log
+    assert "host.cpp" in log and "scaffold_check_v2" in log and "scaffold_check_v3" in log
     if _nvcc():
-        assert "foo_kernel.cu" in log and "bar_kernel.cu" in log
+        assert "scaffold_check_v2_kernel.cu" in log and "scaffold_check_v3_kernel.cu" in log
     env = dict(os.environ, PYKIT_BUILD_DIR=str(build), PYKIT_PLUGIN_PATH=str(project / "plugins"))
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "plugins/foo", "plugins/bar"],
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "plugins/scaffold_check_v2", "plugins/scaffold_check_v3"],
                          capture_output=True, text=True, env=env, cwd=project, timeout=300)
     assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
     assert " passed" in out.stdout and "failed" not in out.stdout
-    out = subprocess.run([sys.executable, "-m", "pykit.cli.__main__", "validate", "--plugin", "Foo", "--plugin", "Bar",
+    out = subprocess.run([sys.executable, "-m", "pykit.cli.__main__", "validate", "--plugin", "ScaffoldCheckV2", "--plugin", "ScaffoldCheckV3",
                           "--no-progress"], capture_output=True, text=True, env=env, cwd=project, timeout=300)
     assert out.returncode == 0 and "FAIL" not in out.stdout, out.stdout + out.stderr
 
@@ -213,8 +213,8 @@ def test_glue_compiles_against_tensorrt_headers(project, major, env_name, staged
     log = _cmake(project, project / f"build-trt{major}", f"-DTENSORRT_ROOT={root}")
     assert "compile check of the glue only" in log
     out = _build(project / f"build-trt{major}", "pykit_plugins")
-    assert "foo_plugin.cpp" in out and "library.cpp" in out
+    assert "scaffold_check_v2_plugin.cpp" in out and "library.cpp" in out
     if major >= 10:
-        assert "bar_plugin_v3.cpp" in out
+        assert "scaffold_check_v3_plugin_v3.cpp" in out
     else:
-        assert "bar_plugin_v3.cpp" not in out and "IPluginV3 glue NOT compiled" in log
+        assert "scaffold_check_v3_plugin_v3.cpp" not in out and "IPluginV3 glue NOT compiled" in log
