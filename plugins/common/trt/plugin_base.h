@@ -129,13 +129,12 @@ private:
     std::string namespace_ = Attrs::kPluginNamespace;
 };
 
-// The creator: field table from the spec, attribute parsing with the spec's checks.
-template <class Plugin>
-class CreatorBase : public nvinfer1::IPluginCreator {
+// The creator's side of the spec, one for the V2 and V3 creators: the field table TensorRT lists
+// (getFieldNames) and a layer's fields parsed with the spec's checks.
+template <class Attrs>
+class SpecFields {
 public:
-    using Attrs = typename Plugin::Attrs;
-
-    CreatorBase() {
+    SpecFields() {
         for (std::size_t k = 0; k < Attrs::kNumFields; ++k) {
             const FieldRecord& r = Attrs::kFields[k];
             fields_.emplace_back(r.name, nullptr, field_type(r.kind), r.array || r.kind == FieldKind::kString ? 0 : 1);
@@ -143,36 +142,24 @@ public:
         collection_.nbFields = static_cast<int32_t>(fields_.size());
         collection_.fields = fields_.data();
     }
+    SpecFields(const SpecFields&) = delete;  // collection_ points into fields_
+    SpecFields& operator=(const SpecFields&) = delete;
 
-    const char* getPluginName() const noexcept override { return Attrs::kPluginName; }
-    const char* getPluginVersion() const noexcept override { return Attrs::kPluginVersion; }
-    const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override { return &collection_; }
-    void setPluginNamespace(const char* ns) noexcept override { namespace_ = ns != nullptr ? ns : ""; }
-    const char* getPluginNamespace() const noexcept override { return namespace_.c_str(); }
+    const nvinfer1::PluginFieldCollection* collection() const { return &collection_; }
 
-    nvinfer1::IPluginV2* createPlugin(const char* name, const nvinfer1::PluginFieldCollection* fc) noexcept override {
-        return guarded(Attrs::kPluginName, "createPlugin", static_cast<nvinfer1::IPluginV2*>(nullptr), [&] {
-            std::vector<FieldView> views;
-            const int32_t n = fc != nullptr ? fc->nbFields : 0;
-            for (int32_t i = 0; i < n; ++i) {
-                const nvinfer1::PluginField& f = fc->fields[i];
-                views.push_back({f.name, field_kind(f), f.data, f.length});
-            }
-            for (const std::string& unknown : unknown_fields<Attrs>(views.data(), views.size()))
-                report_warning(std::string(Attrs::kPluginName) + ": layer '" + (name ? name : "") +
-                               "': attribute '" + unknown + "' is not in the spec and is ignored");
-            auto* plugin = new Plugin(parse_fields<Attrs>(views.data(), views.size()));
-            plugin->setPluginNamespace(namespace_.c_str());
-            return static_cast<nvinfer1::IPluginV2*>(plugin);
-        });
-    }
-
-    nvinfer1::IPluginV2* deserializePlugin(const char*, const void* data, size_t length) noexcept override {
-        return guarded(Attrs::kPluginName, "deserializePlugin", static_cast<nvinfer1::IPluginV2*>(nullptr), [&] {
-            auto* plugin = new Plugin(deserialize_attrs<Attrs>(data, length));
-            plugin->setPluginNamespace(namespace_.c_str());
-            return static_cast<nvinfer1::IPluginV2*>(plugin);
-        });
+    // The attributes of layer `layer` from its fields; fields the spec lacks are reported and ignored.
+    static Attrs parse(const char* layer, const nvinfer1::PluginFieldCollection* fc) {
+        const int32_t n = fc != nullptr ? fc->nbFields : 0;
+        require(n >= 0 && (n == 0 || fc->fields != nullptr), Attrs::kPluginName, "bad field collection");
+        std::vector<FieldView> views;
+        for (int32_t i = 0; i < n; ++i) {
+            const nvinfer1::PluginField& f = fc->fields[i];
+            views.push_back({f.name, field_kind(f), f.data, f.length});
+        }
+        for (const std::string& unknown : unknown_fields<Attrs>(views.data(), views.size()))
+            report_warning(std::string(Attrs::kPluginName) + ": layer '" + (layer ? layer : "") +
+                           "': attribute '" + unknown + "' is not in the spec and is ignored");
+        return parse_fields<Attrs>(views.data(), views.size());
     }
 
 private:
@@ -199,6 +186,38 @@ private:
 
     std::vector<nvinfer1::PluginField> fields_;
     nvinfer1::PluginFieldCollection collection_{};
+};
+
+// The creator: field table from the spec, attribute parsing with the spec's checks.
+template <class Plugin>
+class CreatorBase : public nvinfer1::IPluginCreator {
+public:
+    using Attrs = typename Plugin::Attrs;
+
+    const char* getPluginName() const noexcept override { return Attrs::kPluginName; }
+    const char* getPluginVersion() const noexcept override { return Attrs::kPluginVersion; }
+    const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override { return fields_.collection(); }
+    void setPluginNamespace(const char* ns) noexcept override { namespace_ = ns != nullptr ? ns : ""; }
+    const char* getPluginNamespace() const noexcept override { return namespace_.c_str(); }
+
+    nvinfer1::IPluginV2* createPlugin(const char* name, const nvinfer1::PluginFieldCollection* fc) noexcept override {
+        return guarded(Attrs::kPluginName, "createPlugin", static_cast<nvinfer1::IPluginV2*>(nullptr), [&] {
+            auto* plugin = new Plugin(SpecFields<Attrs>::parse(name, fc));
+            plugin->setPluginNamespace(namespace_.c_str());
+            return static_cast<nvinfer1::IPluginV2*>(plugin);
+        });
+    }
+
+    nvinfer1::IPluginV2* deserializePlugin(const char*, const void* data, size_t length) noexcept override {
+        return guarded(Attrs::kPluginName, "deserializePlugin", static_cast<nvinfer1::IPluginV2*>(nullptr), [&] {
+            auto* plugin = new Plugin(deserialize_attrs<Attrs>(data, length));
+            plugin->setPluginNamespace(namespace_.c_str());
+            return static_cast<nvinfer1::IPluginV2*>(plugin);
+        });
+    }
+
+private:
+    SpecFields<Attrs> fields_;
     std::string namespace_ = Attrs::kPluginNamespace;
 };
 

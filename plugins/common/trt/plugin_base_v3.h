@@ -173,19 +173,10 @@ class CreatorV3Base : public nvinfer1::IPluginCreatorV3One {
 public:
     using Attrs = typename Plugin::Attrs;
 
-    CreatorV3Base() {
-        for (std::size_t k = 0; k < Attrs::kNumFields; ++k) {
-            const FieldRecord& r = Attrs::kFields[k];
-            fields_.emplace_back(r.name, nullptr, field_type(r.kind), r.array || r.kind == FieldKind::kString ? 0 : 1);
-        }
-        collection_.nbFields = static_cast<int32_t>(fields_.size());
-        collection_.fields = fields_.data();
-    }
-
     const char* getPluginName() const noexcept override { return Attrs::kPluginName; }
     const char* getPluginVersion() const noexcept override { return Attrs::kPluginVersion; }
     const char* getPluginNamespace() const noexcept override { return namespace_.c_str(); }
-    const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override { return &collection_; }
+    const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override { return fields_.collection(); }
     void setPluginNamespace(const char* ns) noexcept { namespace_ = ns != nullptr ? ns : ""; }
 
     nvinfer1::IPluginV3* createPlugin(const char* name, const nvinfer1::PluginFieldCollection* fc,
@@ -201,15 +192,7 @@ public:
                     return finish(new Plugin(deserialize_attrs<Attrs>(f.data, size_t(f.length))));
                 }
             }
-            std::vector<FieldView> views;
-            for (int32_t i = 0; i < n; ++i) {
-                const nvinfer1::PluginField& f = fc->fields[i];
-                views.push_back({f.name, field_kind(f), f.data, f.length});
-            }
-            for (const std::string& unknown : unknown_fields<Attrs>(views.data(), views.size()))
-                report_warning(std::string(Attrs::kPluginName) + ": layer '" + (name ? name : "") + "': attribute '" +
-                               unknown + "' is not in the spec and is ignored");
-            return finish(new Plugin(parse_fields<Attrs>(views.data(), views.size())));
+            return finish(new Plugin(SpecFields<Attrs>::parse(name, fc)));
         });
     }
 
@@ -219,28 +202,7 @@ private:
         return static_cast<nvinfer1::IPluginV3*>(plugin);
     }
 
-    static nvinfer1::PluginFieldType field_type(FieldKind k) {
-        switch (k) {
-            case FieldKind::kInt32: return nvinfer1::PluginFieldType::kINT32;
-            case FieldKind::kFloat32: return nvinfer1::PluginFieldType::kFLOAT32;
-            case FieldKind::kString: return nvinfer1::PluginFieldType::kCHAR;
-        }
-        return nvinfer1::PluginFieldType::kUNKNOWN;
-    }
-
-    static FieldKind field_kind(const nvinfer1::PluginField& f) {
-        switch (f.type) {
-            case nvinfer1::PluginFieldType::kINT32: return FieldKind::kInt32;
-            case nvinfer1::PluginFieldType::kFLOAT32: return FieldKind::kFloat32;
-            case nvinfer1::PluginFieldType::kCHAR: return FieldKind::kString;
-            default:
-                throw Error(std::string(Attrs::kPluginName) + ": attribute '" + (f.name ? f.name : "") +
-                            "' has PluginFieldType " + std::to_string(int(f.type)) + "; expected INT32, FLOAT32 or CHAR");
-        }
-    }
-
-    std::vector<nvinfer1::PluginField> fields_;
-    nvinfer1::PluginFieldCollection collection_{};
+    SpecFields<Attrs> fields_;
     std::string namespace_ = Attrs::kPluginNamespace;
 };
 
