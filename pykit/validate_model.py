@@ -183,6 +183,8 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
                    inputs: int = 3, calibration_batches: int = 16, rtol: dict | None = None, log=print) -> dict:
     """Build and run the patched model's engines; returns a JSON-able dict of everything checked."""
     from pykit.backends import trt
+    import onnx
+
     from pykit.precision.cache import format_cache, parse_cache
     from pykit.surgeon.equiv import plugin_nodes
 
@@ -237,9 +239,11 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
             report["pykit_cache"] = format_cache(ours)
             plan = builder.build_onnx(model_bytes, "int8", {k: float(np.float32(s) * np.float32(127)) for k, s in ours.items()})
             report["engines"].append(asdict(engine_result("int8", "int8 (pykit cache)", plan)))
-            network_types = {i.name: ("int32" if i.type.tensor_type.elem_type == 7 else None) for i in patched.graph.input}
-            plan = builder.build_onnx(model_bytes, "int8", {}, calibration=[
-                engine_feeds(f, {k: v for k, v in network_types.items() if v}) for f in calib_feeds])
+            # the calibrator copies raw bytes: int64 inputs as the int32 the parser makes of them
+            int64_inputs = {i.name: "int32" for i in patched.graph.input
+                            if i.type.tensor_type.elem_type == onnx.TensorProto.INT64}
+            plan = builder.build_onnx(model_bytes, "int8", {},
+                                      calibration=[engine_feeds(f, int64_inputs) for f in calib_feeds])
             cache = bytes(builder.calibration_cache()).decode()
             report["tensorrt_cache"] = cache
             theirs = parse_cache(cache, "TensorRT's calibration cache").scales if cache else {}

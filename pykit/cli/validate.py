@@ -25,6 +25,11 @@ def add_arguments(parser) -> None:
                         help="with --model, int8: seeded calibration inputs (default 16)")
 
 
+def command_line() -> str:
+    """This invocation as a reproduce line for a report."""
+    return "pykit validate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["validate"] else "pykit validate"
+
+
 def environment(backend: str) -> dict:
     """Machine, GPU and library versions for a report."""
     import platform
@@ -79,7 +84,7 @@ def run_model(args, precisions) -> int:
 
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)
-        command = "pykit validate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["validate"] else "pykit validate"
+        command = command_line()
         env = environment("trt")
         write_atomic(out / "results.json", json.dumps({"environment": env, "command": command, **report}, indent=1).encode())
         write_atomic(out / "report.md", markdown(report, env, command).encode())
@@ -140,7 +145,7 @@ def run(args) -> int:
     if args.report:
         from pykit.report import write_validation_report
 
-        command = "pykit validate " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["validate"] else "pykit validate"
+        command = command_line()
         for path in write_validation_report(args.report, results, summarize(results),
                                             f"pykit validation, backend {args.backend}", environment(args.backend),
                                             command, lifecycle):
