@@ -5,9 +5,9 @@
 #                                      git-ignored, made from history with `bash benchmarks/ab.sh --checkout`
 #                                      and sent along to the GPU machine)
 #   VERSIONS="v0 v1"                  which of benchmarks/versions/ to build (default: all)
-#   VARIANTS="name=-DFLAG -DFLAG2;..."  the current tree built with extra nvcc defines (PYKIT_NO_PDL,
-#                                      PYKIT_PS_FILL_V1, PYKIT_PS_NO_STREAMING, PYKIT_SER_NO_STREAMING,
-#                                      PYKIT_SER_SCALAR_ATOMICS: see the kernels)
+#   VARIANTS="name=-DFLAG -DFLAG2;..."  the current tree built with extra nvcc defines (the kernels
+#                                      carry no A/B macros any more: the variants measured in
+#                                      docs/benchmarks/history are in git, up to commit 199feed)
 # OUT_DIR gets <name>.json per variant and the current tree's full report in OUT_DIR/current/.
 #   bash benchmarks/ab.sh OUT_DIR [pykit bench options for the current tree...]
 set -euo pipefail

@@ -37,10 +37,10 @@ void check(cudaError_t status, const char* what) {
 #if PYKIT_HAVE_PILLAR_SCATTER
 namespace ps = pykit::pillar_scatter;
 
-ps::Storage ps_storage(const std::string& precision) {
-    if (precision == "fp32") return ps::Storage::kFloat32;
-    if (precision == "fp16") return ps::Storage::kFloat16;
-    if (precision == "int8") return ps::Storage::kInt8;
+pykit::Precision ps_storage(const std::string& precision) {
+    if (precision == "fp32") return pykit::Precision::kFP32;
+    if (precision == "fp16") return pykit::Precision::kFP16;
+    if (precision == "int8") return pykit::Precision::kINT8;
     throw std::invalid_argument("PillarScatter precision must be fp32, fp16 or int8, not '" + precision + "'");
 }
 
@@ -52,9 +52,9 @@ ps::Geometry ps_geometry(int batch, int channels, int ny, int nx, int pillars) {
 #if PYKIT_HAVE_SCATTER_ELEMENTS_REDUCE
 namespace ser = pykit::scatter_elements_reduce;
 
-ser::Storage ser_storage(const std::string& precision) {
-    if (precision == "fp32") return ser::Storage::kFloat32;
-    if (precision == "fp16") return ser::Storage::kFloat16;
+pykit::Precision ser_storage(const std::string& precision) {
+    if (precision == "fp32") return pykit::Precision::kFP32;
+    if (precision == "fp16") return pykit::Precision::kFP16;
     throw std::invalid_argument("ScatterElementsReduce precision must be fp32 or fp16, not '" + precision + "'");
 }
 
@@ -87,10 +87,10 @@ ser::Geometry ser_geometry(const std::vector<std::int64_t>& data_shape, const st
 #if PYKIT_HAVE_LAYER_NORM
 namespace ln = pykit::layer_norm;
 
-ln::Storage ln_storage(const std::string& precision) {
-    if (precision == "fp32") return ln::Storage::kFloat32;
-    if (precision == "fp16") return ln::Storage::kFloat16;
-    if (precision == "int8") return ln::Storage::kInt8;
+pykit::Precision ln_storage(const std::string& precision) {
+    if (precision == "fp32") return pykit::Precision::kFP32;
+    if (precision == "fp16") return pykit::Precision::kFP16;
+    if (precision == "int8") return pykit::Precision::kINT8;
     throw std::invalid_argument("LayerNorm precision must be fp32, fp16 or int8, not '" + precision + "'");
 }
 #endif

@@ -1,10 +1,14 @@
-"""Generate a plugin's C++ attribute header from its spec.toml (run by CMake at build time).
+"""Compile a plugin's spec.toml into its C++ header (run by CMake at build time).
 
-The header holds the `Attrs` struct (one member per spec attribute, with its default), the field
-table `kFields` (name, type, required, constraints) that TensorRT creators expose and parse with,
-and a `visit` function that plugins/common/fields.h uses to parse, check and (de)serialize. The
-schema hash changes whenever the plugin's name, version or attribute list changes, so an engine
-serialized with an older spec is refused instead of misread.
+The header holds the whole spec as C++:
+- `IO`: tensor names and counts, the precisions the spec offers and the dtype of every tensor at
+  each (plugins/common/io.h's enums). The TensorRT bases derive getNbOutputs, the count checks,
+  supportsFormatCombination and the output types from it; the host binder checks calls with it.
+- `Attrs`: one member per spec attribute, with its default, the field table `kFields` (name,
+  type, required, constraints) that TensorRT creators expose and parse with, and a `visit`
+  function that plugins/common/fields.h uses to parse, check and (de)serialize. The schema hash
+  changes whenever the plugin's name, version or attribute list changes, so an engine serialized
+  with an older spec is refused instead of misread.
 
 Usage: python -m pykit.codegen SPEC.toml OUT.h   (standard library only)
 """
@@ -23,6 +27,9 @@ CPP_TYPES = {
     "string": "std::string",
 }
 KINDS = {"int32": "kInt32", "float32": "kFloat32", "string": "kString"}
+PRECISION_ENUM = {"fp32": "Precision::kFP32", "fp16": "Precision::kFP16", "int8": "Precision::kINT8"}
+DTYPE_ENUM = {"float32": "Dtype::kFloat32", "float16": "Dtype::kFloat16", "int8": "Dtype::kInt8",
+              "int32": "Dtype::kInt32", "int64": "Dtype::kInt64", "bool": "Dtype::kBool"}
 
 
 def schema_hash(spec: PluginSpec) -> int:
@@ -51,10 +58,42 @@ def _bound(value) -> str:
     return ("true", repr(float(value))) if value is not None else ("false", "0.0")
 
 
+def _io_table(spec: PluginSpec) -> list[str]:
+    tensors = spec.inputs + spec.outputs
+    names = ", ".join(f'"{t.name}"' for t in tensors)
+    precisions = ", ".join(PRECISION_ENUM[p] for p in spec.precisions)
+    rows = [
+        "        {" + ", ".join(DTYPE_ENUM[t.dtype(p)] for t in tensors) + "},  // " + p for p in spec.precisions
+    ]
+    # ranks as bit masks (bit r set: rank r allowed), per precision and tensor
+    ranks = [
+        "        {" + ", ".join(f"0x{sum(1 << r for r in t.ranks_at(p)):03x}u" for t in tensors) + "},  // " + p
+        for p in spec.precisions
+    ]
+    return [
+        "// The spec's tensors: counts, names, and each tensor's dtype and ranks at each precision.",
+        "struct IO {",
+        f"    static constexpr std::int32_t kNumInputs = {len(spec.inputs)};",
+        f"    static constexpr std::int32_t kNumOutputs = {len(spec.outputs)};",
+        f"    static constexpr std::int32_t kNumTensors = {len(tensors)};",
+        f"    static constexpr std::int32_t kNumPrecisions = {len(spec.precisions)};",
+        f"    static constexpr const char* kNames[kNumTensors] = {{{names}}};",
+        f"    static constexpr Precision kPrecisions[kNumPrecisions] = {{{precisions}}};",
+        "    static constexpr Dtype kDtypes[kNumPrecisions][kNumTensors] = {",
+        *rows,
+        "    };",
+        "    static constexpr std::uint32_t kRanks[kNumPrecisions][kNumTensors] = {",
+        *ranks,
+        "    };",
+        "};",
+        "",
+    ]
+
+
 def render(spec: PluginSpec) -> str:
     ns = spec.snake
     lines = [
-        f"// Generated from plugins/{ns}/spec.toml by pykit/codegen.py. Do not edit: edit the spec.",
+        f"// Generated from {ns}/spec.toml by pykit/codegen.py. Do not edit: edit the spec.",
         "#pragma once",
         "",
         "#include <cstdint>",
@@ -62,9 +101,11 @@ def render(spec: PluginSpec) -> str:
         "#include <vector>",
         "",
         '#include "common/fields.h"',
+        '#include "common/io.h"',
         "",
         f"namespace pykit {{ namespace {ns} {{",
         "",
+        *_io_table(spec),
     ]
     for attr in spec.attributes:
         if attr.choices:
@@ -86,6 +127,7 @@ def render(spec: PluginSpec) -> str:
         "};",
         "",
         "struct Attrs {",
+        f"    using IO = {ns}::IO;",
         f'    static constexpr const char* kPluginName = "{spec.name}";',
         f'    static constexpr const char* kPluginVersion = "{spec.version}";',
         f'    static constexpr const char* kPluginNamespace = "{spec.namespace}";',

@@ -185,12 +185,12 @@ cudaError_t run(const void* x, const void* scale, const void* bias, void* y, con
 }
 }  // namespace
 
-cudaError_t launch(Storage storage, const void* x, const void* scale, const void* bias, void* y, const Geometry& g,
+cudaError_t launch(Precision precision, const void* x, const void* scale, const void* bias, void* y, const Geometry& g,
                    const Params& params, const Scales& scales, cudaStream_t stream) {
-    switch (storage) {
-        case Storage::kFloat32: return run<float>(x, scale, bias, y, g, params, scales, stream);
-        case Storage::kFloat16: return run<std::uint16_t>(x, scale, bias, y, g, params, scales, stream);
-        case Storage::kInt8: return run<std::int8_t>(x, scale, bias, y, g, params, scales, stream);
+    switch (precision) {
+        case Precision::kFP32: return run<float>(x, scale, bias, y, g, params, scales, stream);
+        case Precision::kFP16: return run<std::uint16_t>(x, scale, bias, y, g, params, scales, stream);
+        case Precision::kINT8: return run<std::int8_t>(x, scale, bias, y, g, params, scales, stream);
     }
     return cudaErrorInvalidValue;
 }

@@ -12,19 +12,15 @@
 
 #include <cuda_runtime_api.h>
 
+#include "common/io.h"
+
 #include "layer_norm_core.h"
 
 namespace pykit { namespace layer_norm {
 
-enum class Storage {
-    kFloat32,
-    kFloat16,
-    kInt8,
-};
-
-// y[rows, cols] from x[rows, cols], scale[cols], bias[cols] (elements of `storage`; int8 with the
+// y[rows, cols] from x[rows, cols], scale[cols], bias[cols] (elements of `precision`; int8 with the
 // per-tensor `scales`).
-cudaError_t launch(Storage storage, const void* x, const void* scale, const void* bias, void* y, const Geometry& g,
+cudaError_t launch(Precision precision, const void* x, const void* scale, const void* bias, void* y, const Geometry& g,
                    const Params& params, const Scales& scales, cudaStream_t stream);
 
 } }  // namespace pykit::layer_norm

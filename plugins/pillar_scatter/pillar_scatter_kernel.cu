@@ -6,7 +6,7 @@
 // index per cell, atomicOr of its occupancy bit), fill. The fill writes the whole canvas, the bulk
 // of the traffic, in memory order like a memset: thread i writes the i-th 16 bytes of the canvas
 // (V = 16 / sizeof(T) cells of one channel plane) with a streaming store, so the canvas streams
-// through DRAM (v1 wrote 16 planes per thread: 1.4 TB/s) and does not evict the small L2-resident
+// through DRAM (an earlier version wrote 16 planes per thread: 1.4 TB/s; see git history) and does not evict the small L2-resident
 // owner map, bitmask and features. It reads the V cells' occupancy bits (one 32-bit word, shared
 // by the warp); only for occupied cells does it read the owner and gather that pillar's channel.
 // The generic path (any shape or alignment) is the per-element core, as on the host.
@@ -66,114 +66,6 @@ __global__ void fill_canvas(const T* features, const std::int32_t* owner, T* can
     }
 }
 
-#if defined(PYKIT_PS_FILL_V1)  // v1, kept for the A/B (benchmarks/README.md)
-constexpr int kChunk = 16;  // channels per thread
-// ---- vector path ------------------------------------------------------------------------------
-// A pillar's 16 channels: kWords 16-byte words (fp32 4, fp16 2, int8 1).
-template <class T>
-struct Chunk {
-    static constexpr int kWords = kChunk * int(sizeof(T)) / 16;
-    uint4 w[kWords];
-};
-
-__device__ __forceinline__ unsigned word_of(const uint4& v, int i) {
-    return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;  // i is a compile-time constant after unrolling
-}
-
-// Channel j of a chunk as the low bits of a 32-bit word.
-template <class T>
-__device__ __forceinline__ unsigned element(const Chunk<T>& c, int j) {
-    constexpr int per_word = 4 / int(sizeof(T));
-    const int word = j / per_word;  // 32-bit word index over the chunk
-    const unsigned bits = word_of(c.w[word / 4], word % 4);
-    return sizeof(T) == 4 ? bits : (bits >> (8 * int(sizeof(T)) * (j % per_word))) & ((1u << (8 * sizeof(T))) - 1u);
-}
-
-template <class Convert>
-__device__ __forceinline__ void convert_chunk(Chunk<std::int8_t>& c, Convert convert) {
-#pragma unroll
-    for (int k = 0; k < Chunk<std::int8_t>::kWords; ++k) {
-        unsigned* words = reinterpret_cast<unsigned*>(&c.w[k]);
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            unsigned out = 0;
-#pragma unroll
-            for (int b = 0; b < 4; ++b) {
-                const std::int8_t v = std::int8_t((words[i] >> (8 * b)) & 0xFFu);
-                out |= unsigned(std::uint8_t(convert(v))) << (8 * b);
-            }
-            words[i] = out;
-        }
-    }
-}
-template <class T>
-__device__ __forceinline__ void convert_chunk(Chunk<T>&, CopyValue) {}
-
-template <class T, class Convert>
-__global__ void __launch_bounds__(kThreads) fill_canvas_vec(const T* __restrict__ features,
-                                                            const std::int32_t* __restrict__ owner,
-                                                            T* __restrict__ canvas, Geometry g, Convert convert) {
-    constexpr int V = 16 / int(sizeof(T));  // cells per thread
-    wait_for_predecessor();
-    const std::int64_t plane = std::int64_t(g.ny) * g.nx;
-    const std::int64_t groups = plane / V;
-    const std::int64_t gid = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (gid >= groups * g.batch) return;
-    const std::int64_t b = gid / groups;
-    const std::int64_t cell0 = (gid - b * groups) * V;
-    const int c0 = blockIdx.y * kChunk;
-
-    std::int32_t p[V];
-    const int4* own = reinterpret_cast<const int4*>(owner + b * plane + cell0);
-#pragma unroll
-    for (int q = 0; q < V / 4; ++q) {
-        const int4 o = __ldg(own + q);
-        p[4 * q] = o.x; p[4 * q + 1] = o.y; p[4 * q + 2] = o.z; p[4 * q + 3] = o.w;
-    }
-    bool any = false;
-#pragma unroll
-    for (int k = 0; k < V; ++k) any |= p[k] >= 0;
-
-    uint4* out = reinterpret_cast<uint4*>(canvas + (b * g.channels + c0) * plane + cell0);
-    const std::int64_t plane_words = plane / V;  // uint4 stride between channel planes
-    if (!any) {
-#pragma unroll
-        for (int j = 0; j < kChunk; ++j) out[j * plane_words] = make_uint4(0, 0, 0, 0);
-        return;
-    }
-    Chunk<T> src[V];
-#pragma unroll
-    for (int k = 0; k < V; ++k) {
-        if (p[k] >= 0) {
-            const uint4* f = reinterpret_cast<const uint4*>(features + std::int64_t(p[k]) * g.channels + c0);
-#pragma unroll
-            for (int w = 0; w < Chunk<T>::kWords; ++w) src[k].w[w] = __ldg(f + w);
-            convert_chunk(src[k], convert);
-        } else {
-#pragma unroll
-            for (int w = 0; w < Chunk<T>::kWords; ++w) src[k].w[w] = make_uint4(0, 0, 0, 0);
-        }
-    }
-#pragma unroll
-    for (int j = 0; j < kChunk; ++j) {
-        unsigned word[4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            if (sizeof(T) == 4) {
-                word[i] = element(src[i], j);
-            } else if (sizeof(T) == 2) {
-                word[i] = element(src[2 * i], j) | (element(src[2 * i + 1], j) << 16);
-            } else {
-                word[i] = element(src[4 * i], j) | (element(src[4 * i + 1], j) << 8) |
-                          (element(src[4 * i + 2], j) << 16) | (element(src[4 * i + 3], j) << 24);
-            }
-        }
-        out[j * plane_words] = make_uint4(word[0], word[1], word[2], word[3]);
-    }
-}
-
-
-#endif
 
 // ---- v2 vector path: memory order --------------------------------------------------------------
 template <class T>
@@ -192,11 +84,7 @@ __device__ __forceinline__ unsigned converted<std::int8_t, RequantizeInt8>(unsig
 }
 
 __device__ __forceinline__ void store_streaming(uint4* p, uint4 v) {
-#if defined(PYKIT_PS_NO_STREAMING)
-    *p = v;
-#else
     __stcs(p, v);
-#endif
 }
 
 template <class T, class Convert, class Index>
@@ -313,14 +201,10 @@ cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, c
     config.blockDim = block;
     config.stream = stream;
     cudaLaunchAttribute attribute[1];
-#if !defined(PYKIT_NO_PDL)
     attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attribute[0].val.programmaticStreamSerializationAllowed = 1;
     config.attrs = attribute;
     config.numAttrs = 1;
-#else
-    (void)attribute;
-#endif
     return cudaLaunchKernelEx(&config, kernel, Params(args)...);
 }
 
@@ -341,21 +225,11 @@ cudaError_t run(const T* features, const std::int32_t* coords, const std::int32_
                                                     coords, num_valid, owner, mask, g));
     const std::int64_t plane = std::int64_t(g.ny) * g.nx;
     const bool vector = plane % V == 0 && aligned16(canvas) && aligned16(owner);
-#if defined(PYKIT_PS_FILL_V1)
-    if (vector && g.channels % kChunk == 0 && g.channels / kChunk <= 65535 && (g.pillars == 0 || aligned16(features)) &&
-        (plane / V) * g.batch / kThreads < (std::int64_t(1) << 31)) {
-        const std::int64_t threads = (plane / V) * g.batch;
-        const dim3 grid(unsigned((threads + kThreads - 1) / kThreads), unsigned(g.channels / kChunk));
-        return launch_dependent(fill_canvas_vec<T, Convert>, grid, dim3(kThreads), stream, features,
-                                static_cast<const std::int32_t*>(owner), canvas, g, convert);
-    }
-#endif
     if (vector) {
         const std::int64_t vectors = g.canvas_elements() / V;
         // Measured on the H200 (benchmarks/README.md): the batched fill wins at fp32 (V = 4 cells per
         // vector), the one-vector fill at fp16/int8, where the batched one's V * U predicated loads
-        // cost more issue slots than the latency they hide. PYKIT_PS_FILL_V2 forces the one-vector fill.
-#if !defined(PYKIT_PS_FILL_V2)
+        // cost more issue slots than the latency they hide.
         if (sizeof(T) == 4) {
             constexpr int U = V >= 8 ? 2 : 4;
             const dim3 grid(grid_for((vectors + U - 1) / U));
@@ -367,7 +241,6 @@ cudaError_t run(const T* features, const std::int32_t* coords, const std::int32_
                                     features, static_cast<const std::int32_t*>(owner),
                                     static_cast<const std::uint32_t*>(mask), canvas, g, convert);
         }
-#endif
         const dim3 grid(grid_for(vectors));
         if (g.canvas_elements() < (std::int64_t(1) << 31))  // 32-bit index arithmetic (cells < elements)
             return launch_dependent(fill_canvas_ordered<T, Convert, std::uint32_t>, grid, dim3(kThreads), stream,
@@ -384,16 +257,16 @@ cudaError_t run(const T* features, const std::int32_t* coords, const std::int32_
 
 std::size_t workspace_bytes(const Geometry& g) { return owner_bytes(g) + sizeof(std::uint32_t) * std::size_t(mask_words(g.cells())); }
 
-cudaError_t launch(Storage storage, const void* features, const std::int32_t* coords, const std::int32_t* num_valid,
+cudaError_t launch(Precision precision, const void* features, const std::int32_t* coords, const std::int32_t* num_valid,
                    void* canvas, void* workspace, Geometry g, float ratio, cudaStream_t stream) {
-    switch (storage) {
-        case Storage::kFloat32:
+    switch (precision) {
+        case Precision::kFP32:
             return run(static_cast<const float*>(features), coords, num_valid, static_cast<float*>(canvas), workspace, g,
                        CopyValue{}, stream);
-        case Storage::kFloat16:
+        case Precision::kFP16:
             return run(static_cast<const std::uint16_t*>(features), coords, num_valid,
                        static_cast<std::uint16_t*>(canvas), workspace, g, CopyValue{}, stream);
-        case Storage::kInt8:
+        case Precision::kINT8:
             return run(static_cast<const std::int8_t*>(features), coords, num_valid, static_cast<std::int8_t*>(canvas),
                        workspace, g, RequantizeInt8{ratio}, stream);
     }

@@ -47,14 +47,10 @@ __global__ void scatter(Reduction r, const Index* indices, const T* updates, flo
 // computation and, for add on sm_90, one 16-byte vector atomic (red.global.add.v4.f32) instead of
 // four. Otherwise each element goes its own way as in the scalar kernel.
 // Indices and updates are read once: streaming loads (evict-first), so that they do not push the
-// output, which the atomics hit, out of the L2 (PYKIT_SER_NO_STREAMING: plain loads, for the A/B).
+// output, which the atomics hit, out of the L2.
 template <class V>
 __device__ __forceinline__ V stream_load(const V* p) {
-#if defined(PYKIT_SER_NO_STREAMING)
-    return __ldg(p);
-#else
     return __ldcs(p);
-#endif
 }
 
 template <class T>
@@ -85,7 +81,7 @@ __device__ __forceinline__ void load_index4(const std::int64_t* p, std::int64_t 
 }
 
 __device__ __forceinline__ void apply4(Reduction r, float* out, const float4& v) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && !defined(PYKIT_SER_SCALAR_ATOMICS)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     if (r == Reduction::kAdd) {
         atomicAdd(reinterpret_cast<float4*>(out), v);
         return;
@@ -167,15 +163,15 @@ cudaError_t scatter_into(IndexType index_type, Reduction r, const void* indices,
 }
 }  // namespace
 
-std::size_t workspace_bytes(Storage storage, const Geometry& g) {
-    return storage == Storage::kFloat16 ? sizeof(float) * std::size_t(g.data_elements()) : 0;
+std::size_t workspace_bytes(Precision precision, const Geometry& g) {
+    return precision == Precision::kFP16 ? sizeof(float) * std::size_t(g.data_elements()) : 0;
 }
 
-cudaError_t launch(Storage storage, IndexType index_type, Reduction reduction, const void* data, const void* indices,
+cudaError_t launch(Precision precision, IndexType index_type, Reduction reduction, const void* data, const void* indices,
                    const void* updates, void* output, void* workspace, const Geometry& g, cudaStream_t stream) {
     const std::int64_t n = g.data_elements();
     if (n == 0) return cudaSuccess;
-    if (storage == Storage::kFloat32) {
+    if (precision == Precision::kFP32) {
         if (output != data)
             PYKIT_CUDA_RETURN_IF_ERROR(
                 cudaMemcpyAsync(output, data, sizeof(float) * std::size_t(n), cudaMemcpyDeviceToDevice, stream));

@@ -3,6 +3,7 @@
 // into the one `pykit._host` module, so a new plugin needs no edit anywhere else.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -13,6 +14,7 @@
 #include <pybind11/pybind11.h>
 
 #include "common/fields.h"
+#include "common/io.h"
 
 namespace pykit { namespace host {
 
@@ -151,22 +153,118 @@ struct Registrar {
     }
 };
 
-// ---- array checks for host entries: errors name the plugin and the tensor.
+// ---- the call checked against the compiled spec (Attrs::IO) --------------------------------
 
-template <class T>
-bool has_dtype(const py::array& a) {
-    return a.dtype().is(py::dtype::of<T>());
+// The spec dtype of a numpy array, if it has one.
+inline bool dtype_of(const py::array& a, Dtype& out) {
+    const char kind = a.dtype().kind();
+    const auto size = a.dtype().itemsize();
+    if (kind == 'f' && size == 4) out = Dtype::kFloat32;
+    else if (kind == 'f' && size == 2) out = Dtype::kFloat16;
+    else if (kind == 'i' && size == 1) out = Dtype::kInt8;
+    else if (kind == 'i' && size == 4) out = Dtype::kInt32;
+    else if (kind == 'i' && size == 8) out = Dtype::kInt64;
+    else if (kind == 'b' && size == 1) out = Dtype::kBool;
+    else return false;
+    return true;
 }
 
-inline bool is_float16(const py::array& a) { return a.dtype().kind() == 'f' && a.dtype().itemsize() == 2; }
+inline py::dtype numpy_dtype(Dtype d) {
+    switch (d) {
+        case Dtype::kFloat32: return py::dtype("float32");
+        case Dtype::kFloat16: return py::dtype("float16");
+        case Dtype::kInt8: return py::dtype("int8");
+        case Dtype::kInt32: return py::dtype("int32");
+        case Dtype::kInt64: return py::dtype("int64");
+        case Dtype::kBool: return py::dtype("bool");
+    }
+    return py::dtype("float32");
+}
 
-// Pointer to the elements of `a` after checking dtype (by `ok`) and C-contiguity.
-template <class T>
-const T* elements(const py::array& a, bool dtype_ok, const std::string& plugin, const std::string& tensor,
-                  const std::string& expected) {
-    require(dtype_ok, plugin, "input '" + tensor + "' must be " + expected + ", got " + std::string(py::str(a.dtype())));
-    require((a.flags() & py::array::c_style) != 0, plugin, "input '" + tensor + "' must be C-contiguous");
-    return static_cast<const T*>(a.data());
+struct NoExtra {
+    bool operator()(int, Dtype) const { return false; }
+};
+
+// One host call after bind() checked it: the precision, and the inputs' data and scales.
+template <class Attrs>
+class Bound {
+public:
+    using IO = typename Attrs::IO;
+    Bound(const Call& call, int row) : call_(call), row_(row) {}
+
+    Precision precision() const { return IO::kPrecisions[row_]; }
+    const py::array& input(int k) const { return call_.inputs[std::size_t(k)]; }
+    template <class T>
+    const T* data(int k) const { return static_cast<const T*>(input(k).data()); }
+    Dtype input_dtype(int k) const {
+        Dtype d = IO::kDtypes[row_][k];
+        dtype_of(input(k), d);  // the plugin's extra type where it took one
+        return d;
+    }
+    std::vector<py::ssize_t> shape(int k) const {
+        return std::vector<py::ssize_t>(input(k).shape(), input(k).shape() + input(k).ndim());
+    }
+    // INT8 scales (1 for tensors that are not int8 at this precision).
+    float input_scale(int k) const { return IO::kDtypes[row_][k] == Dtype::kInt8 ? call_.input_scales[std::size_t(k)] : 1.f; }
+    float output_scale(int k) const {
+        return IO::kDtypes[row_][IO::kNumInputs + k] == Dtype::kInt8 ? call_.output_scales[std::size_t(k)] : 1.f;
+    }
+    // A new array for output k in the spec's dtype at this precision.
+    py::array output(int k, const std::vector<py::ssize_t>& shape) const {
+        return py::array(numpy_dtype(IO::kDtypes[row_][IO::kNumInputs + k]), shape);
+    }
+
+private:
+    const Call& call_;
+    int row_;
+};
+
+// Checks a host call against the spec: the number of inputs, the precision (one the spec offers),
+// every input's dtype at that precision (or the plugin's documented `extra(pos, dtype)`), rank and
+// C-contiguity, and for int8 one finite positive scale per quantized tensor. Errors name the
+// plugin and the tensor. What remains for host.cpp is the op's own shape logic and the call.
+template <class Attrs, class Extra = NoExtra>
+Bound<Attrs> bind(const Call& call, Extra extra = {}) {
+    using IO = typename Attrs::IO;
+    const std::string name = Attrs::kPluginName;
+    std::string offered;
+    int row = -1;
+    for (int r = 0; r < IO::kNumPrecisions; ++r) {
+        offered += std::string(r ? ", " : "") + precision_name(IO::kPrecisions[r]);
+        if (call.precision == precision_name(IO::kPrecisions[r])) row = r;
+    }
+    require(row >= 0, name, "precision '" + call.precision + "' is not in the spec (" + offered + ")");
+    std::string names;
+    for (int k = 0; k < IO::kNumInputs; ++k) names += std::string(k ? ", " : "") + IO::kNames[k];
+    require(int(call.inputs.size()) == IO::kNumInputs, name,
+            "expects " + std::to_string(IO::kNumInputs) + " input(s) (" + names + "), got " +
+                std::to_string(call.inputs.size()));
+    for (int k = 0; k < IO::kNumInputs; ++k) {
+        const py::array& a = call.inputs[std::size_t(k)];
+        const std::string tensor = std::string("input '") + IO::kNames[k] + "'";
+        const Dtype want = IO::kDtypes[row][k];
+        Dtype got;
+        const bool known = dtype_of(a, got);
+        require(known && (got == want || extra(k, got)), name,
+                tensor + " must be " + dtype_name(want) + " at " + call.precision + ", got " + std::string(py::str(a.dtype())));
+        const auto rank = a.ndim();
+        require(rank < 32 && ((IO::kRanks[row][k] >> rank) & 1u), name,
+                tensor + " has rank " + std::to_string(rank) + ", which the spec does not allow at " + call.precision);
+        require((a.flags() & py::array::c_style) != 0, name, tensor + " must be C-contiguous");
+    }
+    if (call.precision == "int8") {
+        require(int(call.input_scales.size()) == IO::kNumInputs && int(call.output_scales.size()) == IO::kNumOutputs,
+                name, "int8 needs one scale per input and per output");
+        for (int k = 0; k < IO::kNumTensors; ++k) {
+            if (IO::kDtypes[row][k] != Dtype::kInt8) continue;
+            const float s = k < IO::kNumInputs ? call.input_scales[std::size_t(k)]
+                                               : call.output_scales[std::size_t(k - IO::kNumInputs)];
+            require(std::isfinite(s) && s > 0.f, name,
+                    std::string("the int8 scale of '") + IO::kNames[k] + "' must be finite and positive, got " +
+                        std::to_string(s));
+        }
+    }
+    return Bound<Attrs>(call, row);
 }
 
 } }  // namespace pykit::host

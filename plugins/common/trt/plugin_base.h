@@ -1,11 +1,19 @@
 // TensorRT glue shared by every IPluginV2DynamicExt plugin (cf. mmdeploy's TRTPluginBase).
 //
-// A plugin derives from PluginBase<Derived, Attrs> and writes only what is its own: output
-// shapes and types, supported formats, workspace and enqueue, as ordinary functions that may
-// throw pykit::Error. The base implements every TensorRT entry point as noexcept, catches there,
-// and reports through TensorRT's logger and the registry's error recorder. Names, versions,
-// namespace, serialization and the creator's field table all come from the generated Attrs
-// (the plugin's spec.toml), so they cannot drift from the spec.
+// A plugin derives from PluginBase<Derived, Attrs> and writes only what is its own, as ordinary
+// functions that may throw pykit::Error:
+//   nvinfer1::DimsExprs output_dims(int32_t index, const nvinfer1::DimsExprs* in, nvinfer1::IExprBuilder&) const;
+//   cudaError_t run(Precision precision, const Tensors& t, void* workspace, cudaStream_t stream) const;
+// and, where it needs them,
+//   size_t workspace(Precision precision, const Tensors& t) const;   (pointers null; default 0)
+//   static bool extra_type(int32_t pos, nvinfer1::DataType type);      (a type the spec does not list
+//                                                                        at that position; default none)
+// Everything else comes from the compiled spec (Attrs, Attrs::IO): names, versions, namespace,
+// serialization, the creator's field table, the number of outputs, the input/output count checks
+// at every entry point, the formats (a precision's row of dtypes, chosen by the positions already
+// decided), the output types, and the precision handed to run(). The base implements every
+// TensorRT entry point noexcept, catches there, and reports through TensorRT's logger and the
+// registry's error recorder.
 #pragma once
 
 #include <exception>
@@ -15,6 +23,7 @@
 #include <NvInfer.h>
 
 #include "common/fields.h"
+#include "common/io.h"
 
 #if NV_TENSORRT_MAJOR >= 10
 #define PYKIT_TRT_DIM_T int64_t
@@ -46,16 +55,131 @@ R guarded(const char* plugin, const char* where, R fallback, F&& f) noexcept {
     return fallback;
 }
 
+// ---- the spec's dtypes as TensorRT's --------------------------------------------------------
+
+inline bool is_dtype(nvinfer1::DataType t, Dtype d) {
+    switch (d) {
+        case Dtype::kFloat32: return t == nvinfer1::DataType::kFLOAT;
+        case Dtype::kFloat16: return t == nvinfer1::DataType::kHALF;
+        case Dtype::kInt8: return t == nvinfer1::DataType::kINT8;
+        case Dtype::kInt32: return t == nvinfer1::DataType::kINT32;
+        case Dtype::kBool: return t == nvinfer1::DataType::kBOOL;
+#if NV_TENSORRT_MAJOR >= 10
+        case Dtype::kInt64: return t == nvinfer1::DataType::kINT64;
+#else
+        case Dtype::kInt64: return false;  // TensorRT 8.x tensors have no int64
+#endif
+    }
+    return false;
+}
+
+inline nvinfer1::DataType to_trt(Dtype d, const char* plugin) {
+    switch (d) {
+        case Dtype::kFloat32: return nvinfer1::DataType::kFLOAT;
+        case Dtype::kFloat16: return nvinfer1::DataType::kHALF;
+        case Dtype::kInt8: return nvinfer1::DataType::kINT8;
+        case Dtype::kInt32: return nvinfer1::DataType::kINT32;
+        case Dtype::kBool: return nvinfer1::DataType::kBOOL;
+#if NV_TENSORRT_MAJOR >= 10
+        case Dtype::kInt64: return nvinfer1::DataType::kINT64;
+#else
+        case Dtype::kInt64: break;
+#endif
+    }
+    throw Error(std::string(plugin) + ": dtype " + dtype_name(d) + " has no TensorRT type in this version");
+}
+
+// The tensors of one enqueue: descriptors and pointers in spec order, typed on request.
+struct Tensors {
+    const nvinfer1::PluginTensorDesc* in;
+    const nvinfer1::PluginTensorDesc* out;
+    const void* const* inputs;  // null in workspace()
+    void* const* outputs;       // null in workspace()
+
+    template <class T = void>
+    const T* input(int32_t k) const { return static_cast<const T*>(inputs[k]); }
+    template <class T = void>
+    T* output(int32_t k) const { return static_cast<T*>(outputs[k]); }
+};
+
+// What the V2 and V3 bases derive from the compiled spec (Attrs::IO), in one place.
+template <class Derived, class Attrs>
+struct SpecIO {
+    using IO = typename Attrs::IO;
+
+    static void check_counts(int32_t nb_in, int32_t nb_out) {
+        require(nb_in == IO::kNumInputs && nb_out == IO::kNumOutputs, Attrs::kPluginName,
+                "expects " + std::to_string(IO::kNumInputs) + " inputs and " + std::to_string(IO::kNumOutputs) +
+                    " outputs, got " + std::to_string(nb_in) + " and " + std::to_string(nb_out));
+    }
+
+    // Whether tensor `pos` of type t fits precision row `row` (or is the plugin's documented extra).
+    static bool fits(int row, int32_t pos, nvinfer1::DataType t) {
+        return is_dtype(t, IO::kDtypes[row][pos]) || Derived::extra_type(pos, t);
+    }
+
+    // supportsFormatCombination: linear, and some precision's row agrees with every position up to pos.
+    static bool supports(int32_t pos, const nvinfer1::PluginTensorDesc* io, int32_t nb_in, int32_t nb_out) {
+        check_counts(nb_in, nb_out);
+        if (pos < 0 || pos >= nb_in + nb_out || io[pos].format != nvinfer1::TensorFormat::kLINEAR) return false;
+        return select_row<IO>(pos + 1, [&](int row, int k) { return fits(row, k, io[k].type); }) >= 0;
+    }
+
+    // Output types: the row the input types select (all inputs, else the first, else the first row).
+    static nvinfer1::DataType output_type(int32_t index, const nvinfer1::DataType* types, int32_t nb_in) {
+        require(nb_in == IO::kNumInputs, Attrs::kPluginName,
+                "expects " + std::to_string(IO::kNumInputs) + " inputs, got " + std::to_string(nb_in));
+        require(index >= 0 && index < IO::kNumOutputs, Attrs::kPluginName, "has no output " + std::to_string(index));
+        auto match = [&](int row, int k) { return fits(row, k, types[k]); };
+        int row = select_row<IO>(nb_in, match);
+        if (row < 0) row = select_row<IO>(nb_in > 0 ? 1 : 0, match);
+        return to_trt(IO::kDtypes[row < 0 ? 0 : row][IO::kNumInputs + index], Attrs::kPluginName);
+    }
+
+    // The precision of an enqueue: the row every tensor's type agrees with.
+    static Precision precision(const nvinfer1::PluginTensorDesc* in, const nvinfer1::PluginTensorDesc* out) {
+        const int row = select_row<IO>(IO::kNumTensors, [&](int r, int k) {
+            return fits(r, k, k < IO::kNumInputs ? in[k].type : out[k - IO::kNumInputs].type);
+        });
+        require(row >= 0, Attrs::kPluginName, "the tensors' data types match no precision of the spec");
+        return IO::kPrecisions[row];
+    }
+
+    // Inputs of a rank no precision of the spec allows are refused before the plugin sees them.
+    static void check_ranks(const nvinfer1::DimsExprs* in, int32_t nb_in) {
+        require(nb_in == IO::kNumInputs, Attrs::kPluginName,
+                "expects " + std::to_string(IO::kNumInputs) + " inputs, got " + std::to_string(nb_in));
+        for (int32_t k = 0; k < nb_in; ++k) {
+            std::uint32_t allowed = 0;
+            for (int row = 0; row < IO::kNumPrecisions; ++row) allowed |= IO::kRanks[row][k];
+            const int32_t r = in[k].nbDims;
+            require(r >= 0 && r < 32 && ((allowed >> r) & 1u), Attrs::kPluginName,
+                    std::string("input '") + IO::kNames[k] + "' has rank " + std::to_string(r) +
+                        ", which the spec does not allow");
+        }
+    }
+};
+
 template <class Derived, class AttrsT>
 class PluginBase : public nvinfer1::IPluginV2DynamicExt {
 public:
     using Attrs = AttrsT;
+    using IO = typename Attrs::IO;
     explicit PluginBase(Attrs attrs) : attrs_(std::move(attrs)) {}
+
+    // Defaults of the optional hooks (a plugin's own definitions hide them).
+    static bool extra_type(int32_t, nvinfer1::DataType) { return false; }
+    size_t workspace(Precision, const Tensors&) const { return 0; }
 
     const char* getPluginType() const noexcept override { return Attrs::kPluginName; }
     const char* getPluginVersion() const noexcept override { return Attrs::kPluginVersion; }
     const char* getPluginNamespace() const noexcept override { return namespace_.c_str(); }
-    void setPluginNamespace(const char* ns) noexcept override { namespace_ = ns != nullptr ? ns : ""; }
+    void setPluginNamespace(const char* ns) noexcept override {
+        guarded(Attrs::kPluginName, "setPluginNamespace", 0, [&] {
+            namespace_ = ns != nullptr ? ns : "";
+            return 0;
+        });
+    }
     int32_t initialize() noexcept override { return 0; }
     void terminate() noexcept override {}
     void destroy() noexcept override { delete this; }
@@ -77,42 +201,48 @@ public:
         });
     }
 
-    int32_t getNbOutputs() const noexcept override { return Derived::kNumOutputs; }
+    int32_t getNbOutputs() const noexcept override { return IO::kNumOutputs; }
 
     nvinfer1::DataType getOutputDataType(int32_t index, const nvinfer1::DataType* types, int32_t nb) const noexcept override {
         return guarded(Attrs::kPluginName, "getOutputDataType", nvinfer1::DataType::kFLOAT,
-                       [&] { return self().output_type(index, types, nb); });
+                       [&] { return Spec::output_type(index, types, nb); });
     }
+    // A failure returns nbDims = -1, which TensorRT refuses (an empty DimsExprs would be a scalar).
     nvinfer1::DimsExprs getOutputDimensions(int32_t index, const nvinfer1::DimsExprs* inputs, int32_t nb,
                                             nvinfer1::IExprBuilder& builder) noexcept override {
-        return guarded(Attrs::kPluginName, "getOutputDimensions", nvinfer1::DimsExprs{},
-                       [&] { return self().output_dims(index, inputs, nb, builder); });
+        nvinfer1::DimsExprs failed{};
+        failed.nbDims = -1;
+        return guarded(Attrs::kPluginName, "getOutputDimensions", failed, [&] {
+            Spec::check_ranks(inputs, nb);
+            require(index >= 0 && index < IO::kNumOutputs, Attrs::kPluginName, "has no output " + std::to_string(index));
+            return self().output_dims(index, inputs, builder);
+        });
     }
     bool supportsFormatCombination(int32_t pos, const nvinfer1::PluginTensorDesc* io, int32_t nb_in,
                                    int32_t nb_out) noexcept override {
-        return guarded(Attrs::kPluginName, "supportsFormatCombination", false, [&] {
-            return io[pos].format == nvinfer1::TensorFormat::kLINEAR && self().supports(pos, io, nb_in, nb_out);
-        });
+        return guarded(Attrs::kPluginName, "supportsFormatCombination", false,
+                       [&] { return Spec::supports(pos, io, nb_in, nb_out); });
     }
-    void configurePlugin(const nvinfer1::DynamicPluginTensorDesc* /*in*/, int32_t nb_in,
-                         const nvinfer1::DynamicPluginTensorDesc* /*out*/, int32_t nb_out) noexcept override {
+    void configurePlugin(const nvinfer1::DynamicPluginTensorDesc*, int32_t nb_in, const nvinfer1::DynamicPluginTensorDesc*,
+                         int32_t nb_out) noexcept override {
         guarded(Attrs::kPluginName, "configurePlugin", 0, [&] {
-            require(nb_in == Derived::kNumInputs && nb_out == Derived::kNumOutputs, Attrs::kPluginName,
-                    "expects " + std::to_string(Derived::kNumInputs) + " inputs and " +
-                        std::to_string(Derived::kNumOutputs) + " outputs");
+            Spec::check_counts(nb_in, nb_out);
             return 0;
         });
     }
     size_t getWorkspaceSize(const nvinfer1::PluginTensorDesc* in, int32_t nb_in, const nvinfer1::PluginTensorDesc* out,
                             int32_t nb_out) const noexcept override {
-        return guarded(Attrs::kPluginName, "getWorkspaceSize", size_t(0),
-                       [&] { return self().workspace(in, nb_in, out, nb_out); });
+        return guarded(Attrs::kPluginName, "getWorkspaceSize", size_t(0), [&] {
+            Spec::check_counts(nb_in, nb_out);
+            return self().workspace(Spec::precision(in, out), Tensors{in, out, nullptr, nullptr});
+        });
     }
+    // TensorRT passes no counts here: the descriptors are the spec's, as configurePlugin checked.
     int32_t enqueue(const nvinfer1::PluginTensorDesc* in, const nvinfer1::PluginTensorDesc* out, const void* const* inputs,
                     void* const* outputs, void* workspace, cudaStream_t stream) noexcept override {
         return guarded(Attrs::kPluginName, "enqueue", int32_t(1), [&] {
-            record_enqueue(Attrs::kPluginName, in, Derived::kNumInputs, out, Derived::kNumOutputs);
-            const cudaError_t status = self().run(in, out, inputs, outputs, workspace, stream);
+            record_enqueue(Attrs::kPluginName, in, IO::kNumInputs, out, IO::kNumOutputs);
+            const cudaError_t status = self().run(Spec::precision(in, out), Tensors{in, out, inputs, outputs}, workspace, stream);
             require(status == cudaSuccess, Attrs::kPluginName, std::string("CUDA error: ") + cudaGetErrorString(status));
             return int32_t(0);
         });
@@ -121,6 +251,7 @@ public:
     const Attrs& attrs() const { return attrs_; }
 
 protected:
+    using Spec = SpecIO<Derived, Attrs>;
     Attrs attrs_;
 
 private:
@@ -197,7 +328,12 @@ public:
     const char* getPluginName() const noexcept override { return Attrs::kPluginName; }
     const char* getPluginVersion() const noexcept override { return Attrs::kPluginVersion; }
     const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override { return fields_.collection(); }
-    void setPluginNamespace(const char* ns) noexcept override { namespace_ = ns != nullptr ? ns : ""; }
+    void setPluginNamespace(const char* ns) noexcept override {
+        guarded(Attrs::kPluginName, "setPluginNamespace", 0, [&] {
+            namespace_ = ns != nullptr ? ns : "";
+            return 0;
+        });
+    }
     const char* getPluginNamespace() const noexcept override { return namespace_.c_str(); }
 
     nvinfer1::IPluginV2* createPlugin(const char* name, const nvinfer1::PluginFieldCollection* fc) noexcept override {

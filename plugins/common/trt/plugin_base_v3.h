@@ -2,9 +2,10 @@
 // OneRuntime capabilities, and an IPluginCreatorV3One creator.
 //
 // A plugin derives from PluginV3Base<Derived, Attrs> and writes the same hooks as a
-// PluginBase (IPluginV2DynamicExt) plugin: output_type, output_dims, supports, workspace, run,
-// as ordinary functions that may throw pykit::Error. So a plugin's glue reads the same for both
-// APIs. The base implements every TensorRT entry point noexcept, catches there and reports
+// PluginBase (IPluginV2DynamicExt) plugin: output_dims, run, and where needed workspace and
+// extra_type, as ordinary functions that may throw pykit::Error; counts, formats, output types
+// and the precision come from the compiled spec (SpecIO in plugin_base.h). So a plugin's glue
+// reads the same for both APIs. The base implements every TensorRT entry point noexcept, catches there and reports
 // through the logger and the registry's error recorder (common/trt/plugin_base.h's guarded).
 //
 // Serialization: V3 plugins hand TensorRT a field collection (getFieldsToSerialize) and are
@@ -37,8 +38,13 @@ class PluginV3Base : public nvinfer1::IPluginV3,
                      public nvinfer1::IPluginV3OneRuntime {
 public:
     using Attrs = AttrsT;
+    using IO = typename Attrs::IO;
     using PluginBase = PluginV3Base;  // the glue writes `using PluginBase::PluginBase;` for either API
     explicit PluginV3Base(Attrs attrs) : attrs_(std::move(attrs)) {}
+
+    // Defaults of the optional hooks (a plugin's own definitions hide them).
+    static bool extra_type(int32_t, nvinfer1::DataType) { return false; }
+    size_t workspace(Precision, const Tensors&) const { return 0; }
     PluginV3Base(const PluginV3Base& other) : attrs_(other.attrs_), namespace_(other.namespace_) {}
     PluginV3Base& operator=(const PluginV3Base&) = delete;
     ~PluginV3Base() override = default;
@@ -69,44 +75,46 @@ public:
     }
 
     // ---- IPluginV3OneBuild
-    int32_t getNbOutputs() const noexcept override { return Derived::kNumOutputs; }
+    int32_t getNbOutputs() const noexcept override { return IO::kNumOutputs; }
 
     int32_t configurePlugin(const nvinfer1::DynamicPluginTensorDesc*, int32_t nb_in,
                             const nvinfer1::DynamicPluginTensorDesc*, int32_t nb_out) noexcept override {
         return guarded(Attrs::kPluginName, "configurePlugin", int32_t(1), [&] {
-            check_counts(nb_in, nb_out);
+            Spec::check_counts(nb_in, nb_out);
             return int32_t(0);
         });
     }
     int32_t getOutputDataTypes(nvinfer1::DataType* types, int32_t nb_out, const nvinfer1::DataType* in_types,
                                int32_t nb_in) const noexcept override {
         return guarded(Attrs::kPluginName, "getOutputDataTypes", int32_t(1), [&] {
-            check_counts(nb_in, nb_out);
-            for (int32_t k = 0; k < nb_out; ++k) types[k] = self().output_type(k, in_types, nb_in);
+            Spec::check_counts(nb_in, nb_out);
+            for (int32_t k = 0; k < nb_out; ++k) types[k] = Spec::output_type(k, in_types, nb_in);
             return int32_t(0);
         });
     }
     int32_t getOutputShapes(const nvinfer1::DimsExprs* in, int32_t nb_in, const nvinfer1::DimsExprs*, int32_t,
                             nvinfer1::DimsExprs* out, int32_t nb_out, nvinfer1::IExprBuilder& builder) noexcept override {
         return guarded(Attrs::kPluginName, "getOutputShapes", int32_t(1), [&] {
-            check_counts(nb_in, nb_out);
-            for (int32_t k = 0; k < nb_out; ++k) out[k] = self().output_dims(k, in, nb_in, builder);
+            Spec::check_counts(nb_in, nb_out);
+            Spec::check_ranks(in, nb_in);
+            for (int32_t k = 0; k < nb_out; ++k) out[k] = self().output_dims(k, in, builder);
             return int32_t(0);
         });
     }
     bool supportsFormatCombination(int32_t pos, const nvinfer1::DynamicPluginTensorDesc* io, int32_t nb_in,
                                    int32_t nb_out) noexcept override {
         return guarded(Attrs::kPluginName, "supportsFormatCombination", false, [&] {
-            if (pos < 0 || pos >= nb_in + nb_out) return false;
+            Spec::check_counts(nb_in, nb_out);
             const std::vector<nvinfer1::PluginTensorDesc> descs = plain(io, nb_in + nb_out);
-            return descs[pos].format == nvinfer1::TensorFormat::kLINEAR && self().supports(pos, descs.data(), nb_in, nb_out);
+            return Spec::supports(pos, descs.data(), nb_in, nb_out);
         });
     }
     size_t getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc* in, int32_t nb_in,
                             const nvinfer1::DynamicPluginTensorDesc* out, int32_t nb_out) const noexcept override {
         return guarded(Attrs::kPluginName, "getWorkspaceSize", size_t(0), [&] {
+            Spec::check_counts(nb_in, nb_out);
             const std::vector<nvinfer1::PluginTensorDesc> ins = plain(in, nb_in), outs = plain(out, nb_out);
-            return self().workspace(ins.data(), nb_in, outs.data(), nb_out);
+            return self().workspace(Spec::precision(ins.data(), outs.data()), Tensors{ins.data(), outs.data(), nullptr, nullptr});
         });
     }
 
@@ -114,15 +122,15 @@ public:
     int32_t onShapeChange(const nvinfer1::PluginTensorDesc*, int32_t nb_in, const nvinfer1::PluginTensorDesc*,
                           int32_t nb_out) noexcept override {
         return guarded(Attrs::kPluginName, "onShapeChange", int32_t(1), [&] {
-            check_counts(nb_in, nb_out);
+            Spec::check_counts(nb_in, nb_out);
             return int32_t(0);
         });
     }
     int32_t enqueue(const nvinfer1::PluginTensorDesc* in, const nvinfer1::PluginTensorDesc* out, const void* const* inputs,
                     void* const* outputs, void* workspace, cudaStream_t stream) noexcept override {
         return guarded(Attrs::kPluginName, "enqueue", int32_t(1), [&] {
-            record_enqueue(Attrs::kPluginName, in, Derived::kNumInputs, out, Derived::kNumOutputs);
-            const cudaError_t status = self().run(in, out, inputs, outputs, workspace, stream);
+            record_enqueue(Attrs::kPluginName, in, IO::kNumInputs, out, IO::kNumOutputs);
+            const cudaError_t status = self().run(Spec::precision(in, out), Tensors{in, out, inputs, outputs}, workspace, stream);
             require(status == cudaSuccess, Attrs::kPluginName, std::string("CUDA error: ") + cudaGetErrorString(status));
             return int32_t(0);
         });
@@ -144,16 +152,11 @@ public:
     const Attrs& attrs() const { return attrs_; }
 
 protected:
+    using Spec = SpecIO<Derived, Attrs>;
     Attrs attrs_;
 
 private:
     const Derived& self() const { return static_cast<const Derived&>(*this); }
-
-    static void check_counts(int32_t nb_in, int32_t nb_out) {
-        require(nb_in == Derived::kNumInputs && nb_out == Derived::kNumOutputs, Attrs::kPluginName,
-                "expects " + std::to_string(Derived::kNumInputs) + " inputs and " + std::to_string(Derived::kNumOutputs) +
-                    " outputs, got " + std::to_string(nb_in) + " and " + std::to_string(nb_out));
-    }
     static std::vector<nvinfer1::PluginTensorDesc> plain(const nvinfer1::DynamicPluginTensorDesc* d, int32_t n) {
         std::vector<nvinfer1::PluginTensorDesc> out(n > 0 ? size_t(n) : 0);
         for (int32_t k = 0; k < n; ++k) out[size_t(k)] = d[k].desc;
@@ -177,7 +180,12 @@ public:
     const char* getPluginVersion() const noexcept override { return Attrs::kPluginVersion; }
     const char* getPluginNamespace() const noexcept override { return namespace_.c_str(); }
     const nvinfer1::PluginFieldCollection* getFieldNames() noexcept override { return fields_.collection(); }
-    void setPluginNamespace(const char* ns) noexcept { namespace_ = ns != nullptr ? ns : ""; }
+    void setPluginNamespace(const char* ns) noexcept {
+        guarded(Attrs::kPluginName, "setPluginNamespace", 0, [&] {
+            namespace_ = ns != nullptr ? ns : "";
+            return 0;
+        });
+    }
 
     nvinfer1::IPluginV3* createPlugin(const char* name, const nvinfer1::PluginFieldCollection* fc,
                                       nvinfer1::TensorRTPhase) noexcept override {

@@ -60,7 +60,7 @@ def test_out_of_range_coords_write_nothing(host):
 
 def test_int8_saturates_and_requantizes(host):
     """s_in/s_out = 4: 20 -> 80, 40 -> 127 (clamped), -33 -> -127, 3 -> 12."""
-    feats = np.array([[20], [40], [-33], [3]], np.int8)
+    feats = np.array([[[20], [40], [-33], [3]]], np.int8)  # [1, P, C]: the spec's int8 rank
     coords = np.array([[0, 0, 0, i] for i in range(4)], np.int32)
     out = host.run("PillarScatter", [feats, coords, np.array([4], np.int32)], {"nx": 4, "ny": 1},
                    "int8", [0.4, 1.0, 1.0], [0.1])[0]
@@ -69,7 +69,7 @@ def test_int8_saturates_and_requantizes(host):
 
 def test_int8_requantization_rounds_half_to_even(host):
     """ratio 0.5: 1 -> 0.5 -> 0, 3 -> 1.5 -> 2, 5 -> 2.5 -> 2, -3 -> -1.5 -> -2."""
-    feats = np.array([[1], [3], [5], [-3]], np.int8)
+    feats = np.array([[[1], [3], [5], [-3]]], np.int8)  # [1, P, C]: the spec's int8 rank
     coords = np.array([[0, 0, 0, i] for i in range(4)], np.int32)
     out = host.run("PillarScatter", [feats, coords, np.array([4], np.int32)], {"nx": 4, "ny": 1},
                    "int8", [0.5, 1.0, 1.0], [1.0])[0]

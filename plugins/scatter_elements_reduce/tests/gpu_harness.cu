@@ -28,9 +28,9 @@ extern "C" int ser_launch(int storage, int index_type, int reduction, const void
         g.data_dims[d] = data_dims[d];
         g.index_dims[d] = index_dims[d];
     }
-    const Storage st = storage == 1 ? Storage::kFloat16 : Storage::kFloat32;
+    const Precision st = storage == 1 ? Precision::kFP16 : Precision::kFP32;
     const IndexType it = index_type == 1 ? IndexType::kInt64 : IndexType::kInt32;
-    const std::size_t esize = st == Storage::kFloat16 ? 2 : 4, isize = it == IndexType::kInt64 ? 8 : 4;
+    const std::size_t esize = st == Precision::kFP16 ? 2 : 4, isize = it == IndexType::kInt64 ? 8 : 4;
     const std::size_t nd = std::size_t(g.data_elements()), ni = std::size_t(g.index_elements());
     DeviceBuffer d_data, d_idx, d_upd, d_out, d_ws;
     CHECK(d_data.alloc(nd * esize));
