@@ -1,7 +1,7 @@
 """Plugin specs: one ``spec.toml`` per plugin folder, the single source of truth for a plugin.
 
 The spec names the plugin (name, version, namespace), its tensors (rank, dtype per precision), its
-attributes (type, default, constraints), the precisions and formats it supports, the tolerance per
+attributes (type, default, constraints), the precisions it supports (every tensor in TensorRT's linear format), the tolerance per
 precision with the error model behind it, and where its numpy reference lives. The C++ attribute
 struct, field table and serialization code are generated from it at build time (pykit/codegen.py),
 so the attribute schema exists exactly once.
@@ -23,7 +23,6 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 PRECISIONS = ("fp32", "fp16", "int8")
-FORMATS = ("linear",)
 ATTRIBUTE_TYPES = ("int32", "float32", "int32[]", "float32[]", "string")
 TENSOR_DTYPES = ("float32", "float16", "int8", "int32", "int64", "bool")
 NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -145,7 +144,6 @@ class PluginSpec:
     outputs: tuple[TensorSpec, ...]
     attributes: tuple[Attribute, ...]
     precisions: tuple[str, ...]
-    formats: tuple[str, ...]
     tolerances: dict[str, Tolerance]
     reference: str  # "module:function" inside the plugin folder
     cases: str  # "module:function" yielding validation cases
@@ -305,7 +303,7 @@ def load_spec(path: str | Path) -> PluginSpec:
         raise SpecError(f"{where}: not valid TOML: {exc}") from None
     _no_extra(
         data,
-        {"name", "version", "namespace", "summary", "precisions", "formats", "reference", "cases",
+        {"name", "version", "namespace", "summary", "precisions", "reference", "cases",
          "onnx_ops", "inputs", "outputs", "attributes", "tolerance"},
         where,
     )
@@ -322,9 +320,6 @@ def load_spec(path: str | Path) -> PluginSpec:
     bad = [p for p in precisions if p not in PRECISIONS]
     if not precisions or bad or len(set(precisions)) != len(precisions):
         raise SpecError(f"{where}: 'precisions' must be distinct values from {list(PRECISIONS)}, got {list(precisions)}")
-    formats = tuple(_take(data, "formats", list, where, ["linear"]))
-    if [f for f in formats if f not in FORMATS]:
-        raise SpecError(f"{where}: 'formats' must be from {list(FORMATS)}, got {list(formats)}")
 
     inputs = tuple(_tensor(t, precisions, f"{where}: input") for t in _take(data, "inputs", list, where))
     outputs = tuple(_tensor(t, precisions, f"{where}: output") for t in _take(data, "outputs", list, where))
@@ -359,7 +354,6 @@ def load_spec(path: str | Path) -> PluginSpec:
         outputs=outputs,
         attributes=attributes,
         precisions=precisions,
-        formats=formats,
         tolerances=tolerances,
         reference=_entry_point(_take(data, "reference", str, where), "reference", folder, where),
         cases=_entry_point(_take(data, "cases", str, where), "cases", folder, where),

@@ -41,6 +41,36 @@ def test_compiled_field_table_matches_spec(host, spec):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_compiled_io_table_matches_spec(host, spec):
+    """The tensors exist once too: names, precisions, and each tensor's dtype and ranks per precision,
+    as the TensorRT bases and the host binder read them, are this very spec's."""
+    io = host.io(spec.name)
+    tensors = spec.inputs + spec.outputs
+    assert io["inputs"] == [t.name for t in spec.inputs] and io["outputs"] == [t.name for t in spec.outputs]
+    assert io["precisions"] == list(spec.precisions)
+    for p in spec.precisions:
+        assert io["dtypes"][p] == [t.dtype(p) for t in tensors], p
+        assert io["ranks"][p] == [sorted(t.ranks_at(p)) for t in tensors], p
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_host_call_is_checked_against_the_io_table(host, spec):
+    """A wrong input count, an unknown precision and a wrong dtype are refused naming the culprit,
+    before any plugin code runs (host::bind, from the compiled table)."""
+    with pytest.raises(ValueError, match=f"{spec.name}: expects {len(spec.inputs)} input"):
+        host.run(spec.name, [], sample_attrs(spec), spec.precisions[0], [], [])
+    with pytest.raises(ValueError, match="precision 'int4' is not in the spec|unknown precision 'int4'"):
+        host.run(spec.name, [], sample_attrs(spec), "int4", [], [])
+    first = spec.inputs[0]
+    rank = first.ranks_at(spec.precisions[0])[-1]
+    wrong = [np.zeros((1,) * rank, np.float64)] + [np.zeros((1,) * t.ranks_at(spec.precisions[0])[-1],
+                                                            t.dtype(spec.precisions[0])) for t in spec.inputs[1:]]
+    with pytest.raises(ValueError, match=f"input '{first.name}' must be {first.dtype(spec.precisions[0])}"):
+        host.run(spec.name, wrong, sample_attrs(spec), spec.precisions[0], [1.0] * len(spec.inputs),
+                 [1.0] * len(spec.outputs))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_round_trip_and_defaults(host, spec):
     attrs = sample_attrs(spec)
     blob = host.serialize_attrs(spec.name, {k: v for k, v in attrs.items() if spec.attribute(k).required})

@@ -35,6 +35,7 @@ struct PluginEntry {
     std::function<py::bytes(const py::dict&)> serialize;
     std::function<py::dict(const py::bytes&)> deserialize;
     std::function<py::list()> fields;
+    std::function<py::dict()> io;
     std::uint32_t schema_hash;
 };
 
@@ -132,6 +133,35 @@ py::list field_table() {
     return out;
 }
 
+// The compiled IO table as Python sees it (tests hold it to the spec).
+template <class IO>
+py::dict io_table() {
+    py::list inputs, outputs, precisions;
+    py::dict dtypes, ranks;
+    for (int k = 0; k < IO::kNumTensors; ++k) (k < IO::kNumInputs ? inputs : outputs).append(IO::kNames[k]);
+    for (int row = 0; row < IO::kNumPrecisions; ++row) {
+        const char* p = precision_name(IO::kPrecisions[row]);
+        precisions.append(p);
+        py::list d, r;
+        for (int k = 0; k < IO::kNumTensors; ++k) {
+            d.append(dtype_name(IO::kDtypes[row][k]));
+            py::list allowed;
+            for (int rank = 0; rank < 32; ++rank)
+                if ((IO::kRanks[row][k] >> rank) & 1u) allowed.append(rank);
+            r.append(allowed);
+        }
+        dtypes[p] = d;
+        ranks[p] = r;
+    }
+    py::dict out;
+    out["inputs"] = inputs;
+    out["outputs"] = outputs;
+    out["precisions"] = precisions;
+    out["dtypes"] = dtypes;
+    out["ranks"] = ranks;
+    return out;
+}
+
 template <class Attrs>
 struct Registrar {
     explicit Registrar(std::function<std::vector<py::array>(const Call&)> run) {
@@ -148,6 +178,7 @@ struct Registrar {
             return attrs_to_dict(deserialize_attrs<Attrs>(buf.data(), buf.size()));
         };
         e.fields = [] { return field_table<Attrs>(); };
+        e.io = [] { return io_table<typename Attrs::IO>(); };
         e.schema_hash = Attrs::kSchemaHash;
         registry()[Attrs::kPluginName] = std::move(e);
     }

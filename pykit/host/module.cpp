@@ -50,6 +50,8 @@ PYBIND11_MODULE(_host, m) {
           "Serialized bytes -> attributes, with every bounds check the TensorRT plugin applies.");
     m.def("fields", [](const std::string& name) { return entry(name).fields(); },
           "The C++ field table generated from the plugin's spec.");
+    m.def("io", [](const std::string& name) { return entry(name).io(); },
+          "The compiled IO table: tensor names, precisions, each tensor's dtype and ranks per precision.");
     m.def("schema_hash", [](const std::string& name) { return entry(name).schema_hash; });
 
     // Common numeric helpers, exposed so tests can hold them to numpy bit for bit.

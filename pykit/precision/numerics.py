@@ -23,15 +23,6 @@ def to_fp16(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32).astype(np.float16)
 
 
-def to_bf16(x) -> np.ndarray:
-    """Round float32 to bfloat16 (round-to-nearest-even), returned as float32 holding bf16 values."""
-    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    nan = np.isnan(np.asarray(x, dtype=np.float32))
-    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    out = rounded.astype(np.uint32).view(np.float32)
-    return np.where(nan, np.float32(np.nan), out)
-
-
 def scale_from_amax(amax: float) -> float:
     """Symmetric per-tensor scale ``amax / 127`` as float32; an all-zero tensor gets 1/127."""
     amax = float(amax)
