@@ -119,7 +119,7 @@ struct SpecIO {
     }
 
     // supportsFormatCombination: linear, and some precision's row agrees with every position up to pos.
-    static bool supports(int32_t pos, const nvinfer1::PluginTensorDesc* io, int32_t nb_in, int32_t nb_out) {
+    static bool format_supported(int32_t pos, const nvinfer1::PluginTensorDesc* io, int32_t nb_in, int32_t nb_out) {
         check_counts(nb_in, nb_out);
         if (pos < 0 || pos >= nb_in + nb_out || io[pos].format != nvinfer1::TensorFormat::kLINEAR) return false;
         return select_row<IO>(pos + 1, [&](int row, int k) { return fits(row, k, io[k].type); }) >= 0;
@@ -221,7 +221,7 @@ public:
     bool supportsFormatCombination(int32_t pos, const nvinfer1::PluginTensorDesc* io, int32_t nb_in,
                                    int32_t nb_out) noexcept override {
         return guarded(Attrs::kPluginName, "supportsFormatCombination", false,
-                       [&] { return Spec::supports(pos, io, nb_in, nb_out); });
+                       [&] { return Spec::format_supported(pos, io, nb_in, nb_out); });
     }
     void configurePlugin(const nvinfer1::DynamicPluginTensorDesc*, int32_t nb_in, const nvinfer1::DynamicPluginTensorDesc*,
                          int32_t nb_out) noexcept override {

@@ -106,7 +106,7 @@ public:
         return guarded(Attrs::kPluginName, "supportsFormatCombination", false, [&] {
             Spec::check_counts(nb_in, nb_out);
             const std::vector<nvinfer1::PluginTensorDesc> descs = plain(io, nb_in + nb_out);
-            return Spec::supports(pos, descs.data(), nb_in, nb_out);
+            return Spec::format_supported(pos, descs.data(), nb_in, nb_out);
         });
     }
     size_t getWorkspaceSize(const nvinfer1::DynamicPluginTensorDesc* in, int32_t nb_in,
