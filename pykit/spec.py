@@ -2,9 +2,13 @@
 
 The spec names the plugin (name, version, namespace), its tensors (rank, dtype per precision), its
 attributes (type, default, constraints), the precisions it supports (every tensor in TensorRT's linear format), the tolerance per
-precision with the error model behind it, and where its numpy reference lives. The C++ attribute
+precision with the error model behind it. The C++ attribute
 struct, field table and serialization code are generated from it at build time (pykit/codegen.py),
 so the attribute schema exists exactly once.
+
+Everything else of a plugin is found by its folder and fixed file names, never by a key here:
+reference.py (the numpy reference, a function named snake_case(name), and ``cases(rng)``), rules.py,
+models.py, bench.py, host.cpp, bench.cpp, *_plugin.cpp, *_plugin_v3.cpp, *.cu (FILES below).
 
 This module uses the standard library only: CMake runs it during the build.
 """
@@ -29,6 +33,28 @@ NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 NAMESPACE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+# A plugin folder's parts, by fixed name (a glob where a folder may hold several). What each is:
+FILES = {
+    "spec.toml": "this spec",
+    "reference.py": "the numpy reference <snake_case(name)>(inputs, attrs) and cases(rng), the validation cases",
+    "rules.py": "graph-surgery rules: which ONNX nodes become this plugin",
+    "models.py": "example ONNX models built in code (demo(seed) is the one `pykit demo` runs)",
+    "bench.py": "the bench cases of `pykit bench`: cases(precisions), launch_case(...)",
+    "README.md": "the plugin's documentation; its Inputs/Outputs/Attributes block is generated (pykit/docs.py)",
+    "host.cpp": "the CPU backend, registered into pykit._host",
+    "bench.cpp": "the CUDA launcher's binding, registered into pykit._kernels",
+    "*_plugin.cpp": "the TensorRT IPluginV2DynamicExt glue",
+    "*_plugin_v3.cpp": "the TensorRT IPluginV3 glue (TensorRT >= 10)",
+    "*.cu": "the CUDA kernels and launcher",
+}
+
+
+def snake_case(name: str) -> str:
+    """UpperCamelCase plugin name -> lower_snake_case (LayerNorm -> layer_norm): its folder's name
+    and the name of its reference function."""
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
 
 
 class SpecError(ValueError):
@@ -145,8 +171,6 @@ class PluginSpec:
     attributes: tuple[Attribute, ...]
     precisions: tuple[str, ...]
     tolerances: dict[str, Tolerance]
-    reference: str  # "module:function" inside the plugin folder
-    cases: str  # "module:function" yielding validation cases
     onnx_ops: tuple[str, ...] = field(default=())  # ONNX op types this plugin can take over
 
     @property
@@ -156,6 +180,15 @@ class PluginSpec:
     @property
     def snake(self) -> str:
         return self.folder.name
+
+    # "module:function" of the reference and the validation cases, fixed by the folder (FILES).
+    @property
+    def reference(self) -> str:
+        return f"reference:{snake_case(self.name)}"
+
+    @property
+    def cases(self) -> str:
+        return "reference:cases"
 
     def attribute(self, name: str) -> Attribute:
         for attr in self.attributes:
@@ -282,13 +315,12 @@ def _tolerance(table: dict, where: str) -> Tolerance:
     return Tolerance(vals["abs"], vals["rel"], vals["steps"], why.strip())
 
 
-def _entry_point(value: str, key: str, folder: Path, where: str) -> str:
-    if not re.match(r"^[a-z_][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$", value):
-        raise SpecError(f"{where}: '{key}' must look like 'module:function', got {value!r}")
-    module = value.split(":")[0]
-    if not (folder / f"{module}.py").is_file():
-        raise SpecError(f"{where}: '{key}' names {module}.py, which is not in {folder}")
-    return value
+def _fixed_entry_point(data: dict, key: str, fixed: str, where: str) -> None:
+    # Transitional: specs written before the folder fixed these may still state them, but only as
+    # the folder's own value (templates/plugin/spec.toml.j2 still writes them).
+    if key in data and data[key] != fixed:
+        raise SpecError(f"{where}: '{key}' is fixed by the plugin folder ({fixed!r}); got {data[key]!r} "
+                        f"(delete the key: reference.py defines {fixed.split(':')[1]}() and cases(rng))")
 
 
 def load_spec(path: str | Path) -> PluginSpec:
@@ -344,6 +376,8 @@ def load_spec(path: str | Path) -> PluginSpec:
         raise SpecError(f"{where}: tolerance for unsupported precision(s) {extra}")
 
     folder = path.parent
+    _fixed_entry_point(data, "reference", f"reference:{snake_case(name)}", where)
+    _fixed_entry_point(data, "cases", "reference:cases", where)
     return PluginSpec(
         name=name,
         version=version,
@@ -355,7 +389,5 @@ def load_spec(path: str | Path) -> PluginSpec:
         attributes=attributes,
         precisions=precisions,
         tolerances=tolerances,
-        reference=_entry_point(_take(data, "reference", str, where), "reference", folder, where),
-        cases=_entry_point(_take(data, "cases", str, where), "cases", folder, where),
         onnx_ops=tuple(_take(data, "onnx_ops", list, where, [])),
     )
