@@ -263,3 +263,21 @@ def test_bench_case_is_well_formed(spec):
     assert module.cases([]) == [], f"{spec.name}: bench.py's cases() ignores the precisions asked for"
     source = (spec.folder / "bench.cpp").read_text(encoding="utf-8")
     assert "PYKIT_REGISTER_BENCH_LAUNCHER(" in source, f"{spec.folder / 'bench.cpp'} registers no launcher"
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if (s.folder / "models.py").is_file()], ids=lambda s: s.name)
+def test_example_models_are_taken_by_their_plugin(spec):
+    """models.py's demos(seed) gives named, checked models with input specs, which patching turns
+    into at least one node of this plugin (what `pykit demo` relies on)."""
+    import onnx
+
+    from pykit.surgeon.models import INPUT_SPECS_KEY
+    from pykit.surgeon.patch import patch_model
+
+    demos = registry.load_module(spec, "models").demos(0)
+    assert demos, f"{spec.folder / 'models.py'}: demos() gives no model"
+    for name, model in demos.items():
+        assert isinstance(model, onnx.ModelProto), name
+        assert INPUT_SPECS_KEY in {p.key for p in model.metadata_props}, f"{name}: no {INPUT_SPECS_KEY} metadata"
+        patched = patch_model(model).model
+        assert spec.name in {n.op_type for n in patched.graph.node}, f"{name}: patching made no {spec.name} node"
