@@ -9,6 +9,7 @@ tolerance (pykit.validate), and a wrong reference is caught; the README's genera
 fresh; the bench case is present and well formed. A plugin's own tests (plugins/<id>/tests/) keep
 only what is specific to its op.
 """
+import functools
 import inspect
 import struct
 
@@ -26,8 +27,14 @@ BACKENDS = ("host", "trt")
 TYPE_OF = {"int32": "int32", "float32": "float32", "int32[]": "int32[]", "float32[]": "float32[]", "string": "string"}
 
 
+@functools.lru_cache(maxsize=None)
+def _cases(plugin: str) -> tuple:
+    return tuple(registry.entry_point(BY_NAME[plugin], "cases")(np.random.default_rng(0)))
+
+
 def cases_of(spec):
-    return list(registry.entry_point(spec, "cases")(np.random.default_rng(0)))
+    """The spec's validation cases (seed 0), generated once per session."""
+    return list(_cases(spec.name))
 
 
 def case_params():
@@ -98,7 +105,7 @@ def test_reference_and_cases_are_found_by_name(spec):
     assert cases, f"{spec.name}: reference.py's cases(rng) yields no case"
     names = [c.name for c in cases]
     assert len(set(names)) == len(names), f"{spec.name}: case names repeat: {names}"
-    again = cases_of(spec)  # seeded: the same rng seed gives the same cases
+    again = list(registry.entry_point(spec, "cases")(np.random.default_rng(0)))  # seeded: same seed, same cases
     for a, b in zip(cases, again, strict=True):
         for t in spec.inputs:
             assert np.array_equal(a.inputs[t.name], b.inputs[t.name]), f"{spec.name}: case '{a.name}' is not seeded"
