@@ -92,21 +92,21 @@ def plugins_table(specs: list[PluginSpec], readme_dir: Path) -> str:
     return "\n".join(lines + ["", END])
 
 
-def replace_block(text: str, block: str, begin: str) -> str:
+def replace_block(text: str, block: str, begin: str, where: str = "README") -> str:
     """``text`` with the block starting at ``begin`` replaced (appended when absent)."""
     start = text.find(begin)
     if start < 0:
         return text.rstrip("\n") + "\n\n" + block + "\n"
     end = text.find(END, start)
     if end < 0:
-        raise ValueError(f"'{begin}' has no '{END}' after it")
+        raise ValueError(f"{where}: '{begin}' has no '{END}' after it")
     return text[:start] + block + text[end + len(END):]
 
 
 def _plugin_readme(spec: PluginSpec) -> tuple[Path, str]:
     path = spec.folder / "README.md"
     current = path.read_text(encoding="utf-8") if path.is_file() else f"## {spec.name}\n"
-    return path, replace_block(current, plugin_block(spec), BEGIN)
+    return path, replace_block(current, plugin_block(spec), BEGIN, str(path))
 
 
 def updates(specs: list[PluginSpec], top_readme: Path | None) -> dict[Path, str]:
@@ -119,7 +119,7 @@ def updates(specs: list[PluginSpec], top_readme: Path | None) -> dict[Path, str]
     if top_readme is not None and top_readme.is_file():
         current = top_readme.read_text(encoding="utf-8")
         if PLUGINS_BEGIN in current:  # only a README that asks for the table gets it
-            text = replace_block(current, plugins_table(specs, top_readme.parent), PLUGINS_BEGIN)
+            text = replace_block(current, plugins_table(specs, top_readme.parent), PLUGINS_BEGIN, str(top_readme))
             if text != current:
                 out[top_readme] = text
     return out
