@@ -22,9 +22,9 @@ def synthetic(nodes: int = 10000):
     from onnx import TensorProto as T
     from onnx import helper as h
 
-    from pykit.surgeon.models import pointpillars_like
+    from pykit.surgeon.models import plugin_models
 
-    pp = pointpillars_like(pillars=64, nx=16, ny=8, channels=8)
+    pp = plugin_models("PillarScatter").pointpillars_like(pillars=64, nx=16, ny=8, channels=8)
     body, inits = list(pp.graph.node), list(pp.graph.initializer)
     inits += [onnx.numpy_helper.from_array(np.full((1, 64), 0.5, np.float32), "k"),
               onnx.numpy_helper.from_array(np.zeros((1, 8), np.int64), "idx")]

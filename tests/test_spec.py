@@ -9,8 +9,6 @@ GOOD = """
 name = "Thing"
 version = "1"
 precisions = ["fp32", "fp16"]
-reference = "reference:ref"
-cases = "reference:cases"
 
 [[inputs]]
 name = "x"
@@ -50,11 +48,9 @@ why = "binary16 output rounding"
 """
 
 
-def write(tmp_path, text, reference=True):
+def write(tmp_path, text):
     folder = tmp_path / "thing"
     folder.mkdir(exist_ok=True)
-    if reference:
-        (folder / "reference.py").write_text("def ref(i, a): pass\ndef cases(rng): return []\n")
     path = folder / "spec.toml"
     path.write_text(textwrap.dedent(text))
     return path
@@ -67,6 +63,8 @@ def test_good_spec_loads(tmp_path):
     assert spec.inputs[0].ranks == (1, 2)
     assert spec.tolerances["fp16"].rel == 1e-3
     assert spec.resolve_attributes({"count": 3}) == {"alpha": 0.5, "mode": "a", "count": 3}
+    # the reference and the cases are found by the folder: reference.py's <folder name>() and cases()
+    assert (spec.reference, spec.cases) == ("reference:thing", "reference:cases")
 
 
 @pytest.mark.parametrize(
@@ -87,7 +85,8 @@ def test_good_spec_loads(tmp_path):
         ("required = true", "required = true\ndefault = 1", "a required attribute has no default"),
         ('why = "two roundings"', 'why = " "', "error model"),
         ("[tolerance.fp16]\nrel = 1e-3", "[tolerance.fp8]\nrel = 1e-3", "tolerance.fp16] is missing"),
-        ('reference = "reference:ref"', 'reference = "nothere:ref"', "nothere.py"),
+        ('name = "Thing"', 'name = "Thing"\nreference = "nothere:ref"', "'reference' is fixed by the plugin folder"),
+        ('name = "Thing"', 'name = "Thing"\ncases = "reference:more"', "'cases' is fixed by the plugin folder"),
         ('name = "Thing"', 'name = "Thing"\ncolour = "red"', "unknown key(s) ['colour']"),
         ('name = "count"\ntype = "int32"', 'name = "alpha"\ntype = "int32"', "attribute names must be distinct"),
         ('name = "count"', 'name = "plugin_version"', "reserved"),

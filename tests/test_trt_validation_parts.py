@@ -8,10 +8,13 @@ import pytest
 
 from pykit import registry
 from pykit.lifecycle import _span, shape_group
-from pykit.surgeon.models import pointpillars_like, scatter_reduce_model
+from pykit.surgeon.models import plugin_models
 from pykit.surgeon.patch import patch_model
 from pykit.validate_model import (ModelValidationError, compare_scales, engine_feeds, layer_types, parser_bytes,
                                   pykit_scales)
+
+pointpillars_like = plugin_models("PillarScatter").pointpillars_like
+scatter_reduce_model = plugin_models("ScatterElementsReduce").scatter_reduce_model
 
 
 def test_shape_group_shares_attributes_and_ranks_with_distinct_shapes():

@@ -25,8 +25,9 @@ class BenchCase:
     def traffic(self) -> Traffic:
         raise NotImplementedError
 
-    # GPU side: torch and pykit._kernels are passed in (imported lazily by the runner)
-    def setup(self, torch, kernels, stream: int) -> None:
+    # GPU side: torch and the plugin's launcher submodule (pykit._kernels.<PluginName>, bound by its
+    # folder's bench.cpp) are passed in, imported lazily by the runner
+    def setup(self, torch, launcher, stream: int) -> None:
         raise NotImplementedError
 
     def ours(self) -> None:

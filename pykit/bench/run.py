@@ -4,7 +4,6 @@ GPU latency; and every spec validation case through the launcher (validate.py's 
 from __future__ import annotations
 
 import datetime
-import importlib
 import os
 import platform
 import subprocess
@@ -14,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pykit import extensions
-from pykit.bench import SUITES
+from pykit.bench import bench_module
 from pykit.bench.timing import Stats, Timer, copy_bandwidth
 
 
@@ -39,10 +38,6 @@ def require_kernels():
         raise BenchUnavailable(
             f"pykit._kernels is not built ({exc}): build with nvcc, e.g. cmake -S . -B build/bench -G Ninja "
             "-DCMAKE_CUDA_ARCHITECTURES=90 && cmake --build build/bench, then set PYKIT_BUILD_DIR=build/bench") from None
-
-
-def suite(plugin: str):
-    return importlib.import_module(SUITES[plugin])
 
 
 def _git_commit() -> str:
@@ -131,15 +126,15 @@ class LauncherBackend:
     """validate.py backend running a spec case through a launcher in pykit._kernels."""
     name = "cuda-launcher"
 
-    def __init__(self, torch, kernels, stream, launch):
-        self.torch, self.kernels, self.stream, self.launch = torch, kernels, stream, launch
+    def __init__(self, torch, launcher, stream, launch):
+        self.torch, self.launcher, self.stream, self.launch = torch, launcher, stream, launch
 
     def available(self):
         return None
 
     def run(self, spec, precision, inputs, attrs, input_scales, output_scales):
         from pykit.backends import Run
-        outputs = self.launch(self.torch, self.kernels, self.stream, precision, inputs, attrs, input_scales,
+        outputs = self.launch(self.torch, self.launcher, self.stream, precision, inputs, attrs, input_scales,
                               output_scales)
         return Run(outputs, precision)
 
@@ -152,9 +147,10 @@ def validate_launchers(torch, kernels, stream, plugins, precisions, log) -> list
 
     out = []
     for plugin in plugins:
-        module = suite(plugin)
         spec = registry.get(plugin)
-        backend = LauncherBackend(torch, kernels, stream, module.launch_case)
+        if plugin not in kernels.launchers:
+            continue  # reported as unsupported by run()
+        backend = LauncherBackend(torch, getattr(kernels, plugin), stream, bench_module(spec).launch_case)
         cases = list(registry.entry_point(spec, "cases")(np.random.default_rng(0)))
         reference = registry.entry_point(spec, "reference")
         for precision in spec.precisions:
@@ -187,30 +183,36 @@ def run(plugins: list[str], precisions: list[str], iterations: int = 100, warmup
               "settings": {"iterations": iterations, "warmup": warmup, "l2_flush_bytes": timer.flush_bytes,
                            "precisions": precisions, "plugins": plugins},
               "results": [], "unsupported": [], "launcher_validation": []}
+    from pykit import registry
+
     available = set(kernels.launchers)
     for plugin in plugins:
-        module = suite(plugin)
-        if getattr(module, "LAUNCHER", None) and module.LAUNCHER not in available:
+        spec = registry.get(plugin)
+        if plugin not in available:
             result["unsupported"].append({"plugin": plugin, "precision": "all",
-                                          "reason": f"pykit._kernels has no {module.LAUNCHER} launcher (rebuild)"})
+                                          "reason": f"pykit._kernels has no {plugin} launcher ({spec.folder}/bench.cpp "
+                                                    "not compiled: rebuild)"})
             continue
-        for precision, reason in getattr(module, "UNSUPPORTED", {}).items():
-            if precision in precisions:
-                result["unsupported"].append({"plugin": plugin, "precision": precision, "reason": reason})
-        for case in module.cases(precisions):
-            result["results"].append(run_case(torch, kernels, stream, timer, case, copy["gbps"], trt, log))
+        for precision in precisions:
+            if precision not in spec.precisions:
+                result["unsupported"].append({"plugin": plugin, "precision": precision,
+                                              "reason": f"not in the spec's precisions {list(spec.precisions)}"})
+        offered = [p for p in precisions if p in spec.precisions]
+        launcher = getattr(kernels, plugin)
+        for case in bench_module(spec).cases(offered):
+            result["results"].append(run_case(torch, launcher, stream, timer, case, copy["gbps"], trt, log))
             torch.cuda.empty_cache()
     if validate:
         result["launcher_validation"] = validate_launchers(torch, kernels, stream, plugins, precisions, log)
     return result
 
 
-def run_case(torch, kernels, stream, timer, case, copy_gbps, trt, log) -> dict:
+def run_case(torch, launcher, stream, timer, case, copy_gbps, trt, log) -> dict:
     traffic = case.traffic()
     row = {"plugin": case.plugin, "shape": case.shape, "precision": case.precision, "bytes": traffic.bytes,
            "bytes_formula": traffic.formula, "target_ms": case.target_ms, "note": case.note}
     try:
-        case.setup(torch, kernels, stream)
+        case.setup(torch, launcher, stream)
         row["check"] = case.check()
         ours = timer.time(case.ours)
         row["ours"] = asdict(ours)

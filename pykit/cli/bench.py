@@ -10,10 +10,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def add_arguments(parser) -> None:
-    from pykit.bench import SUITES
-
-    parser.add_argument("--plugin", action="append", choices=sorted(SUITES),
-                        help="plugin to benchmark (repeatable; default: all)")
+    parser.add_argument("--plugin", action="append",
+                        help="plugin to benchmark (repeatable; default: every plugin folder with a bench.py)")
     parser.add_argument("--precision", default=",".join(PRECISIONS), help="comma-separated: fp32,fp16,int8")
     parser.add_argument("--iterations", type=int, default=100, help="timed runs per measurement (median, p10, p90)")
     parser.add_argument("--warmup", type=int, default=10)
@@ -24,7 +22,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from pykit.bench import SUITES, report
+    from pykit.bench import benched_plugins, report
     from pykit.bench import run as bench
 
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
@@ -35,7 +33,15 @@ def run(args) -> int:
     if args.iterations < 1:
         print("pykit bench: --iterations must be >= 1", file=sys.stderr)
         return 2
-    plugins = args.plugin or list(SUITES)
+    known = [s.name for s in benched_plugins()]
+    if not known:
+        print("pykit bench: no plugin folder has a bench.py (nothing to benchmark)", file=sys.stderr)
+        return 2
+    unknown = [p for p in args.plugin or [] if p not in known]
+    if unknown:
+        print(f"pykit bench: no bench case for {unknown}; plugins with a bench.py: {known}", file=sys.stderr)
+        return 2
+    plugins = args.plugin or known
     try:
         data = bench.run(plugins, precisions, args.iterations, args.warmup, trt=not args.no_trt,
                          validate=not args.no_validate, log=lambda s: print(s, flush=True))

@@ -1,7 +1,7 @@
-"""The main job on a fresh CPU machine: build the PointPillars-like model, inspect it for TensorRT
-8.5, patch it, prove equivalence at fp32/fp16/int8 with the host backend, lint the result, and
-write the models and a Markdown report. The ScatterElements(reduction=add) model goes the same way
-(fp32/fp16, the precisions its plugin has) when ScatterElementsReduce's host kernel is built."""
+"""The main job on a fresh CPU machine: build each plugin folder's example models (models.py:
+PillarScatter's PointPillars-like model, ScatterElementsReduce's ScatterElements(reduction=add)
+model), inspect them for TensorRT 8.5, patch them, prove equivalence at the precisions of the
+plugin's spec with the host backend, lint the result, and write the models and a Markdown report."""
 from __future__ import annotations
 
 import time
@@ -53,9 +53,13 @@ def _job(name, model, out: Path, trt: str, precisions, backend: str, seed: int, 
 
 
 def run_demo(out: str | Path = "pykit-demo", trt: str = "8.5", seed: int = 0, backend: str = "host", log=print) -> bool:
+    """Every example model of every plugin folder with a models.py (its ``demos(seed)``), at the
+    precisions of that plugin's spec."""
     from pykit import registry
-    from pykit.surgeon.models import pointpillars_like, scatter_reduce_model
 
+    with_models = [s for s in registry.discover() if (s.folder / "models.py").is_file()]
+    if not with_models:
+        raise SurgeryError("no plugin folder has example models (models.py): nothing to demonstrate")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -63,29 +67,23 @@ def run_demo(out: str | Path = "pykit-demo", trt: str = "8.5", seed: int = 0, ba
           "Each model: inspect for the target parser, patch with the plugin folders' rules, prove on CPU that "
           "the patched model equals the original (pykit.surgeon.equiv: the error model is in its docstring; "
           "plugin nodes run on the " + backend + " backend), lint the plugin nodes.", ""]
-    ok, part = _job("pointpillars_like", pointpillars_like(seed=seed), out, trt, ["fp32", "fp16", "int8"], backend, seed, log)
-    md += part
-    names = {s.name for s in registry.discover()}
-    skip = None
-    backend2 = backend
-    if "ScatterElementsReduce" not in names:
-        skip = "ScatterElementsReduce is not registered"
-    elif backend == "host":
+    ok = True
+    compiled = None
+    if backend == "host":
         from pykit.backends.host import host_module
 
-        if "ScatterElementsReduce" not in host_module().plugins():
-            log("[scatter_elements_add] ScatterElementsReduce has no host kernel in this build of pykit._host: "
-                "its numpy reference runs the plugin node instead")
-            md += ["(ScatterElementsReduce has no host kernel in this build of pykit._host: the plugin node of the "
-                   "next model runs on its numpy reference.)", ""]
-            backend2 = "reference"
-    if skip:
-        log(f"[scatter_elements_add] skipped: {skip}")
-        md += ["## scatter_elements_add", "", f"Skipped: {skip}.", ""]
-    else:
-        ok2, part = _job("scatter_elements_add", scatter_reduce_model(), out, trt, ["fp32", "fp16"], backend2, seed, log)
-        ok &= ok2
-        md += part
+        compiled = set(host_module().plugins())
+    for spec in with_models:
+        runs_on = backend
+        if compiled is not None and spec.name not in compiled:
+            log(f"[{spec.name}] no host kernel in this build of pykit._host: its numpy reference runs the plugin node")
+            md += [f"({spec.name} has no host kernel in this build of pykit._host: the plugin node of the next "
+                   "model runs on its numpy reference.)", ""]
+            runs_on = "reference"
+        for name, model in registry.load_module(spec, "models").demos(seed).items():
+            passed, part = _job(name, model, out, trt, list(spec.precisions), runs_on, seed, log)
+            ok &= passed
+            md += part
     md += [f"Overall: **{'PASS' if ok else 'FAIL'}** ({time.time() - t0:.1f} s). TensorRT engine validation "
            "is not part of this CPU run.", ""]
     (out / "report.md").write_text("\n".join(md))

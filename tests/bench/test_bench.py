@@ -1,13 +1,18 @@
 """pykit bench on the CPU: byte counts, statistics, the report writer, the CLI without torch/GPU,
 and the launchers module's import (no timing is tested anywhere)."""
+import dataclasses
 import json
 import subprocess
 import sys
 
 import pytest
 
-from pykit.bench import SUITES, pillar_scatter, report, scatter_elements_reduce
+from pykit import registry
+from pykit.bench import bench_module, benched_plugins, report
 from pykit.bench.timing import Stats, percentile
+
+pillar_scatter = bench_module(registry.get("PillarScatter"))
+scatter_elements_reduce = bench_module(registry.get("ScatterElementsReduce"))
 
 
 def test_pillar_scatter_bytes():
@@ -30,8 +35,7 @@ def test_cases_cover_the_issue_shapes_and_targets():
     assert {c.target_ms for c in ps if c.batch == 1 and c.precision == "fp32"} == {0.020}
     ser = scatter_elements_reduce.cases(["fp32", "fp16", "int8"])
     assert [c.precision for c in ser] == ["fp32", "fp16"]  # no int8 in the spec
-    assert "int8" in scatter_elements_reduce.UNSUPPORTED
-    assert set(SUITES) >= {"PillarScatter", "ScatterElementsReduce"}
+    assert {s.name for s in benched_plugins()} >= {"PillarScatter", "ScatterElementsReduce", "LayerNorm"}
 
 
 def test_percentiles_and_stats():
@@ -105,6 +109,27 @@ def test_cli_rejects_unknown_precision():
     assert main(["bench", "--precision", "fp8"]) == 2
 
 
+def test_cli_rejects_a_plugin_without_a_bench_case(capsys):
+    from pykit.cli.__main__ import main
+
+    assert main(["bench", "--plugin", "NoSuchPlugin"]) == 2
+    assert "NoSuchPlugin" in capsys.readouterr().err
+
+
+def test_bench_module_names_the_missing_function(tmp_path):
+    spec = registry.get("LayerNorm")
+    folder = tmp_path / spec.snake
+    folder.mkdir()
+    (folder / "bench.py").write_text("def cases(precisions):\n    return []\n")
+    fake = dataclasses.replace(spec, folder=folder)
+    sys.modules.pop(f"pykit_plugins.{spec.snake}.bench", None)
+    try:
+        with pytest.raises(registry.RegistryError, match="LayerNorm: .*bench.py does not define launch_case"):
+            bench_module(fake)
+    finally:
+        sys.modules.pop(f"pykit_plugins.{spec.snake}.bench", None)
+
+
 def test_kernels_module_imports_without_a_gpu():
     """CI builds pykit._kernels (nvcc present, no GPU): importing it must make no CUDA call."""
     from pykit import extensions
@@ -113,10 +138,15 @@ def test_kernels_module_imports_without_a_gpu():
         kernels = extensions.load("_kernels")
     except ImportError as exc:
         pytest.skip(f"pykit._kernels not built here: {exc}")
-    assert {"pillar_scatter", "scatter_elements_reduce"} <= set(kernels.launchers)
+    # every plugin folder with a bench.cpp registered its launcher, under the spec's name
+    benched = {s.name for s in registry.discover() if (s.folder / "bench.cpp").is_file()}
+    assert set(kernels.launchers) == benched
+    for name in benched:
+        assert callable(getattr(kernels, name).launch)
     # owner map (int32 per cell) + occupancy bitmask (a bit per cell, in 16-byte units)
-    assert kernels.pillar_scatter_workspace(1, 64, 496, 432, 12000) == 4 * 496 * 432 + 16 * -(-496 * 432 // 128)
-    assert kernels.scatter_elements_reduce_workspace("fp16", [8, 4], [16, 4], 0) == 4 * 8 * 4
-    assert kernels.scatter_elements_reduce_workspace("fp32", [8, 4], [16, 4], 0) == 0
-    with pytest.raises((ValueError, TypeError)):
-        kernels.scatter_elements_reduce_workspace("int8", [8, 4], [16, 4], 0)
+    assert kernels.PillarScatter.workspace(1, 64, 496, 432, 12000) == 4 * 496 * 432 + 16 * -(-496 * 432 // 128)
+    ser = kernels.ScatterElementsReduce
+    assert ser.workspace("fp16", [8, 4], [16, 4], 0) == 4 * 8 * 4
+    assert ser.workspace("fp32", [8, 4], [16, 4], 0) == 0
+    with pytest.raises(ValueError, match="ScatterElementsReduce: precision must be one of fp32, fp16"):
+        ser.workspace("int8", [8, 4], [16, 4], 0)

@@ -6,7 +6,9 @@ import pytest
 from surgery_helpers import h, model, save, vi
 
 from pykit.surgeon.demo import run_demo
-from pykit.surgeon.models import pointpillars_like
+from pykit.surgeon.models import plugin_models
+
+pointpillars_like = plugin_models("PillarScatter").pointpillars_like
 
 
 def cli(*args):

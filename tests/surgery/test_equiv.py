@@ -6,8 +6,11 @@ from surgery_helpers import host_has
 
 from pykit.surgeon.equiv import equivalence, parse_input_spec, random_inputs
 from pykit.surgeon.model import SurgeryError
-from pykit.surgeon.models import pointpillars_like, scatter_reduce_model
+from pykit.surgeon.models import plugin_models
 from pykit.surgeon.patch import patch_model
+
+pointpillars_like = plugin_models("PillarScatter").pointpillars_like
+scatter_reduce_model = plugin_models("ScatterElementsReduce").scatter_reduce_model
 
 PP = pointpillars_like()
 PP_PATCHED = patch_model(PP, trt="8.5").model

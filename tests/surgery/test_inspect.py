@@ -2,7 +2,10 @@ import pytest
 from surgery_helpers import T, h, model, vi
 
 from pykit.surgeon.inspect import TRT_VERSIONS, inspect_model, load_table
-from pykit.surgeon.models import pointpillars_like, scatter_reduce_model
+from pykit.surgeon.models import plugin_models
+
+pointpillars_like = plugin_models("PillarScatter").pointpillars_like
+scatter_reduce_model = plugin_models("ScatterElementsReduce").scatter_reduce_model
 
 
 @pytest.mark.parametrize("version", sorted(set(TRT_VERSIONS.values())))

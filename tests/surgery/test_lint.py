@@ -2,8 +2,11 @@ import pytest
 from surgery_helpers import T, h, plugin_model, plugin_node
 
 from pykit.surgeon.lint import lint_model
-from pykit.surgeon.models import pointpillars_like, scatter_reduce_model
+from pykit.surgeon.models import plugin_models
 from pykit.surgeon.patch import patch_model
+
+pointpillars_like = plugin_models("PillarScatter").pointpillars_like
+scatter_reduce_model = plugin_models("ScatterElementsReduce").scatter_reduce_model
 
 
 def kinds(node):

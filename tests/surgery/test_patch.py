@@ -8,9 +8,12 @@ import pytest
 from surgery_helpers import T, h, model, save, vi
 
 from pykit.surgeon.model import SurgeryError
-from pykit.surgeon.models import pointpillars_like, scatter_reduce_model
+from pykit.surgeon.models import plugin_models
 from pykit.surgeon.patch import patch_model
 from pykit.surgeon import rules as rules_mod
+
+pointpillars_like = plugin_models("PillarScatter").pointpillars_like
+scatter_reduce_model = plugin_models("ScatterElementsReduce").scatter_reduce_model
 
 
 def ops(m):

@@ -1,29 +1,13 @@
-"""PillarScatter: host kernels vs the numpy reference at every precision, and the behaviour the
-spec promises (bad coords skipped, duplicates resolved to the highest pillar index)."""
+"""PillarScatter's own semantics, checked independently of the reference: bad coords skipped,
+duplicates resolved to the highest pillar index, int8 saturation and rounding, shape errors named.
+What every plugin must satisfy (host and TensorRT vs the reference at every precision and case,
+compiled tables, serialization, bad calls) is tests/test_conformance.py."""
 import numpy as np
 import pytest
 
 from pykit import registry
-from pykit.backends.host import HostBackend
-from pykit.case import Case
-from pykit.validate import run_validation, validate_case
 
 SPEC = registry.get("PillarScatter")
-REFERENCE = registry.entry_point(SPEC, "reference")
-CASES = {c.name: c for c in registry.entry_point(SPEC, "cases")(np.random.default_rng(0))}
-
-
-@pytest.fixture(scope="module")
-def backend():
-    return HostBackend()
-
-
-@pytest.mark.parametrize("precision", SPEC.precisions)
-@pytest.mark.parametrize("case", sorted(CASES), ids=str)
-def test_host_matches_reference(backend, precision, case):
-    result = validate_case(SPEC, backend, precision, CASES[case], REFERENCE)
-    assert result.passed, result.message
-    assert result.actual_precision == precision
 
 
 def run_host(host, features, coords, valid, precision="fp32", **attrs):
@@ -79,7 +63,6 @@ def test_int8_requantization_rounds_half_to_even(host):
 @pytest.mark.parametrize(
     "inputs, message",
     [
-        ((np.zeros((2, 3), np.float64), np.zeros((2, 4), np.int32)), "'pillar_features' must be float32"),
         ((np.zeros((2, 3), np.float32), np.zeros((2, 4), np.int64)), "'coords' must be int32"),
         ((np.zeros((2, 3), np.float32), np.zeros((3, 4), np.int32)), "'coords' must be \\[P, 4\\] with P = 2"),
         ((np.zeros((2, 2, 3), np.float32), np.zeros((2, 4), np.int32)), "must be \\[P, C\\] or \\[1, P, C\\]"),
@@ -88,11 +71,3 @@ def test_int8_requantization_rounds_half_to_even(host):
 def test_bad_inputs_name_the_tensor(host, inputs, message):
     with pytest.raises(ValueError, match=message):
         host.run("PillarScatter", [*inputs, np.array([1], np.int32)], {"nx": 4, "ny": 3}, "fp32", [], [])
-
-
-def test_validation_covers_every_precision_and_edge_case(backend):
-    results = run_validation([SPEC], backend, seed=3, progress=False)
-    assert {(r.precision, r.case) for r in results} == {(p, c) for p in SPEC.precisions for c in CASES}
-    assert all(r.passed for r in results), [r.message for r in results if not r.passed]
-    big = next(r for r in results if r.case == "large_canvas_pointpillars" and r.precision == "fp32")
-    assert "12000x64" in big.shapes

@@ -1,13 +1,14 @@
-"""ScatterElementsReduce: host kernels vs the numpy reference at fp32/fp16 through the validator,
-and the behaviour the spec promises, checked independently of the reference (bad indices skipped,
-max/min exact, negative axis and indices, int64 indices, attribute errors)."""
+"""ScatterElementsReduce's own semantics, checked independently of the reference: bad indices
+skipped, max/min exact, negative axis and indices, int64 indices, fp32 accumulation, a tolerance
+tight enough to see one lost update, attribute and shape errors named. What every plugin must
+satisfy (host and TensorRT vs the reference at every precision and case, compiled tables,
+serialization, bad calls) is tests/test_conformance.py."""
 import numpy as np
 import pytest
 
 from pykit import registry
 from pykit.backends.host import HostBackend
-from pykit.case import Case
-from pykit.validate import run_validation, validate_case
+from pykit.validate import validate_case
 
 SPEC = registry.get("ScatterElementsReduce")
 REFERENCE = registry.entry_point(SPEC, "reference")
@@ -22,14 +23,6 @@ def backend():
 
 def run_host(host, data, indices, updates, precision="fp32", **attrs):
     return host.run(NAME, [data, indices, updates], SPEC.resolve_attributes(attrs), precision, [], [])[0]
-
-
-@pytest.mark.parametrize("precision", SPEC.precisions)
-@pytest.mark.parametrize("case", sorted(CASES), ids=str)
-def test_host_matches_reference(backend, precision, case):
-    result = validate_case(SPEC, backend, precision, CASES[case], REFERENCE)
-    assert result.passed, result.message
-    assert result.actual_precision == precision
 
 
 def test_cases_cover_every_reduction_and_axis_kind():
@@ -150,8 +143,6 @@ def test_spec_refuses_bad_reduction():
 @pytest.mark.parametrize(
     "inputs, message",
     [
-        ((np.zeros((2, 3), np.float64), np.zeros((1, 3), np.int32), np.zeros((1, 3), np.float32)),
-         "input 'data' must be float32"),
         ((np.zeros((2, 3), np.float32), np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32)),
          "input 'indices' must be int32 at fp32"),
         ((np.zeros((2, 3), np.float32), np.zeros((1, 3), np.int32), np.zeros((1, 2), np.float32)),
@@ -166,16 +157,3 @@ def test_spec_refuses_bad_reduction():
 def test_bad_inputs_name_the_tensor(host, inputs, message):
     with pytest.raises(ValueError, match=message):
         host.run(NAME, list(inputs), {"reduction": "add"}, "fp32", [], [])
-
-
-def test_attributes_round_trip_through_serialization(host):
-    attrs = {"axis": -3, "reduction": "mul"}
-    assert host.deserialize_attrs(NAME, host.serialize_attrs(NAME, attrs)) == attrs
-
-
-def test_validation_covers_every_precision_and_case(backend):
-    results = run_validation([SPEC], backend, seed=5, progress=False)
-    assert {(r.precision, r.case) for r in results} == {(p, c) for p in SPEC.precisions for c in CASES}
-    assert all(r.passed for r in results), [r.message for r in results if not r.passed]
-    big = next(r for r in results if r.case == "add_large_262144x16" and r.precision == "fp32")
-    assert "262144x16" in big.shapes

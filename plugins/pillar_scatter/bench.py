@@ -13,7 +13,6 @@ import numpy as np
 
 from pykit.bench.case import BenchCase, Traffic
 
-LAUNCHER = "pillar_scatter"
 ITEMSIZE = {"fp32": 4, "fp16": 2, "int8": 1}
 RATIO = 0.625  # int8 s_in / s_out: exact in binary, and q * 0.625 hits ties (rounds half to even)
 TARGETS_MS = {(1, "fp32"): 0.020, (1, "fp16"): 0.010}  # issue 7, batch 1
@@ -61,21 +60,21 @@ class PillarScatterCase(BenchCase):
                 np.float32 if self.precision == "fp32" else np.float16)
         return feats, coords
 
-    def setup(self, torch, kernels, stream):
-        self.torch, self.kernels, self.stream = torch, kernels, stream
+    def setup(self, torch, launcher, stream):
+        self.torch, self.launcher, self.stream = torch, launcher, stream
         feats, coords = self._inputs_numpy()
         dev = "cuda"
         self.t_feats = torch.from_numpy(feats).to(dev)
         self.t_coords = torch.from_numpy(coords).to(dev)
         self.t_valid = torch.tensor([self.pillars], dtype=torch.int32, device=dev)
         self.t_canvas = torch.empty((self.batch, self.channels, self.ny, self.nx), dtype=self.t_feats.dtype, device=dev)
-        ws = kernels.pillar_scatter_workspace(self.batch, self.channels, self.ny, self.nx, self.pillars)
+        ws = launcher.workspace(self.batch, self.channels, self.ny, self.nx, self.pillars)
         self.t_ws = torch.empty(max(ws, 1), dtype=torch.uint8, device=dev)
 
     def ours(self):
-        self.kernels.pillar_scatter(self.precision, self.t_feats.data_ptr(), self.t_coords.data_ptr(),
-                                    self.t_valid.data_ptr(), self.t_canvas.data_ptr(), self.t_ws.data_ptr(),
-                                    self.batch, self.channels, self.ny, self.nx, self.pillars, RATIO, self.stream)
+        self.launcher.launch(self.precision, self.t_feats.data_ptr(), self.t_coords.data_ptr(),
+                             self.t_valid.data_ptr(), self.t_canvas.data_ptr(), self.t_ws.data_ptr(),
+                             self.batch, self.channels, self.ny, self.nx, self.pillars, RATIO, self.stream)
 
     def baseline(self):
         torch = self.torch
@@ -121,7 +120,7 @@ def cases(precisions):
     return [PillarScatterCase(p, b) for b in (1, 4) for p in ("fp32", "fp16", "int8") if p in precisions]
 
 
-def launch_case(torch, kernels, stream, precision, inputs, attrs, input_scales, output_scales):
+def launch_case(torch, launcher, stream, precision, inputs, attrs, input_scales, output_scales):
     """One validation case (numpy inputs in spec order) through the launcher: outputs as numpy."""
     feats, coords, valid = inputs
     feats = np.ascontiguousarray(feats.reshape(feats.shape[-2:]))
@@ -132,10 +131,10 @@ def launch_case(torch, kernels, stream, precision, inputs, attrs, input_scales, 
     t_valid = torch.from_numpy(np.asarray(valid, np.int32).reshape(1)).cuda()
     canvas = torch.empty((batch, channels, ny, nx), dtype=t_feats.dtype, device="cuda")
     canvas.view(torch.uint8).fill_(0x7F)  # poison: every element must be written
-    ws = torch.empty(max(kernels.pillar_scatter_workspace(batch, channels, ny, nx, pillars), 1), dtype=torch.uint8,
+    ws = torch.empty(max(launcher.workspace(batch, channels, ny, nx, pillars), 1), dtype=torch.uint8,
                      device="cuda")
     ratio = float(np.float32(input_scales[0]) / np.float32(output_scales[0])) if precision == "int8" else 1.0
-    kernels.pillar_scatter(precision, t_feats.data_ptr(), t_coords.data_ptr(), t_valid.data_ptr(), canvas.data_ptr(),
-                           ws.data_ptr(), batch, channels, ny, nx, pillars, ratio, stream)
+    launcher.launch(precision, t_feats.data_ptr(), t_coords.data_ptr(), t_valid.data_ptr(), canvas.data_ptr(),
+                    ws.data_ptr(), batch, channels, ny, nx, pillars, ratio, stream)
     torch.cuda.synchronize()
     return [canvas.cpu().numpy()]

@@ -8,7 +8,6 @@ import numpy as np
 
 from pykit.bench.case import BenchCase, Traffic
 
-LAUNCHER = "layer_norm"
 ITEMSIZE = {"fp32": 4, "fp16": 2, "int8": 1}
 TARGETS_MS = {((4096, 1024), "fp32"): 0.011, ((4096, 1024), "fp16"): 0.006,
               ((16384, 4096), "fp32"): 0.158, ((16384, 4096), "fp16"): 0.079}
@@ -45,8 +44,8 @@ class LayerNormCase(BenchCase):
         dt = np.float32 if self.precision == "fp32" else np.float16
         return x.astype(dt), g.astype(dt), b.astype(dt)
 
-    def setup(self, torch, kernels, stream):
-        self.torch, self.kernels, self.stream = torch, kernels, stream
+    def setup(self, torch, launcher, stream):
+        self.torch, self.launcher, self.stream = torch, launcher, stream
         x, g, b = self._inputs_numpy()
         self.t_x, self.t_g, self.t_b = (torch.from_numpy(a).cuda() for a in (x, g, b))
         self.t_y = torch.empty_like(self.t_x)
@@ -57,8 +56,8 @@ class LayerNormCase(BenchCase):
 
     def ours(self):
         scales = (S_X, S_SCALE, S_BIAS, S_Y) if self.precision == "int8" else (1.0, 1.0, 1.0, 1.0)
-        self.kernels.layer_norm(self.precision, self.t_x.data_ptr(), self.t_g.data_ptr(), self.t_b.data_ptr(),
-                                self.t_y.data_ptr(), self.rows, self.cols, EPS, *scales, self.stream)
+        self.launcher.launch(self.precision, self.t_x.data_ptr(), self.t_g.data_ptr(), self.t_b.data_ptr(),
+                             self.t_y.data_ptr(), self.rows, self.cols, EPS, *scales, self.stream)
 
     def baseline(self):
         F = self.torch.nn.functional
@@ -110,7 +109,7 @@ def cases(precisions):
             if p in precisions]
 
 
-def launch_case(torch, kernels, stream, precision, inputs, attrs, input_scales, output_scales):
+def launch_case(torch, launcher, stream, precision, inputs, attrs, input_scales, output_scales):
     x, g, b = (np.ascontiguousarray(a) for a in inputs)
     rank = x.ndim
     axis = attrs["axis"] % rank if rank else 0
@@ -121,7 +120,7 @@ def launch_case(torch, kernels, stream, precision, inputs, attrs, input_scales, 
     if y.numel():
         y.view(torch.uint8).fill_(0x7F)  # poison: every element must be written
     s = [float(v) for v in input_scales] + [float(v) for v in output_scales] if precision == "int8" else [1.0] * 4
-    kernels.layer_norm(precision, t_x.data_ptr(), t_g.data_ptr(), t_b.data_ptr(), y.data_ptr(), rows, cols,
-                       float(attrs["epsilon"]), *s, stream)
+    launcher.launch(precision, t_x.data_ptr(), t_g.data_ptr(), t_b.data_ptr(), y.data_ptr(), rows, cols,
+                    float(attrs["epsilon"]), *s, stream)
     torch.cuda.synchronize()
     return [y.cpu().numpy()]

@@ -15,7 +15,6 @@ import numpy as np
 
 from pykit.bench.case import BenchCase, Traffic
 
-LAUNCHER = "scatter_elements_reduce"
 ITEMSIZE = {"fp32": 4, "fp16": 2}
 TARGETS_MS = {"fp32": 0.037, "fp16": 0.020}  # issue 7 (counted with one index per row: see README)
 
@@ -49,8 +48,8 @@ class ScatterAddCase(BenchCase):
         upd = rng.standard_normal((self.updates, self.features)).astype(dtype)
         return data, rows, upd
 
-    def setup(self, torch, kernels, stream):
-        self.torch, self.kernels, self.stream = torch, kernels, stream
+    def setup(self, torch, launcher, stream):
+        self.torch, self.launcher, self.stream = torch, launcher, stream
         data, rows, upd = self._inputs_numpy()
         self.t_data = torch.from_numpy(data).cuda()
         self.t_upd = torch.from_numpy(upd).cuda()
@@ -58,15 +57,13 @@ class ScatterAddCase(BenchCase):
         self.t_idx32 = self.t_rows64.int()[:, None].expand(-1, self.features).contiguous()
         self.t_idx64_expanded = self.t_rows64[:, None].expand(-1, self.features)
         self.t_out = torch.empty_like(self.t_data)
-        ws = kernels.scatter_elements_reduce_workspace(self.precision, list(self.t_data.shape),
-                                                       list(self.t_idx32.shape), 0)
+        ws = launcher.workspace(self.precision, list(self.t_data.shape), list(self.t_idx32.shape), 0)
         self.t_ws = torch.empty(max(ws, 1), dtype=torch.uint8, device="cuda")
 
     def ours(self):
-        self.kernels.scatter_elements_reduce(self.precision, "int32", "add", self.t_data.data_ptr(),
-                                             self.t_idx32.data_ptr(), self.t_upd.data_ptr(), self.t_out.data_ptr(),
-                                             self.t_ws.data_ptr(), list(self.t_data.shape), list(self.t_idx32.shape),
-                                             0, self.stream)
+        self.launcher.launch(self.precision, "int32", "add", self.t_data.data_ptr(), self.t_idx32.data_ptr(),
+                             self.t_upd.data_ptr(), self.t_out.data_ptr(), self.t_ws.data_ptr(),
+                             list(self.t_data.shape), list(self.t_idx32.shape), 0, self.stream)
 
     def baselines(self):
         return {"scatter_add (expanded int64 row index)":
@@ -101,12 +98,10 @@ def cases(precisions):
     return [ScatterAddCase(p) for p in ("fp32", "fp16") if p in precisions]
 
 
-UNSUPPORTED = {"int8": "no int8 in the spec: an accumulator's range grows with the reduction (spec.toml)"}
-
 REDUCTIONS = ("none", "add", "mul", "max", "min")
 
 
-def launch_case(torch, kernels, stream, precision, inputs, attrs, input_scales, output_scales):
+def launch_case(torch, launcher, stream, precision, inputs, attrs, input_scales, output_scales):
     data, idx, upd = (np.ascontiguousarray(x) for x in inputs)
     t_data = torch.from_numpy(data).cuda()
     t_idx = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int32)).cuda()
@@ -114,10 +109,10 @@ def launch_case(torch, kernels, stream, precision, inputs, attrs, input_scales, 
     out = torch.empty_like(t_data)
     out.view(torch.uint8).fill_(0x7F)
     rank = data.ndim
-    ws = kernels.scatter_elements_reduce_workspace(precision, list(data.shape), list(idx.shape), attrs["axis"])
+    ws = launcher.workspace(precision, list(data.shape), list(idx.shape), attrs["axis"])
     t_ws = torch.empty(max(ws, 1), dtype=torch.uint8, device="cuda")
-    kernels.scatter_elements_reduce(precision, "int32", attrs["reduction"], t_data.data_ptr(), t_idx.data_ptr(),
-                                    t_upd.data_ptr(), out.data_ptr(), t_ws.data_ptr(), list(data.shape),
-                                    list(idx.shape), attrs["axis"] % rank if rank else 0, stream)
+    launcher.launch(precision, "int32", attrs["reduction"], t_data.data_ptr(), t_idx.data_ptr(),
+                    t_upd.data_ptr(), out.data_ptr(), t_ws.data_ptr(), list(data.shape),
+                    list(idx.shape), attrs["axis"] % rank if rank else 0, stream)
     torch.cuda.synchronize()
     return [out.cpu().numpy()]
