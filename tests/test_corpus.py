@@ -1,7 +1,8 @@
 """The committed corpus of real exporter graphs (tests/corpus/, built by scripts/export_corpus.py).
 
 CPU only, no torch: every model passes onnx.checker, runs on onnxruntime and matches the outputs
-stored with it; the index and the directories agree; `pykit inspect --trt 8.5` does not crash on it.
+stored with it; the stored inputs meet the ops' preconditions; the index and the directories agree;
+`pykit inspect --trt 8.5` does not crash on it.
 What each export contains is written down in docs/corpus.md.
 """
 from __future__ import annotations
@@ -85,6 +86,28 @@ def test_index_and_directories_agree():
 def test_corpus_is_small():
     total = sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file())
     assert total < 2_000_000, f"tests/corpus holds {total} bytes; keep shapes tiny"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in ENTRIES.items() if e["kind"] == "torch_export"))
+def test_stored_inputs_meet_the_ops_preconditions(name):
+    # Rules and proofs built on the corpus rely on these: a pillar cell at most once per sample (ScatterND
+    # with duplicate indices is unspecified) and inside the canvas; graph indices inside [0, num_nodes).
+    entry = ENTRIES[name]
+    _, feeds, _ = load_case(entry)
+    kw = entry["module_kwargs"]
+    if entry["taker"] == "PillarScatter":
+        coords = feeds["coords"]
+        ny, nx = kw["ny"], kw["nx"]
+        assert coords.dtype == np.int64 and coords.shape[1] == 4
+        assert (coords[:, 1] == 0).all(), f"{name}: pillars have z == 0"
+        assert ((coords[:, 2] >= 0) & (coords[:, 2] < ny) & (coords[:, 3] >= 0) & (coords[:, 3] < nx)).all()
+        keys = coords[:, 0] * ny * nx + coords[:, 2] * nx + coords[:, 3]
+        assert len(np.unique(keys)) == len(keys), f"{name}: a (sample, y, x) cell occurs twice"
+        assert coords[:, 0].max() < kw.get("batch_size", 1)
+    elif entry["taker"] == "ScatterElementsReduce":
+        idx = feeds["idx"]
+        assert ((idx >= 0) & (idx < kw["num_nodes"])).all(), f"{name}: index out of range"
+        assert len(np.unique(idx)) < len(idx), f"{name}: no duplicate index, the reduction is not exercised"
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))
