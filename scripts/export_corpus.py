@@ -1,0 +1,549 @@
+#!/usr/bin/env python3
+"""Build tests/corpus/: small graphs that real exporters write, with provenance and expected outputs.
+
+Run by hand on a machine with torch (CI never runs this; it only reads the committed files):
+
+    python scripts/export_corpus.py torch                 # torch.onnx.export of the modules below
+    python scripts/export_corpus.py onnx-node [--wheel W] # ONNX backend node tests from the onnx wheel
+    python scripts/export_corpus.py all
+
+Each torch case lands in tests/corpus/<name>/ as model.onnx, data.npz (inputs and expected outputs
+keyed by the ONNX input/output names; outputs computed by torch, the framework that exported it)
+and PROVENANCE.md; each ONNX node test keeps its own layout (model.onnx, test_data_set_0/*.pb).
+tests/corpus/index.json is the machine-readable index; tests/test_corpus.py checks both agree.
+
+The module forwards re-state the upstream code op for op (same torch calls in the same order, so the
+exporter sees the same trace); each names the repository, file, function and commit it follows.
+Where upstream reads a Python-side value at run time (OpenPCDet's batch_size = coords.max().item()+1)
+the export fixes it, as every deployment export of these modules does.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import io
+import json
+import re
+import shutil
+import sys
+import textwrap
+import zipfile
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "tests" / "corpus"
+INDEX = CORPUS / "index.json"
+NODE_TEST_PATTERN = re.compile(
+    r"^test_(scatter_elements|scatternd|scatter_with|scatter_without|layer_normalization|gridsample|deform_conv)")
+
+
+# --------------------------------------------------------------------------------------------
+# Modules (torch imported lazily so `onnx-node` runs without torch)
+# --------------------------------------------------------------------------------------------
+def _modules():
+    import torch
+    from torch import nn
+
+    class Seed003Scatter(nn.Module):
+        """Seed 003's PointPillars middle feature extractor: scatter_ into a [C, ny*nx] canvas.
+
+        The form the seed (issue #11) quotes: canvas.scatter(1, idx.unsqueeze(0).expand(C, -1), voxels.t()).
+        coords are (batch, z, y, x) rows as mmdet3d/OpenPCDet voxelizers emit them.
+        """
+
+        def __init__(self, channels, ny, nx):
+            super().__init__()
+            self.channels, self.ny, self.nx = channels, ny, nx
+
+        def forward(self, voxels, coords):
+            idx = coords[:, 2] * self.nx + coords[:, 3]
+            canvas = torch.zeros(self.channels, self.ny * self.nx, dtype=voxels.dtype)
+            canvas = canvas.scatter(1, idx.unsqueeze(0).expand(self.channels, -1), voxels.t())
+            return canvas.view(1, self.channels, self.ny, self.nx)
+
+    class MMDet3DPointPillarsScatterSingle(nn.Module):
+        # open-mmlab/mmdetection3d mmdet3d/models/middle_encoders/pillar_scatter.py,
+        # PointPillarsScatter.forward_single, commit 00c17132c7df1cd38ad590683bcba300c8b56683
+        # (the @auto_fp16 decorator is a no-op in fp32 and is left out; mmcv is not needed).
+        def __init__(self, in_channels, ny, nx):
+            super().__init__()
+            self.in_channels, self.ny, self.nx = in_channels, ny, nx
+
+        def forward(self, voxel_features, coors):
+            canvas = torch.zeros(self.in_channels, self.nx * self.ny,
+                                 dtype=voxel_features.dtype, device=voxel_features.device)
+            indices = (coors[:, 2] * self.nx + coors[:, 3]).long()
+            canvas[:, indices] = voxel_features.t()
+            return canvas.view(1, self.in_channels, self.ny, self.nx)
+
+    class MMDet3DPointPillarsScatterBatch(nn.Module):
+        # open-mmlab/mmdetection3d mmdet3d/models/middle_encoders/pillar_scatter.py,
+        # PointPillarsScatter.forward_batch, commit 00c17132c7df1cd38ad590683bcba300c8b56683;
+        # batch_size is the Python int argument upstream passes in, fixed at export.
+        def __init__(self, in_channels, ny, nx, batch_size):
+            super().__init__()
+            self.in_channels, self.ny, self.nx, self.batch_size = in_channels, ny, nx, batch_size
+
+        def forward(self, voxel_features, coors):
+            batch_canvas = []
+            for batch_itt in range(self.batch_size):
+                canvas = torch.zeros(self.in_channels, self.nx * self.ny,
+                                     dtype=voxel_features.dtype, device=voxel_features.device)
+                batch_mask = coors[:, 0] == batch_itt
+                this_coors = coors[batch_mask, :]
+                indices = (this_coors[:, 2] * self.nx + this_coors[:, 3]).type(torch.long)
+                voxels = voxel_features[batch_mask, :].t()
+                canvas[:, indices] = voxels
+                batch_canvas.append(canvas)
+            batch_canvas = torch.stack(batch_canvas, 0)
+            return batch_canvas.view(self.batch_size, self.in_channels, self.ny, self.nx)
+
+    class OpenPCDetPointPillarScatter(nn.Module):
+        # open-mmlab/OpenPCDet pcdet/models/backbones_2d/map_to_bev/pointpillar_scatter.py,
+        # PointPillarScatter.forward, commit 351ba7b79535dba034ef8c51757fa3a17ce5a647.
+        # Upstream takes batch_dict and computes batch_size = coords[:, 0].max().int().item() + 1;
+        # the export takes the two tensors and a fixed batch_size (nz == 1 as upstream asserts).
+        def __init__(self, num_bev_features, nx, ny, batch_size):
+            super().__init__()
+            self.num_bev_features, self.nx, self.ny, self.nz = num_bev_features, nx, ny, 1
+            self.batch_size = batch_size
+
+        def forward(self, pillar_features, coords):
+            batch_spatial_features = []
+            for batch_idx in range(self.batch_size):
+                spatial_feature = torch.zeros(self.num_bev_features, self.nz * self.nx * self.ny,
+                                              dtype=pillar_features.dtype, device=pillar_features.device)
+                batch_mask = coords[:, 0] == batch_idx
+                this_coords = coords[batch_mask, :]
+                indices = this_coords[:, 1] + this_coords[:, 2] * self.nx + this_coords[:, 3]
+                indices = indices.type(torch.long)
+                pillars = pillar_features[batch_mask, :].t()
+                spatial_feature[:, indices] = pillars
+                batch_spatial_features.append(spatial_feature)
+            batch_spatial_features = torch.stack(batch_spatial_features, 0)
+            return batch_spatial_features.view(self.batch_size, self.num_bev_features * self.nz, self.ny, self.nx)
+
+    class TransformerLayerNormBlock(nn.Module):
+        # huggingface/transformers src/transformers/models/bert/modeling_bert.py, BertSelfOutput.forward,
+        # commit 004ad5f50b627b59bf0d581c31bc0052b6cfd40b: dense, dropout (identity in eval, left out),
+        # LayerNorm(hidden + input_tensor); BERT's config.layer_norm_eps is 1e-12. normalized_shape and
+        # bias are parameters here so the bias=False and last-2-dims variants share the block.
+
+        def __init__(self, hidden, normalized_shape, eps, bias):
+            super().__init__()
+            self.dense = nn.Linear(hidden, hidden)
+            self.LayerNorm = nn.LayerNorm(normalized_shape, eps=eps, bias=bias)
+            with torch.no_grad():  # non-trivial affine parameters, so a dropped scale/bias shows
+                self.LayerNorm.weight.uniform_(0.5, 1.5)
+                if bias:
+                    self.LayerNorm.bias.uniform_(-0.5, 0.5)
+
+        def forward(self, hidden_states, input_tensor):
+            return self.LayerNorm(self.dense(hidden_states) + input_tensor)
+
+    class PyGScatterReduce(nn.Module):
+        """PyG-style message aggregation: out.scatter_reduce(0, idx.unsqueeze(-1).expand_as(msg), msg, reduce).
+
+        As pyg-team/pytorch_geometric torch_geometric/utils/_scatter.py scatter() (non-sum branch) and
+        torch_scatter's fallback write it: index broadcast over the feature dim, out a fresh zero tensor.
+        """
+
+        def __init__(self, num_nodes, reduce, include_self):
+            super().__init__()
+            self.num_nodes, self.reduce, self.include_self = num_nodes, reduce, include_self
+
+        def forward(self, msg, idx):
+            out = torch.zeros(self.num_nodes, msg.shape[1], dtype=msg.dtype)
+            return out.scatter_reduce(0, idx.unsqueeze(-1).expand_as(msg), msg,
+                                      reduce=self.reduce, include_self=self.include_self)
+
+    class PyGScatter(nn.Module):
+        # pyg-team/pytorch_geometric torch_geometric/utils/_scatter.py, scatter() (torch >= 1.12 branch),
+        # commit 0955c65198216eb20a4e3d18936e6a0f4531bf41, dim=0, dim_size given, on the path a CPU / no-grad
+        # export takes (torch_scatter absent): sum -> new_zeros.scatter_add_; mean -> scatter_add_ of the
+        # values and of a count, clamp(min=1), divide; mul -> new_ones.scatter_reduce_(prod, include_self=True);
+        # min/max -> new_zeros.scatter_reduce_(amin/amax, include_self=False). broadcast() is
+        # index.view(-1, 1).expand_as(src).
+        def __init__(self, num_nodes, reduce):
+            super().__init__()
+            self.num_nodes, self.reduce = num_nodes, reduce
+
+        def forward(self, msg, idx):
+            size = (self.num_nodes,) + tuple(msg.shape[1:])
+            index = idx.view(-1, 1).expand_as(msg)
+            if self.reduce == "sum":
+                return msg.new_zeros(size).scatter_add_(0, index, msg)
+            if self.reduce == "mean":
+                count = msg.new_zeros(self.num_nodes)
+                count.scatter_add_(0, idx, msg.new_ones(msg.size(0)))
+                count = count.clamp(min=1)
+                out = msg.new_zeros(size).scatter_add_(0, index, msg)
+                return out / count.view(-1, 1).expand_as(out)
+            if self.reduce == "mul":
+                return msg.new_ones(size).scatter_reduce_(0, index, msg, reduce="prod", include_self=True)
+            return msg.new_zeros(size).scatter_reduce_(0, index, msg, reduce=f"a{self.reduce}", include_self=False)
+
+    return dict(Seed003Scatter=Seed003Scatter,
+                MMDet3DPointPillarsScatterSingle=MMDet3DPointPillarsScatterSingle,
+                MMDet3DPointPillarsScatterBatch=MMDet3DPointPillarsScatterBatch,
+                OpenPCDetPointPillarScatter=OpenPCDetPointPillarScatter,
+                TransformerLayerNormBlock=TransformerLayerNormBlock,
+                PyGScatterReduce=PyGScatterReduce,
+                PyGScatter=PyGScatter)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs that satisfy each op's preconditions
+# --------------------------------------------------------------------------------------------
+C, NY, NX, P = 4, 6, 5, 7          # channels, canvas rows/cols, pillars per sample
+
+
+def pillar_inputs(rng, batch_size, pillars_per_sample, ny=NY, nx=NX, channels=C):
+    """Unique (y, x) cells per sample (ScatterND with duplicate indices is unspecified); z = 0."""
+    coords, feats = [], []
+    for b in range(batch_size):
+        cells = rng.choice(ny * nx, size=pillars_per_sample, replace=False)
+        coords.append(np.stack([np.full_like(cells, b), np.zeros_like(cells), cells // nx, cells % nx], 1))
+    coords = np.concatenate(coords).astype(np.int64)
+    order = rng.permutation(len(coords))           # samples interleaved, as a voxelizer may emit them
+    coords = coords[order]
+    feats = rng.standard_normal((len(coords), channels)).astype(np.float32)
+    return feats, coords
+
+
+def graph_inputs(rng, num_nodes=5, edges=12, feat=3):
+    """Edge messages and their target nodes; every index in range, duplicates on purpose (that is what
+    a reduction is for), one node left without edges so include_self / empty-segment behaviour shows."""
+    idx = rng.integers(0, num_nodes - 1, size=edges).astype(np.int64)
+    msg = rng.standard_normal((edges, feat)).astype(np.float32)
+    return msg, idx
+
+
+# --------------------------------------------------------------------------------------------
+# The torch cases
+# --------------------------------------------------------------------------------------------
+def torch_cases():
+    """(name, module class name, ctor kwargs, input builder, opset, dynamo, taker, upstream)."""
+    cases = []
+    mmdet = ("open-mmlab/mmdetection3d", "mmdet3d/models/middle_encoders/pillar_scatter.py",
+             "00c17132c7df1cd38ad590683bcba300c8b56683")
+    pcdet = ("open-mmlab/OpenPCDet", "pcdet/models/backbones_2d/map_to_bev/pointpillar_scatter.py",
+             "351ba7b79535dba034ef8c51757fa3a17ce5a647")
+    bert = ("huggingface/transformers", "src/transformers/models/bert/modeling_bert.py",
+            "004ad5f50b627b59bf0d581c31bc0052b6cfd40b")
+    pyg = ("issue #11 (PyG-style, as PyG's scatter() calls it)", "see PyGScatter for the upstream code", "-")
+    seed = ("issue #11 / seed 003", "(quoted in the issue)", "-")
+
+    def pillars(bs):
+        return lambda rng: dict(zip(("voxels", "coords"), pillar_inputs(rng, bs, P)))
+
+    def ln(shape):
+        return lambda rng: {"hidden_states": rng.standard_normal(shape).astype(np.float32) * 2 + 0.5,
+                            "input_tensor": rng.standard_normal(shape).astype(np.float32)}
+
+    def graph(rng):
+        msg, idx = graph_inputs(rng)
+        return {"msg": msg, "idx": idx}
+
+    for dynamo, opset in ((False, 10), (False, 11), (True, 18)):
+        tag = f"opset{opset}" + ("_dynamo" if dynamo else "")
+        cases.append(dict(name=f"seed003_scatter_canvas_{tag}", cls="Seed003Scatter",
+                          kwargs=dict(channels=C, ny=NY, nx=NX), inputs=pillars(1), opset=opset, dynamo=dynamo,
+                          taker="PillarScatter", upstream=seed))
+    for dynamo, opset in ((False, 11), (True, 18)):
+        tag = f"opset{opset}" + ("_dynamo" if dynamo else "")
+        cases.append(dict(name=f"mmdet3d_pillar_scatter_single_{tag}", cls="MMDet3DPointPillarsScatterSingle",
+                          kwargs=dict(in_channels=C, ny=NY, nx=NX), inputs=pillars(1), opset=opset,
+                          dynamo=dynamo, taker="PillarScatter", upstream=mmdet + ("forward_single",)))
+        cases.append(dict(name=f"mmdet3d_pillar_scatter_batch_{tag}", cls="MMDet3DPointPillarsScatterBatch",
+                          kwargs=dict(in_channels=C, ny=NY, nx=NX, batch_size=2), inputs=pillars(2), opset=opset,
+                          dynamo=dynamo, taker="PillarScatter", upstream=mmdet + ("forward_batch",)))
+        cases.append(dict(name=f"openpcdet_pillar_scatter_{tag}", cls="OpenPCDetPointPillarScatter",
+                          kwargs=dict(num_bev_features=C, nx=NX, ny=NY, batch_size=2), inputs=pillars(2),
+                          opset=opset, dynamo=dynamo, taker="PillarScatter", upstream=pcdet + ("PointPillarScatter.forward",)))
+    S, H = 3, 8
+    ln_variants = [("bert", dict(hidden=H, normalized_shape=H, eps=1e-12, bias=True)),
+                   ("nobias", dict(hidden=H, normalized_shape=H, eps=1e-12, bias=False)),
+                   ("last2", dict(hidden=H, normalized_shape=(S, H), eps=1e-12, bias=True))]
+    for variant, kw in ln_variants:
+        for dynamo, opset in ((False, 17), (False, 14), (True, 18)):
+            tag = f"opset{opset}" + ("_dynamo" if dynamo else "")
+            cases.append(dict(name=f"layernorm_{variant}_{tag}", cls="TransformerLayerNormBlock", kwargs=kw,
+                              inputs=ln((2, S, H)), opset=opset, dynamo=dynamo, taker="LayerNorm",
+                              upstream=bert + ("BertSelfOutput.forward",)))
+    for reduce in ("sum", "amax", "amin", "prod", "mean"):
+        for include_self in (True, False):
+            for dynamo, opset in ((False, 16), (False, 18), (True, 18)):
+                tag = f"opset{opset}" + ("_dynamo" if dynamo else "")
+                inc = "" if include_self else "_noself"
+                cases.append(dict(name=f"pyg_scatter_reduce_{reduce}{inc}_{tag}", cls="PyGScatterReduce",
+                                  kwargs=dict(num_nodes=5, reduce=reduce, include_self=include_self), inputs=graph,
+                                  opset=opset, dynamo=dynamo, taker="ScatterElementsReduce",
+                                  upstream=pyg + ("out.scatter_reduce(0, idx.unsqueeze(-1).expand_as(msg), msg, ...)",)))
+    pyg_real = ("pyg-team/pytorch_geometric", "torch_geometric/utils/_scatter.py",
+                "0955c65198216eb20a4e3d18936e6a0f4531bf41")
+    for reduce in ("sum", "mean", "mul", "max", "min"):
+        combos = ((False, 11), (False, 16), (True, 18)) if reduce in ("sum", "mean") else ((False, 16), (True, 18))
+        for dynamo, opset in combos:
+            tag = f"opset{opset}" + ("_dynamo" if dynamo else "")
+            cases.append(dict(name=f"pyg_scatter_{reduce}_{tag}", cls="PyGScatter",
+                              kwargs=dict(num_nodes=5, reduce=reduce), inputs=graph, opset=opset, dynamo=dynamo,
+                              taker="ScatterElementsReduce", upstream=pyg_real + (f"scatter(reduce='{reduce}')",)))
+    return cases
+
+
+# Exports whose graph does not compute what torch computed on the stored inputs (found by running
+# them on onnxruntime). They stay in the corpus: the stored outputs are torch's, i.e. what the user
+# meant, and tests/test_corpus.py asserts the disagreement is still there.
+WRONG_EXPORTS = {
+    "pyg_scatter_sum_opset11":
+        "legacy exporter writes ScatterElements (no reduction: opset 11 has none) into zeros, then Add; "
+        "with duplicate indices that keeps one message per cell instead of their sum",
+    "pyg_scatter_mean_opset11":
+        "both scatter_add_ calls export as plain ScatterElements + Add (see pyg_scatter_sum_opset11)",
+    "pyg_scatter_reduce_mean_opset18_dynamo":
+        "dynamo exporter writes ScatterElements reduction='none' for reduce='mean' (a plain overwrite)",
+    "pyg_scatter_reduce_mean_noself_opset18_dynamo":
+        "dynamo exporter writes ScatterElements reduction='none' for reduce='mean' (a plain overwrite)",
+}
+
+
+def tool_versions(dynamo: bool) -> dict:
+    import onnxruntime
+    versions = {"onnxruntime_checked_with": onnxruntime.__version__}
+    if dynamo:
+        import onnxscript
+        versions["onnxscript"] = onnxscript.__version__
+    return versions
+
+
+def ort_max_abs_diff(path: Path, feeds: dict, expected: dict) -> float | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(list(expected), feeds)
+    return max(float(np.max(np.abs(g.astype(np.float64) - expected[n]))) for g, n in zip(got, expected))
+
+
+def op_summary(model: onnx.ModelProto) -> dict:
+    """Op types of the main graph in order, and those inside If/Loop/Scan bodies."""
+    def walk(graph, acc):
+        for node in graph.node:
+            acc.append(node.op_type)
+            for attr in node.attribute:
+                subs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+                for sub in subs:
+                    walk(sub, acc)
+        return acc
+    main = [n.op_type for n in model.graph.node]
+    return {"main_graph": main, "all_ops": sorted(set(walk(model.graph, [])))}
+
+
+def export_torch(only: str | None) -> tuple[list[dict], list[dict]]:
+    import torch
+
+    modules = _modules()
+    entries, failures = [], []
+    for case in torch_cases():
+        if only and not re.search(only, case["name"]):
+            continue
+        rng = np.random.default_rng(sum(map(ord, case["name"])))   # seeded per case, stable under reordering
+        torch.manual_seed(sum(map(ord, case["name"])))
+        module = modules[case["cls"]](**case["kwargs"]).eval()
+        feeds = case["inputs"](rng)
+        names = list(feeds)
+        args = tuple(torch.from_numpy(feeds[n]) for n in names)
+        with torch.no_grad():
+            expected = module(*args)
+        out_dir = CORPUS / case["name"]
+        tmp = out_dir.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        log = io.StringIO()
+        try:
+            with redirect_stdout(log), redirect_stderr(log), torch.no_grad():
+                kw = dict(input_names=names, output_names=["output"], opset_version=case["opset"],
+                          dynamo=case["dynamo"])
+                if case["dynamo"]:
+                    kw["external_data"] = False
+                torch.onnx.export(module, args, str(tmp / "model.onnx"), **kw)
+            model = onnx.load(str(tmp / "model.onnx"))
+            onnx.checker.check_model(model)
+        except Exception as exc:   # an export that fails is a finding: recorded, not committed as a model
+            shutil.rmtree(tmp, ignore_errors=True)
+            msg = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            failures.append({"name": case["name"], "opset": case["opset"], "dynamo": case["dynamo"],
+                             "error": msg[:400]})
+            print(f"  FAILED  {case['name']}: {msg[:200]}")
+            continue
+        graph_inputs_ = [i.name for i in model.graph.input]
+        graph_outputs = [o.name for o in model.graph.output]
+        data = {f"input:{n}": feeds[n] for n in names if n in graph_inputs_}
+        data.update({f"output:{n}": t.numpy() for n, t in zip(graph_outputs, [expected])})
+        np.savez_compressed(tmp / "data.npz", **data)
+        diff = ort_max_abs_diff(tmp / "model.onnx", {n: feeds[n] for n in names if n in graph_inputs_},
+                                {n: expected.numpy() for n in graph_outputs})
+        if diff is not None and (diff > 1e-4) != (case["name"] in WRONG_EXPORTS):
+            print(f"  WARNING {case['name']}: onnxruntime vs torch max |diff| {diff:.3g}; update WRONG_EXPORTS")
+        opset = {o.domain or "ai.onnx": o.version for o in model.opset_import}
+        entry = {
+            "name": case["name"], "kind": "torch_export",
+            "exporter": "torch.onnx.export(dynamo=True) [default exporter]" if case["dynamo"]
+            else "torch.onnx.export(dynamo=False) [legacy TorchScript exporter]",
+            "torch": torch.__version__, "onnx": onnx.__version__, **tool_versions(case["dynamo"]),
+            "opset_requested": case["opset"],
+            "opset": opset, "ir_version": model.ir_version,
+            "module": case["cls"], "module_kwargs": {k: (list(v) if isinstance(v, tuple) else v)
+                                                     for k, v in case["kwargs"].items()},
+            "upstream": {"repository": case["upstream"][0], "file": case["upstream"][1],
+                         "commit": case["upstream"][2], "function": case["upstream"][3]
+                         if len(case["upstream"]) > 3 else case["cls"]},
+            "taker": case["taker"], "data": "data.npz",
+            "wrong_export": WRONG_EXPORTS.get(case["name"]),
+            "ort_vs_torch_max_abs_diff": diff,
+            "inputs": {n: list(feeds[n].shape) for n in names if n in graph_inputs_},
+            "outputs": {n: list(expected.shape) for n in graph_outputs},
+            "ops": op_summary(model),
+        }
+        (tmp / "PROVENANCE.md").write_text(provenance_md(entry, inspect.getsource(modules[case["cls"]])))
+        shutil.rmtree(out_dir, ignore_errors=True)
+        tmp.rename(out_dir)
+        entries.append(entry)
+        print(f"  ok      {case['name']}: {' '.join(entry['ops']['main_graph'])}")
+    return entries, failures
+
+
+def provenance_md(entry: dict, source: str) -> str:
+    up = entry["upstream"]
+    return textwrap.dedent(f"""\
+        # {entry['name']}
+
+        - exporter: {entry['exporter']}, torch {entry['torch']}, onnx {entry['onnx']}
+        - opset: {entry['opset']} (requested {entry['opset_requested']}), IR version {entry['ir_version']}
+        - upstream: {up['repository']} `{up['file']}` `{up['function']}` @ {up['commit']}
+        - module: `{entry['module']}({entry['module_kwargs']})`
+        - inputs: {entry['inputs']}; outputs: {entry['outputs']}
+        - expected outputs: computed by torch {entry['torch']} (eval, fp32) on the stored inputs (`data.npz`,
+          keys `input:<name>` / `output:<name>`)
+        - taker (the pykit plugin meant to take it): {entry['taker']}
+        - onnxruntime vs torch on the stored inputs: max |diff| {entry['ort_vs_torch_max_abs_diff']}
+        - wrong export: {entry['wrong_export'] or 'no'}
+        - main graph: {' '.join(entry['ops']['main_graph'])}
+
+        Regenerate: `python scripts/export_corpus.py torch --only '^{entry['name']}$'`
+
+        ```python
+        """) + source + "```\n"
+
+
+# --------------------------------------------------------------------------------------------
+# ONNX backend node tests
+# --------------------------------------------------------------------------------------------
+def node_test_taker(test: str, model: onnx.ModelProto) -> str | None:
+    """The pykit plugin meant to take a node test, from what its graph holds.
+
+    Plain Scatter/ScatterElements/ScatterND (no reduction) import natively on TensorRT 8.5 and are not
+    a zero-canvas pillar scatter, so no plugin; a reduction goes to ScatterElementsReduce (for ScatterND
+    that needs the rows-addressing rule or a ScatterNDReduce plugin, issue #11 item 3); LayerNormalization,
+    native or expanded, to LayerNorm; GridSample / DeformConv have no plugin yet (a later issue).
+    """
+    if test.startswith("test_layer_normalization"):
+        return "LayerNorm"
+    ops = {n.op_type: n for n in model.graph.node}
+    for op in ("ScatterElements", "ScatterND"):
+        if op in ops:
+            reduction = next((a.s.decode() for a in ops[op].attribute if a.name == "reduction"), "none")
+            return "ScatterElementsReduce" if reduction != "none" else None
+    return None
+
+
+def copy_node_tests(wheel: str | None) -> list[dict]:
+    """From the installed onnx if it ships backend/test/data/node, else from a given onnx wheel file."""
+    entries = []
+    if wheel:
+        archive = zipfile.ZipFile(wheel)
+        version = re.search(r"onnx-([0-9.]+)-", Path(wheel).name).group(1)
+        prefix = "onnx/backend/test/data/node/"
+        members = [n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")]
+
+        def files_of(test):
+            return [(n[len(prefix) + len(test) + 1:], archive.read(n)) for n in members
+                    if n.startswith(prefix + test + "/")]
+        tests = sorted({n[len(prefix):].split("/")[0] for n in members})
+        source = f"onnx {version} wheel ({Path(wheel).name}), onnx/backend/test/data/node"
+    else:
+        node_dir = Path(onnx.__file__).parent / "backend" / "test" / "data" / "node"
+        if not node_dir.is_dir():
+            sys.exit(f"export_corpus: onnx {onnx.__version__} at {Path(onnx.__file__).parent} ships no "
+                     f"backend/test/data/node; pass --wheel <onnx wheel file> (e.g. `pip download --no-deps onnx==1.17.0`)")
+        version = onnx.__version__
+        tests = sorted(p.name for p in node_dir.iterdir())
+
+        def files_of(test):
+            return [(str(p.relative_to(node_dir / test)), p.read_bytes())
+                    for p in sorted((node_dir / test).rglob("*")) if p.is_file()]
+        source = f"onnx {version} installed package, onnx/backend/test/data/node"
+    dest_root = CORPUS / "onnx_node"
+    shutil.rmtree(dest_root, ignore_errors=True)
+    for test in tests:
+        if not NODE_TEST_PATTERN.match(test):
+            continue
+        dest = dest_root / test
+        for rel, blob in files_of(test):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_bytes(blob)
+        model = onnx.load(str(dest / "model.onnx"))
+        entries.append({
+            "name": f"onnx_node/{test}", "kind": "onnx_node_test", "exporter": "onnx backend node test",
+            "onnx": version, "source": source,
+            "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+            "ir_version": model.ir_version, "taker": node_test_taker(test, model), "data": "test_data_set_0",
+            "ops": op_summary(model),
+        })
+    print(f"  copied {len(entries)} node tests from {source}")
+    return entries
+
+
+# --------------------------------------------------------------------------------------------
+def load_index() -> dict:
+    if INDEX.exists():
+        return json.loads(INDEX.read_text())
+    return {"models": [], "export_failures": []}
+
+
+def save_index(index: dict) -> None:
+    index["models"].sort(key=lambda e: e["name"])
+    INDEX.write_text(json.dumps(index, indent=1, sort_keys=False) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=["torch", "onnx-node", "all"])
+    ap.add_argument("--only", help="regex over torch case names (torch only)")
+    ap.add_argument("--wheel", help="onnx wheel file to take the node tests from (when the installed onnx has none)")
+    args = ap.parse_args(argv)
+    CORPUS.mkdir(parents=True, exist_ok=True)
+    index = load_index()
+    if args.what in ("torch", "all"):
+        entries, failures = export_torch(args.only)
+        done = {e["name"] for e in entries} | {f["name"] for f in failures}
+        index["models"] = [e for e in index["models"] if e["name"] not in done]
+        index["models"] += entries
+        index["export_failures"] = sorted(
+            [f for f in index.get("export_failures", []) if f["name"] not in done] + failures,
+            key=lambda f: f["name"])
+    if args.what in ("onnx-node", "all"):
+        entries = copy_node_tests(args.wheel)
+        index["models"] = [e for e in index["models"] if e["kind"] != "onnx_node_test"] + entries
+    save_index(index)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The committed corpus of real exporter graphs (tests/corpus/, built by scripts/export_corpus.py).
+
+CPU only, no torch: every model passes onnx.checker, runs on onnxruntime and matches the outputs
+stored with it; the stored inputs meet the ops' preconditions; the index and the directories agree;
+`pykit inspect --trt 8.5` does not crash on it.
+What each export contains is written down in docs/corpus.md.
+"""
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+INDEX = json.loads((CORPUS / "index.json").read_text())
+ENTRIES = {e["name"]: e for e in INDEX["models"]}
+
+# Tolerances, onnxruntime (fp32) against the stored outputs:
+# - torch exports vs torch's own outputs, by the plugin family the graph belongs to:
+#   PillarScatter: the graph only moves values (Gather/ScatterND/Scatter/Reshape), no arithmetic on
+#     the features, so the canvas must be bit-identical.
+#   ScatterElementsReduce: at most 12 messages per cell summed/multiplied in an order ORT may choose
+#     differently from torch; each reassociation costs <= 1 ulp of the running value, so <= 11 ulps
+#     (~7e-7 relative) -- rtol 1e-5 leaves margin; atol 1e-6 covers sums that cancel to ~0.
+#     max/min/overwrite are exact either way and pass the same bound.
+#   LayerNorm: Linear (8-term dot) + residual + mean/variance over <= 24 values + rsqrt + affine is
+#     ~30 roundings deep; at outputs of magnitude <= ~4 (ulp 4.8e-7) a different order gives a few ulps
+#     per step, worst case ~30 ulps ~ 1.4e-5 absolute -> atol 2e-5, rtol 1e-5. (Measured: <= 7.2e-7.)
+# - ONNX backend node tests: the tolerance ONNX's own backend test runner applies to them
+#   (onnx.backend.test.runner: rtol=1e-3, atol=1e-7), so "matches" means what it means upstream.
+TORCH_TOLERANCE = {"PillarScatter": dict(rtol=0.0, atol=0.0),
+                   "ScatterElementsReduce": dict(rtol=1e-5, atol=1e-6),
+                   "LayerNorm": dict(rtol=1e-5, atol=2e-5)}
+NODE_TEST_TOLERANCE = dict(rtol=1e-3, atol=1e-7)
+
+
+def _read_pb(path: Path) -> np.ndarray:
+    tensor = onnx.TensorProto()
+    tensor.ParseFromString(path.read_bytes())
+    return numpy_helper.to_array(tensor)
+
+
+def load_case(entry: dict):
+    """(model path, feeds by input name, expected outputs by output name)."""
+    folder = CORPUS / entry["name"]
+    model_path = folder / "model.onnx"
+    if entry["kind"] == "torch_export":
+        with np.load(folder / entry["data"]) as data:
+            feeds = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("input:")}
+            expected = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("output:")}
+        return model_path, feeds, expected
+    # ONNX's layout: input_<i>.pb / output_<i>.pb in the order of graph.input / graph.output
+    model = onnx.load(str(model_path))
+    data_dir = folder / entry["data"]
+    feeds = {vi.name: _read_pb(data_dir / f"input_{i}.pb") for i, vi in enumerate(model.graph.input)
+             if (data_dir / f"input_{i}.pb").exists()}
+    expected = {vi.name: _read_pb(data_dir / f"output_{i}.pb") for i, vi in enumerate(model.graph.output)}
+    return model_path, feeds, expected
+
+
+def tolerance(entry: dict) -> dict:
+    return TORCH_TOLERANCE[entry["taker"]] if entry["kind"] == "torch_export" else NODE_TEST_TOLERANCE
+
+
+def test_index_and_directories_agree():
+    on_disk = {str(p.parent.relative_to(CORPUS)) for p in CORPUS.rglob("model.onnx")}
+    assert set(ENTRIES) == on_disk, (f"in the index only: {sorted(set(ENTRIES) - on_disk)}; "
+                                     f"on disk only: {sorted(on_disk - set(ENTRIES))}")
+    assert len(ENTRIES) == len(INDEX["models"]), "duplicate names in tests/corpus/index.json"
+    for entry in INDEX["models"]:
+        folder = CORPUS / entry["name"]
+        assert (folder / entry["data"]).exists(), f"{entry['name']}: no {entry['data']}"
+        if entry["kind"] == "torch_export":
+            assert (folder / "PROVENANCE.md").exists(), f"{entry['name']}: no PROVENANCE.md"
+            assert entry["upstream"]["repository"] and entry["exporter"] and entry["torch"]
+        assert entry["taker"] in (None, *TORCH_TOLERANCE), f"{entry['name']}: unknown taker {entry['taker']}"
+
+
+def test_corpus_is_small():
+    total = sum(p.stat().st_size for p in CORPUS.rglob("*") if p.is_file())
+    assert total < 2_000_000, f"tests/corpus holds {total} bytes; keep shapes tiny"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in ENTRIES.items() if e["kind"] == "torch_export"))
+def test_stored_inputs_meet_the_ops_preconditions(name):
+    # Rules and proofs built on the corpus rely on these: a pillar cell at most once per sample (ScatterND
+    # with duplicate indices is unspecified) and inside the canvas; graph indices inside [0, num_nodes).
+    entry = ENTRIES[name]
+    _, feeds, _ = load_case(entry)
+    kw = entry["module_kwargs"]
+    if entry["taker"] == "PillarScatter":
+        coords = feeds["coords"]
+        ny, nx = kw["ny"], kw["nx"]
+        assert coords.dtype == np.int64 and coords.shape[1] == 4
+        assert (coords[:, 1] == 0).all(), f"{name}: pillars have z == 0"
+        assert ((coords[:, 2] >= 0) & (coords[:, 2] < ny) & (coords[:, 3] >= 0) & (coords[:, 3] < nx)).all()
+        keys = coords[:, 0] * ny * nx + coords[:, 2] * nx + coords[:, 3]
+        assert len(np.unique(keys)) == len(keys), f"{name}: a (sample, y, x) cell occurs twice"
+        assert coords[:, 0].max() < kw.get("batch_size", 1)
+    elif entry["taker"] == "ScatterElementsReduce":
+        idx = feeds["idx"]
+        assert ((idx >= 0) & (idx < kw["num_nodes"])).all(), f"{name}: index out of range"
+        assert len(np.unique(idx)) < len(idx), f"{name}: no duplicate index, the reduction is not exercised"
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_model_checks_runs_and_matches(name):
+    entry = ENTRIES[name]
+    model_path, feeds, expected = load_case(entry)
+    model = onnx.load(str(model_path))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.ir_version == entry["ir_version"]
+    assert {o.domain or "ai.onnx": o.version for o in model.opset_import} == entry["opset"]
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3   # the If-wrapped exports make ORT warn about merged shapes
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    got = dict(zip(expected, session.run(list(expected), feeds)))
+    tol = tolerance(entry)
+    errors = {}
+    for out, want in expected.items():
+        assert got[out].shape == want.shape, f"{name}: output {out} shape {got[out].shape} != stored {want.shape}"
+        assert got[out].dtype == want.dtype, f"{name}: output {out} dtype {got[out].dtype} != stored {want.dtype}"
+        if want.dtype.kind in "fc":
+            close = np.isclose(got[out], want, rtol=tol["rtol"], atol=tol["atol"], equal_nan=True)
+        else:
+            close = got[out] == want
+        errors[out] = (bool(close.all()), float(np.max(np.abs(got[out].astype(np.float64) - want), initial=0.0)))
+
+    if entry.get("wrong_export"):
+        # the graph the exporter wrote does not compute what torch computed: the record must stay true
+        assert not all(ok for ok, _ in errors.values()), (
+            f"{name} is recorded as a wrong export ({entry['wrong_export']}) but onnxruntime now matches torch")
+    else:
+        bad = {out: err for out, (ok, err) in errors.items() if not ok}
+        assert not bad, f"{name}: onnxruntime differs from the stored outputs beyond {tol}: max |diff| {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_inspect_does_not_crash(name):
+    # For the record only: what inspect should say about each model comes with later work (issue #11).
+    # Exit 0 = report printed, 2 = a SurgeryError it reported cleanly (pykit/cli/inspect.py).
+    from pykit.cli.__main__ import main
+
+    sink = io.StringIO()
+    with redirect_stdout(sink), redirect_stderr(sink):
+        rc = main(["inspect", str(CORPUS / name / "model.onnx"), "--trt", "8.5"])
+    assert rc in (0, 2), f"pykit inspect --trt 8.5 {name} exited {rc}:\n{sink.getvalue()[-2000:]}"
