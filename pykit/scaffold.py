@@ -61,24 +61,26 @@ reinterpret_cast requires return short signed sizeof static static_assert static
 this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t
 while xor xor_eq
 """.split())
-# Names the templates give their own variables, parameters and members (tensor and attribute
-# names must not shadow them), and `visit`, the generated Attrs struct's member function.
-RESERVED = {"np", "attrs", "inputs", "outputs", "rng", "shape", "self", "pytest", "name", "call", "params",
-            "stream", "workspace", "reference", "cases", "py", "host", "require", "launch", "run", "load",
-            "store", "apply", "std", "src", "dst", "out", "output", "s_in", "dtype", "status", "volume", "visit"}
+# Attribute names become members of the generated Attrs struct, whose member function is `visit`.
+# (The templates name tensors and attributes only in strings and as members, so nothing else of
+# theirs can be shadowed.)
+RESERVED = {"visit"}
 
 # A plugin's folder name <id> is also its C++ namespace pykit::<id>, the prefix of its files and of
 # pykit::trt::<id>_creator, and the name of its reference function in reference.py. So it must not
-# be a keyword, nor a name that C++ code inside namespace pykit looks up unqualified (a namespace
-# pykit::std hides ::std there; pykit::int32_t hides ::int32_t; pykit::select_row clashes with the
-# function of that name), nor a name reference.py defines. The kit's own declarations are read
-# from its headers (kit_cpp_names); these are the others.
+# be a keyword, nor a name that C++ code inside namespace pykit looks up unqualified, nor one of
+# the kit's own namespaces, nor a name reference.py defines. Compiled (host, CUDA, TensorRT 8.5
+# glue) with such names: pykit::std, ::pykit, ::nvinfer1, pykit::size_t, pykit::int32_t break the
+# build (so do the kit's functions, e.g. pykit::select_row, read from its headers by
+# kit_cpp_names); pykit::trt, ::host, ::detail, ::bench, ::py compile but merge the plugin into the
+# kit's namespaces; cuda, cub, thrust, half, dim3, rintf compile but break the first kernel of the
+# user's that names them unqualified.
 RESERVED_IDS = {
     "common",  # plugins/common, the shared headers
-    "std", "pykit", "nvinfer1", "pybind11", "py", "cuda", "cub", "thrust", "bench",  # namespaces the code names
+    "std", "pykit", "nvinfer1", "pybind11", "py", "bench", "cuda", "cub", "thrust",  # namespaces
     "size_t", "ptrdiff_t", "nullptr_t", "max_align_t", "intptr_t", "uintptr_t", "dim3", "half",
-    "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t",
-    "rintf",  # the C library and CUDA names used unqualified in the kit's headers
+    "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t",  # types
+    "rintf",  # the C library function the kit's numeric.h calls
     "np", "cases",  # reference.py's module-level names
 }
 MAX_NAME_LENGTH = 64  # a plugin name longer than this is a sentence, not a name
@@ -140,8 +142,7 @@ def _check_identifier(name: str, what: str) -> None:
     if name in CPP_KEYWORDS or keyword.iskeyword(name):
         raise ScaffoldError(f"{what} '{name}': is a C++ or Python keyword")
     if name in RESERVED:
-        raise ScaffoldError(f"{what} '{name}': is used by the generated code itself; pick another name "
-                            f"(reserved: {', '.join(sorted(RESERVED))})")
+        raise ScaffoldError(f"{what} '{name}': is used by the generated code itself; pick another name")
 
 
 def parse_tensor(text: str, index: int, role: str) -> TensorArg:
