@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pykit.spec import IDENT_RE, NAME_RE, PRECISIONS, Attribute, PluginSpec, SpecError, TensorSpec, load_spec
+from pykit.docs import plugin_block
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO_ROOT / "templates" / "plugin"
@@ -334,6 +335,7 @@ def derived(spec: PluginSpec, api: str) -> dict:
     source = next(k for k, t in enumerate(spec.inputs) if follows_precision(t))
     return {
         "spec": spec,
+        "readme_block": plugin_block(spec),  # the README's generated part, as pykit.docs keeps it fresh
         "name": spec.name,
         "snake": spec.snake,
         "api": api,
@@ -401,13 +403,11 @@ def _render(env, templates: Path, template: str, context: dict) -> str:
 
 
 def load_generated_spec(text: str, snake: str) -> PluginSpec:
-    """Load spec.toml's text as the plugin folder ``<snake>`` would (the folder name is the spec's
-    id, and load_spec wants the reference module to exist: an empty one stands in for it)."""
+    """Load spec.toml's text as the plugin folder ``<snake>`` would (the folder name is the spec's id)."""
     with tempfile.TemporaryDirectory(prefix="pykit-new-") as tmp:
         folder = Path(tmp) / snake
         folder.mkdir()
         (folder / "spec.toml").write_text(text, encoding="utf-8")
-        (folder / "reference.py").touch()
         try:
             spec = load_spec(folder / "spec.toml")
         except SpecError as exc:
