@@ -159,17 +159,18 @@ def nearest_project(start: Path | None = None) -> Project | None:
 
 
 def package_project(package: str, origin: str) -> Project:
-    """An installed project from its package: a wheel install ships the plugin folders in
-    <package>/_data/plugins; an editable one points back at its source tree."""
+    """An installed project from its package: an editable install points back at its source tree
+    (whose pyproject.toml names this package), a wheel install ships the plugin folders in
+    <package>/_data/plugins."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ProjectError(f"{origin}: package '{package}' is not importable (reinstall the project)")
-    package_dir = Path(list(spec.submodule_search_locations)[0]).resolve()
-    shipped = package_dir / "_data" / "plugins"
-    source = project_at(package_dir.parent, origin)
-    if source is not None and source.package == package and not shipped.is_dir():
-        return source
-    return Project(package, shipped, package, None, origin)
+    locations = [Path(p).resolve() for p in spec.submodule_search_locations]
+    for location in locations:
+        source = project_at(location.parent, origin)
+        if source is not None and source.package == package:
+            return source
+    return Project(package, locations[0] / "_data" / "plugins", package, None, origin)
 
 
 def own_project() -> Project:

@@ -149,8 +149,15 @@ def test_plugin_path_entries_are_folders_of_plugin_folders(tmp_path, monkeypatch
     monkeypatch.setenv("PYKIT_PLUGIN_PATH", str(tmp_path))
     with pytest.raises(SpecError, match="already used by"):
         registry.discover()
-    monkeypatch.setenv("PYKIT_PLUGIN_PATH", str(tmp_path / "none"))
-    assert {s.name for s in registry.discover()} == {s.name for s in registry.discover([REPO / "plugins"])}
+    other = tmp_path / "other"
+    shutil.copytree(spec.folder, other / "renamed")
+    (other / "renamed" / "spec.toml").write_text(
+        (spec.folder / "spec.toml").read_text().replace('"LayerNorm"', '"LayerNormCopy"', 1))
+    monkeypatch.setenv("PYKIT_PLUGIN_PATH", os.pathsep.join([str(tmp_path / "none"), str(other)]))
+    copy = registry.get("LayerNormCopy")
+    assert copy.folder == other / "renamed" and registry.get("LayerNorm").folder == spec.folder
+    # compiled into pykit's own build (PYKIT_BUILD_DIR), as before projects existed
+    assert registry.project_of(copy).origin == "PYKIT_PLUGIN_PATH" and registry.project_of(copy).is_pykit
 
 
 def test_clashes_between_libraries_name_both():

@@ -39,19 +39,27 @@ class PluginHosts:
     """Every project's host module behind one object: the name-keyed calls (run, fields, io,
     serialize_attrs, deserialize_attrs, schema_hash) go to the module of the plugin named."""
 
+    def __init__(self):
+        self._modules: dict[str, object] = {}
+
+    def module(self, name: str):
+        if name not in self._modules:
+            from pykit import registry
+
+            self._modules[name] = host_for(registry.get(name))
+        return self._modules[name]
+
     def plugins(self) -> list[str]:
         from pykit import registry
 
         return sorted(s.name for s in registry.discover() if has_host_kernel(s))
 
     def __getattr__(self, attr):
-        if attr not in ("run", "fields", "io", "serialize_attrs", "deserialize_attrs", "schema_hash"):
+        if attr.startswith("_") or attr not in ("run", "fields", "io", "serialize_attrs", "deserialize_attrs", "schema_hash"):
             return getattr(host_module(), attr)
 
         def call(name, *args, **kwargs):
-            from pykit import registry
-
-            return getattr(host_for(registry.get(name)), attr)(name, *args, **kwargs)
+            return getattr(self.module(name), attr)(name, *args, **kwargs)
 
         return call
 

@@ -42,17 +42,35 @@ def plugin_library(spec=None) -> ctypes.CDLL:
     for other in registry.project_libraries().values():
         if other is not None:
             registry.load_library(str(other))
+    return plugin_library_at(path)
+
+
+def _libraries(spec) -> list[ctypes.CDLL]:
+    """The spec's project's library; without a spec every loaded project's (a whole model's plugins)."""
+    if spec is not None:
+        return [plugin_library(spec)]
+    plugin_library()
+    return [plugin_library_at(path) for path in registry.project_libraries().values() if path is not None]
+
+
+def plugin_library_at(path) -> ctypes.CDLL:
     lib = registry.load_library(str(path))
     lib.pykit_enqueue_record.restype = ctypes.c_char_p
     return lib
 
 
 def enqueue_record(spec=None) -> dict[str, list[str]]:
-    return json.loads(plugin_library(spec).pykit_enqueue_record().decode())
+    """What each plugin saw at enqueue, from its library (several projects' libraries: merged)."""
+    merged: dict[str, list[str]] = {}
+    for lib in _libraries(spec):
+        for name, seen in json.loads(lib.pykit_enqueue_record().decode()).items():
+            merged.setdefault(name, []).extend(seen)
+    return merged
 
 
 def clear_enqueue_record(spec=None) -> None:
-    plugin_library(spec).pykit_enqueue_record_clear()
+    for lib in _libraries(spec):
+        lib.pykit_enqueue_record_clear()
 
 
 def fields_for(spec, attrs: dict) -> list[tuple[str, str, object]]:

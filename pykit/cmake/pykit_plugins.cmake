@@ -199,8 +199,11 @@ PYKIT_FOR_EACH_CREATOR_V3(PYKIT_DECLARE_CREATOR_V3)
 
   # The plugin folders travel with the package: specs, references, rules and sources (pykit finds an
   # installed project's plugins in <package>/_data/plugins).
-  install(DIRECTORY ${plugins_dir}/ DESTINATION ${ARG_INSTALL_DIR}/_data/plugins
-          PATTERN __pycache__ EXCLUDE PATTERN "*.pyc" EXCLUDE)
+  # (Not for an editable install: pykit reads its source tree's plugins/ then.)
+  if(NOT SKBUILD_STATE STREQUAL "editable")
+    install(DIRECTORY ${plugins_dir}/ DESTINATION ${ARG_INSTALL_DIR}/_data/plugins
+            PATTERN __pycache__ EXCLUDE PATTERN "*.pyc" EXCLUDE)
+  endif()
 
   set(PYKIT_INCLUDES ${includes} PARENT_SCOPE)
   set(PYKIT_PLUGIN_DIRS ${dirs} PARENT_SCOPE)
