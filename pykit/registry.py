@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import json
-import os
 import sys
 from dataclasses import dataclass
 from functools import lru_cache

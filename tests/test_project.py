@@ -261,7 +261,7 @@ def fresh(tmp_path_factory):
     _run([sys.executable, "-m", "venv", str(base / "venv")], base, env)
     bin_dir = base / "venv" / "bin"
     env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(base / "venv"))
-    install = subprocess.run([str(bin_dir / "pip"), "install", "-q", str(wheel), "pytest"], cwd=base, env=env,
+    install = subprocess.run([str(bin_dir / "pip"), "install", "-q", str(wheel)], cwd=base, env=env,
                              capture_output=True, text=True, timeout=900)
     if install.returncode != 0:
         pytest.skip(f"pykit's dependencies could not be installed into a fresh venv (no index?): {install.stderr[-500:]}")
@@ -292,6 +292,7 @@ def test_wheel_ships_the_kit_and_no_source_tree(fresh):
 
 def test_user_project_tests_validate_list_and_demo_pass(fresh, user_project):
     bin_dir, env, work = fresh
+    # the venv holds pykit's wheel and what the project's install brought (pytest included), nothing else
     out = _run([str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], user_project, env)
     assert " passed" in out and "failed" not in out and "error" not in out.lower()
     out = _run([str(bin_dir / "pykit"), "validate", "--plugin", "MyOp", "--no-progress"], user_project, env)
