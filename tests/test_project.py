@@ -171,6 +171,51 @@ def test_clashes_between_libraries_name_both():
     assert "liba.so and libb.so" in problems[0].message
 
 
+def _fake_library(path: Path, creators: list[dict]) -> Path:
+    """A shared library exporting pykit_plugin_manifest() (the C API libraries are diagnosed through),
+    built as pykit_add_plugins links a real one (-Bsymbolic)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build stand-in plugin libraries")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    source = path.with_suffix(".c")
+    manifest = json.dumps({"tensorrt": 8503, "creators": creators})
+    source.write_text('__attribute__((visibility("default"))) const char* pykit_plugin_manifest(void) '
+                      f"{{ return {json.dumps(manifest)}; }}\n")
+    subprocess.run([cc, "-shared", "-fPIC", "-fvisibility=hidden", "-Wl,-Bsymbolic", "-o", str(path), str(source)],
+                   check=True, timeout=120)
+    return path
+
+
+def _creator(spec, name=None):
+    return {"name": name or spec.name, "version": spec.version, "namespace": spec.namespace, "registered": True,
+            "fields": [{"name": a.name, "type": registry.FIELD_TYPES[a.type], "length": 1} for a in spec.attributes]}
+
+
+def test_two_projects_libraries_load_in_one_process_each_diagnosed_and_clashes_named(tmp_path, monkeypatch):
+    """pykit's library and a project's, loaded together (RTLD_GLOBAL, the same exported C API): each
+    answers for itself, each is checked against its own project's specs, and a creator both register
+    is a clash naming both files."""
+    spec = registry.get("PillarScatter")
+    root = _project_with(tmp_path, {"copy": spec.folder})
+    (root / "plugins" / "copy" / "spec.toml").write_text(
+        (spec.folder / "spec.toml").read_text().replace('"PillarScatter"', '"PillarCopy"', 1))
+    monkeypatch.chdir(root)
+    copy = registry.get("PillarCopy")
+    own_specs = registry.specs_of(registry.own_project(), registry.discover())
+    own_lib = _fake_library(tmp_path / "own" / "libpykit_plugins.so",
+                            [_creator(s) for s in own_specs] + [_creator(copy)])
+    other_lib = _fake_library(root / "build" / "x" / "libother_plugins.so", [_creator(copy)])
+    monkeypatch.setenv("PYKIT_PLUGIN_LIBRARY", str(own_lib))
+    monkeypatch.delenv("PYKIT_BUILD_DIR", raising=False)
+    found, problems = registry.check_libraries()
+    assert found[registry.own_project()] == own_lib and found[registry.project_of(copy)] == other_lib
+    assert {(p.plugin, p.kind) for p in problems} == {("PillarCopy", "unspecified"), ("PillarCopy", "clash")}
+    clash = next(p for p in problems if p.kind == "clash")
+    assert str(own_lib) in clash.message and str(other_lib) in clash.message
+    assert [c["name"] for c in registry.library_manifest(other_lib)["creators"]] == ["PillarCopy"]
+
+
 def test_host_calls_go_to_the_plugins_project(tmp_path, monkeypatch):
     """A plugin of a project whose host module is not built is not run by pykit's: the error names
     the project's module and how to build it."""
