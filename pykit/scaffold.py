@@ -559,31 +559,3 @@ def create(plan: Plan, plugins_dir: str | Path, force: bool = False, templates: 
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return dest
-
-
-def next_steps(folder: Path, name: str) -> list[str]:
-    """The shell commands that build the new plugin and run its tests and validation, exactly as
-    they work when pasted (absolute project path; the build of README's "Write a plugin in ten
-    minutes"). ``pykit new`` prints them."""
-    import shlex
-
-    root = Path(folder).resolve().parent.parent
-    if not (root / "CMakeLists.txt").is_file():
-        return [f"# {root} has no CMakeLists.txt: build {folder.name} in a pykit checkout or project"]
-    rel = Path(folder).resolve().relative_to(root)
-    return [
-        f"cd {shlex.quote(str(root))}",
-        'cmake -S . -B build/dev -Dpybind11_DIR="$(python -c "import pybind11; print(pybind11.get_cmake_dir())")" '
-        "&& cmake --build build/dev -j 2",
-        f"PYKIT_BUILD_DIR=build/dev python -m pytest -q {shlex.quote(str(rel))}",
-        f"PYKIT_BUILD_DIR=build/dev pykit validate --backend host --plugin {name}",
-    ]
-
-
-def summary(folder: Path, plan: Plan) -> str:
-    """What ``pykit new`` prints: the files written and the next steps."""
-    lines = [f"created {folder} ({plan.name}, {plan.api} glue, {', '.join(plan.precisions)}):"]
-    lines += [f"  {rel}" for rel in sorted(outputs_for(plan))]
-    lines += ["next (build, then the plugin's tests and its validation):"]
-    lines += [f"  {cmd}" for cmd in next_steps(folder, plan.name)]
-    return "\n".join(lines)
