@@ -192,6 +192,8 @@ def validate_case(spec: PluginSpec, backend, precision: str, case: Case, referen
 
 def run_validation(specs: list[PluginSpec], backend, precisions=None, seed: int = 0, progress: bool = True):
     """Every plugin x precision (those the spec supports) x case. Returns the CaseResults."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"validate: seed must be a non-negative integer, got {seed!r}")
     jobs = []
     for spec in specs:
         cases = list(registry.entry_point(spec, "cases")(np.random.default_rng(seed)))
