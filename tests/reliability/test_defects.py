@@ -11,7 +11,9 @@ from pykit.backends.host import HostBackend
 from pykit.case import Case
 from pykit.validate import validate_case
 
-_host = pytest.importorskip("pykit._host")
+from pykit import extensions
+
+_host = extensions.load("_host")  # PYKIT_BUILD_DIR: the ASan/UBSan build (test_sanitizers.py)
 
 
 def run(name, inputs, attrs, precision="fp32", in_scales=(), out_scales=()):
