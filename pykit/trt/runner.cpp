@@ -672,12 +672,13 @@ PYBIND11_MODULE(_trt, m) {
     // pybind11 consults the translators that every pybind11 module of the process shares (local
     // translators run first). Left to the shared chain, TensorRT's message was lost: unless
     // onnxruntime was imported first, every error surfaced as "SystemError: ... returned NULL
-    // without setting an exception". The shared chain starts with the translators of the module that
-    // created pybind11's internals (pykit._host, with its global PluginError translator), and it
-    // matches the thrown type against type_info objects of other shared objects: _trt links
-    // libnvinfer, whose statically linked C++ runtime can take the C++ runtime symbols _trt's throw
-    // binds to in its local scope, while onnxruntime, loaded first, puts one libstdc++ in front of
-    // everyone. A translator compiled into this module catches with the same type_info the throw used.
+    // without setting an exception". Likely cause (not reproduced without TensorRT's libraries):
+    // the shared chain starts with the translators of the module that created pybind11's internals
+    // (pykit._host, with its global PluginError translator) and matches the thrown type against
+    // type_info objects of another shared object, while _trt's throw may bind the C++ runtime's
+    // symbols in its local scope (libnvinfer and its dependencies, RTLD_LOCAL); onnxruntime, loaded
+    // first, puts one libstdc++ in front of everyone. A translator compiled into this module
+    // catches with the same type_info the throw used, whichever way the symbols bound.
     py::register_local_exception_translator([](std::exception_ptr p) {
         if (!p) return;
         try {
