@@ -62,7 +62,7 @@ inline std::string field_label(const char* plugin, const FieldRecord& r) {
 
 inline std::string format_number(double v) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%g", v);
+    std::snprintf(buf, sizeof buf, "%.10g", v);  // int32 limits print whole
     return buf;
 }
 

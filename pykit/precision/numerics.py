@@ -32,11 +32,12 @@ def scale_from_amax(amax: float) -> float:
 
 
 def quantize_int8(x, scale: float) -> np.ndarray:
-    """``clip(rint(x / scale), -127, 127)`` as int8, computed in float32 as a kernel does."""
+    """``clip(rint(x / scale), -127, 127)`` as int8, computed in float32 as a kernel does; NaN -> 0 and
+    +-inf saturate to +-127, as the kernels' quantize_int8 (plugins/common/numeric.h) defines them."""
     if not scale > 0:
         raise ValueError(f"int8 scale must be positive, got {scale}")
     q = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale))
-    return np.clip(q, INT8_MIN, INT8_MAX).astype(np.int8)
+    return np.clip(np.nan_to_num(q, nan=0.0), INT8_MIN, INT8_MAX).astype(np.int8)
 
 
 def dequantize_int8(q, scale: float) -> np.ndarray:
