@@ -14,10 +14,20 @@ from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, it
 from pykit.surgeon.rules import Change, RuleContext, all_rules
 
 
+UNPATCHED_EXIT = 3  # `pykit patch`: a flagged node left as it was, or a named rule that matched nothing
+
+
 @dataclass
 class PatchResult:
     model: object
     changes: list[Change] = field(default_factory=list)
+    unpatched: list[str] = field(default_factory=list)  # one line each: what is left that the user wanted gone
+    allow_unpatched: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """UNPATCHED_EXIT when something is left unpatched (and that was not allowed), else 0."""
+        return UNPATCHED_EXIT if self.unpatched and not self.allow_unpatched else 0
 
     @property
     def rewrites(self) -> list[Change]:
@@ -47,10 +57,14 @@ def _node_names(model) -> set[str]:
     return {n.name for _, g in iter_graphs(model.graph) for n in g.node if n.name}
 
 
-def patch_model(model, trt: str | None = None, rule_names=None, force=None, checked: bool = False) -> PatchResult:
+def patch_model(model, trt: str | None = None, rule_names=None, force=None, checked: bool = False,
+                allow_unpatched: bool = False) -> PatchResult:
     """Rewrite ``model`` (a ModelProto, not modified). ``force``: node names or op types to replace
     even where the parser would import them correctly; ``checked``: the caller already ran
-    check_structure (load_model does). Raises SurgeryError with one line."""
+    check_structure (load_model does). Every rewrite is proven first (pykit.surgeon.proof) and kept
+    only if it holds. ``unpatched`` lists the nodes `inspect --trt` still flags in the result and the
+    ``rule_names`` that rewrote nothing; ``exit_code`` is UNPATCHED_EXIT then, unless ``allow_unpatched``.
+    Raises SurgeryError with one line."""
     import onnx
     import onnx_graphsurgeon as gs
 
@@ -82,6 +96,7 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
 
     changes: list[Change] = []
     counter = [0]
+    opsets = list(typed.opset_import)
     taken: set[int] = set()
     why_not: dict[int, list[str]] = {}
     for path, g in graphs:
@@ -93,12 +108,11 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
                 changes.append(Change(rule.name, "skipped", path, [n.name for n in hits],
                                       "this rule does not rewrite inside If/Loop/Scan bodies"))
                 continue
-            ctx = RuleContext(g, path, rule, changes, counter)
             for node in hits:
                 if not node.outputs:  # already rewritten by an earlier rule
                     continue
                 forced = id(node) in forced_targets
-                result = rule.fn(ctx, node, forced)
+                result = _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, model.ir_version)
                 if isinstance(result, Change):
                     changes.append(result)
                     taken.add(id(node))
@@ -147,7 +161,46 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
             changes.append(Change("convert", "converted", "main", [], f"IR version {out.ir_version} -> {table['ir_max']}"))
             out.ir_version = table["ir_max"]
     validate_patched(out)
-    return PatchResult(out, changes)
+    return PatchResult(out, changes, _unpatched(out, trt, rule_names or [], changes), allow_unpatched)
+
+
+def _unpatched(patched, trt, rule_names, changes) -> list[str]:
+    left = []
+    for name in rule_names:
+        if not any(c.rule == name and c.rewrote for c in changes):
+            why = "; ".join(f"{', '.join(c.nodes)}: {c.detail}" for c in changes if c.rule == name and c.action == "skipped")
+            left.append(f"--rule {name} rewrote nothing" + (f" ({why})" if why else ": no node it anchors on"))
+    if trt is not None:
+        from pykit.surgeon.inspect import inspect_model
+
+        left += [f"still flagged for TensorRT {trt}: {f.line().strip()}" for f in inspect_model(patched, trt).findings if f.blocking]
+    return left
+
+
+def _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, ir_version):
+    """Run the rule on a copy of ``g``; if it rewrites, prove the rewrite (pykit.surgeon.proof) and
+    only then apply it to ``g`` (the rule runs again there, with the same names). Returns what the
+    rule returned, its Change carrying the proof, or the reason the rewrite was refused (str)."""
+    from pykit.surgeon.proof import prove
+
+    position = next(k for k, n in enumerate(g.nodes) if n is node)
+    trial = g.copy()
+    before = {id(n) for n in trial.nodes}
+    start = counter[0]
+    result = rule.fn(RuleContext(trial, path, rule, [], counter), trial.nodes[position], forced)
+    counter[0] = start
+    if not isinstance(result, Change):
+        return result
+    new_nodes = [n for n in trial.nodes if id(n) not in before and (n.inputs or n.outputs)]
+    proof = prove(g, trial, new_nodes, RuleContext(g, path, rule, [], counter).spec(), opsets, ir_version)
+    if not proof.proven:
+        return proof.text()
+    result = rule.fn(RuleContext(g, path, rule, changes, counter), node, forced)
+    if not isinstance(result, Change):  # a rule must decide the same way twice
+        raise SurgeryError(f"rule {rule.name}: rewrote node '{node.name}' on a copy of the graph but not on the graph")
+    result.detail += f"; {proof.text()}"
+    result.proof = proof
+    return result
 
 
 def _toposort(model) -> None:
@@ -177,11 +230,12 @@ def validate_patched(model) -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SurgeryError(f"the patched model fails onnx.checker/shape inference: {first}") from None
     check_structure(model, "patched model")
-    for path, g in iter_graphs(model.graph):
-        seen = {i.name for i in g.input} | {i.name for i in g.initializer}
-        consumed = set()
+    consumed = set()  # by any graph: a body reads outer-scope values by name
+    for _, g in iter_graphs(model.graph):
         for node in g.node:
             consumed.update(i for i in node.input if i)
+    for path, g in iter_graphs(model.graph):
+        seen = {i.name for i in g.input} | {i.name for i in g.initializer}
         for node in g.node:
             if path == "main":
                 for i in node.input:

@@ -129,3 +129,17 @@ def test_cli_prints_changes_writes_atomically(tmp_path):
     p = _cli("patch", bad, "-o", str(tmp_path / "max.out.onnx"), "--trt", "8.5", "--rule", "pillar_scatter")
     assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert sorted(os.listdir(tmp_path)) == ["max.onnx", "plain.onnx", "pp.onnx", "pp.patched.onnx"]
+
+
+def test_exit_code_when_a_named_rule_matches_nothing_or_a_flagged_node_is_left():
+    m = scatter_reduce_model(reduction="add")
+    r = patch_model(m, rule_names=["pillar_scatter"])
+    assert r.exit_code == 3 and r.unpatched[0].startswith("--rule pillar_scatter rewrote nothing")
+    assert patch_model(m, rule_names=["pillar_scatter"], allow_unpatched=True).exit_code == 0
+    assert patch_model(m, trt="8.5").exit_code == 0 and not patch_model(m, trt="8.5").unpatched
+    # a ScatterND with reduction add that no rule takes: inspect --trt 8.5 still flags it in the result
+    nd = model([h.make_node("ScatterND", ["d", "i", "u"], ["y"], reduction="add", name="nd")],
+               [vi("d", [4, 3]), vi("i", [2, 1], T.INT64), vi("u", [2, 3])], [vi("y", [4, 3])], opset=16)
+    r = patch_model(nd, trt="8.5")
+    assert r.exit_code == 3 and any("nd (ScatterND)" in u for u in r.unpatched)
+    assert patch_model(nd, trt="8.5", allow_unpatched=True).exit_code == 0
