@@ -112,7 +112,7 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
                 if not node.outputs:  # already rewritten by an earlier rule
                     continue
                 forced = id(node) in forced_targets
-                result = _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, model.ir_version)
+                result = _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, model.ir_version, model)
                 if isinstance(result, Change):
                     changes.append(result)
                     taken.add(id(node))
@@ -177,7 +177,7 @@ def _unpatched(patched, trt, rule_names, changes) -> list[str]:
     return left
 
 
-def _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, ir_version):
+def _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, ir_version, source):
     """Run the rule on a copy of ``g``; if it rewrites, prove the rewrite (pykit.surgeon.proof) and
     only then apply it to ``g`` (the rule runs again there, with the same names). Returns what the
     rule returned, its Change carrying the proof, or the reason the rewrite was refused (str)."""
@@ -192,7 +192,8 @@ def _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, ir_ve
     if not isinstance(result, Change):
         return result
     new_nodes = [n for n in trial.nodes if id(n) not in before and (n.inputs or n.outputs)]
-    proof = prove(g, trial, new_nodes, RuleContext(g, path, rule, [], counter).spec(), opsets, ir_version)
+    proof = prove(g, trial, new_nodes, RuleContext(g, path, rule, [], counter).spec(), opsets, ir_version,
+                  source=source if path == "main" else None)
     if not proof.proven:
         return proof.text()
     result = rule.fn(RuleContext(g, path, rule, changes, counter), node, forced)
@@ -203,11 +204,50 @@ def _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, ir_ve
     return result
 
 
+def _reads(node) -> set[str]:
+    """The tensors a node reads: its inputs and what its If/Loop/Scan bodies read from outer scopes."""
+    from onnx import AttributeProto
+
+    names = {i for i in node.input if i}
+    for attr in node.attribute:
+        bodies = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
+        for body in bodies:
+            for n in body.node:
+                names |= _reads(n)
+    return names
+
+
+def _topo_order(graph) -> list[int]:
+    """Kahn's algorithm, smallest index first (keeps the existing order where it is valid); a body's
+    reads of outer-scope values count as edges into its If/Loop/Scan node."""
+    import heapq
+
+    producer = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
+    indeg = [0] * len(graph.node)
+    users: dict[int, list[int]] = {}
+    for k, n in enumerate(graph.node):
+        deps = {producer[i] for i in _reads(n) if i in producer} - {k}
+        indeg[k] = len(deps)
+        for d in deps:
+            users.setdefault(d, []).append(k)
+    ready = [k for k in range(len(graph.node)) if indeg[k] == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        k = heapq.heappop(ready)
+        out.append(k)
+        for u in users.get(k, []):
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(ready, u)
+    if len(out) != len(graph.node):
+        raise SurgeryError("the patched graph has a cycle")
+    return out
+
+
 def _toposort(model) -> None:
     """Sort the nodes of every graph topologically, in place (stable: Kahn's algorithm from the
     existing order; faster than graphsurgeon's on large graphs)."""
-    from pykit.surgeon.inspect import _topo_order
-
     for _, g in iter_graphs(model.graph):
         order = _topo_order(g)
         if order != list(range(len(g.node))):

@@ -133,20 +133,45 @@ def _session(model):
     return lambda feeds: sess.run(names, feeds)
 
 
+def _first_line(exc) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 def _original_runner(model):
-    """onnxruntime, else onnx.reference: (run, name of the runtime)."""
+    """A function running the original subgraph with onnxruntime, falling back to onnx.reference where
+    onnxruntime refuses the model or a run; ``.used`` names the runtimes that ran it."""
     from onnx.reference import ReferenceEvaluator
 
+    state = {"ort": None, "ref": None, "ort_error": "", "used": set()}
     try:
-        return _session(model), "onnxruntime"
+        state["ort"] = _session(model)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        state["ort_error"] = _first_line(exc)
+
+    def run(feeds):
+        if state["ort"] is not None:
+            try:
+                out = state["ort"](feeds)
+                state["used"].add("onnxruntime")
+                return out
+            except Exception as exc:
+                state["ort_error"] = _first_line(exc)
+        if state["ref"] is None:
+            try:
+                state["ref"] = ReferenceEvaluator(model)
+            except Exception as exc:
+                raise _Unprovable(f"neither onnxruntime ({state['ort_error']}) nor onnx.reference "
+                                  f"({_first_line(exc)}) runs the original subgraph") from None
         try:
-            ev = ReferenceEvaluator(model)
-        except Exception as exc2:
-            raise _Unprovable(f"neither onnxruntime ({first}) nor onnx.reference "
-                              f"({(str(exc2).strip().splitlines() or [type(exc2).__name__])[0][:160]}) runs the original subgraph") from None
-        return (lambda feeds: ev.run(None, feeds)), "onnx.reference"
+            out = state["ref"].run(None, feeds)
+        except Exception as exc:
+            raise _Unprovable(f"neither onnxruntime ({state['ort_error']}) nor onnx.reference "
+                              f"({_first_line(exc)}) runs the original subgraph") from None
+        state["used"].add("onnx.reference")
+        return out
+
+    run.used = state["used"]
+    return run
 
 
 class _Domain:
@@ -179,7 +204,7 @@ class _Domain:
             outs = [t for t in watch.values() if t.name not in names]
             if outs:
                 model = _model(order, list(inputs) + free, outs, shapes, opsets, ir_version)
-                self.run, _ = _original_runner(model)
+                self.run = _original_runner(model)
                 self.outs = [t.name for t in outs]
 
     def empty(self, shapes) -> str | None:
@@ -255,9 +280,36 @@ def _repeated(rows):
     return out
 
 
-def _shape(t, sizes: dict):
+def _observed_shapes(source, names, seed: int) -> dict:
+    """Shapes of main-graph tensors ``names`` in one onnxruntime run of the whole model ``source`` on
+    seeded inputs (pykit.surgeon.equiv.random_inputs): for values shape inference does not reach,
+    e.g. If outputs whose declared shape is the then-branch's."""
+    import onnx
+
+    from pykit.surgeon.equiv import random_inputs
+
+    if source is None:
+        return {}
+    m = onnx.ModelProto()
+    m.CopyFrom(source)
+    known = {o.name for o in m.graph.output}
+    for n in names:
+        if n not in known:
+            m.graph.output.append(onnx.ValueInfoProto(name=n))
+    try:
+        run = _session(m)
+        outs = run(random_inputs(source, seed))
+    except Exception:
+        return {}
+    return {o.name: list(np.shape(v)) for o, v in zip(m.graph.output, outs) if o.name in names}
+
+
+def _shape(t, sizes: dict, observed: dict | None = None):
+    if observed and t.name in observed:
+        return observed[t.name]
     if t.shape is None:
-        raise _Unprovable(f"tensor '{t.name}' has no known shape (shape inference did not reach it)")
+        raise _Unprovable(f"tensor '{t.name}' has no known shape (shape inference did not reach it, and a run "
+                          "of the whole model on seeded inputs did not give it)")
     out = []
     for d in t.shape:
         if isinstance(d, (int, np.integer)) and d >= 0:
@@ -358,9 +410,11 @@ def _max_diff(a, b):
     return np.where(same, 0.0, np.abs(a - b))
 
 
-def prove(before, after, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int = PROBES) -> Proof:
+def prove(before, after, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int = PROBES,
+          source=None) -> Proof:
     """Run the replaced subgraph of ``before`` and ``new_nodes`` of ``after`` (gs graphs) on ``count``
-    probes; ``spec`` gives the fp32 tolerance."""
+    probes; ``spec`` gives the fp32 tolerance; ``source``: the whole model (ModelProto) when ``before``
+    is its main graph, to observe shapes that shape inference left unknown."""
     import onnx_graphsurgeon as gs
     from onnx.reference import ReferenceEvaluator
 
@@ -393,10 +447,12 @@ def prove(before, after, new_nodes, spec, opsets, ir_version, seed: int = 0, cou
             if _np_dtype(t) is None:
                 raise _Unprovable(f"tensor '{t.name}' has no known dtype")
         sizes: dict = {}
-        shapes = {t.name: _shape(t, sizes) for t in originals}
+        unknown = [t.name for t in originals if t.shape is None]
+        observed = _observed_shapes(source, unknown, seed) if unknown else {}
+        shapes = {t.name: _shape(t, sizes, observed) for t in originals}
         orig_model = _model(region_nodes, originals, [old[o.name] for o in outputs], shapes, opsets, ir_version)
         new_model = _model(list(new_nodes), ins, outputs, shapes, opsets, ir_version)
-        run_orig, runtime = _original_runner(orig_model)
+        run_orig = _original_runner(orig_model)
         specs = {n.op: registry.get(n.op) for n in new_nodes if n.domain == PLUGIN_DOMAIN}
         ev = ReferenceEvaluator(new_model, new_ops=plugin_ops(list(specs.values()), _State("fp32", "reference")))
         domain = _Domain(region_nodes, originals, shapes, opsets, ir_version)
@@ -406,11 +462,8 @@ def prove(before, after, new_nodes, spec, opsets, ir_version, seed: int = 0, cou
         feeds = _probes(originals, shapes, domain, seed, count)
         worst = 0.0
         for k, f in enumerate(feeds):
-            try:
-                want = run_orig(f)
-            except Exception as exc:
-                raise _Unprovable(f"the original subgraph fails on probe {k + 1}: "
-                                  f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]}") from None
+            want = run_orig(f)
+            runtime = " and ".join(sorted(run_orig.used))
             got = ev.run(None, {t.name: f[t.name] for t in ins})
             for o, w, g in zip(outputs, want, got):
                 if np.shape(w) != np.shape(g):
@@ -425,6 +478,6 @@ def prove(before, after, new_nodes, spec, opsets, ir_version, seed: int = 0, cou
                     return Proof(False, k + 1, m, tol.describe(),
                                  f"output '{o.name}' differs on probe {k + 1} of {count}: max |diff| {m:.3g} "
                                  f"> fp32 tolerance {tol.describe()}", runtime)
-        return Proof(True, len(feeds), worst, tol.describe(), "", runtime)
+        return Proof(True, len(feeds), worst, tol.describe(), "", " and ".join(sorted(run_orig.used)))
     except _Unprovable as exc:
         return Proof(False, 0, float("nan"), tol.describe(), f"cannot prove: {exc}")

@@ -94,6 +94,10 @@ def _run_patched(m, feeds):
     ("pyg_scatter_reduce_amax_opset18_dynamo", "scatter_elements_reduce"),
     ("pyg_scatter_mean_opset16", "scatter_elements_reduce"),
     ("pyg_scatter_min_opset18_dynamo", "scatter_elements_reduce"),
+    # the legacy exporter's If-wrapped form (issue #11: used to end in "Nodes ... topologically sorted")
+    ("pyg_scatter_reduce_sum_opset16", "scatter_elements_reduce"),
+    ("pyg_scatter_mul_opset16", "scatter_elements_reduce"),
+    ("pyg_scatter_reduce_amax_opset18", "scatter_elements_reduce"),
 ])
 def test_corpus_rewrites_are_proven_and_match_the_exporter(name, rule):
     r = patch_model(load_model(CORPUS / name / "model.onnx"))
