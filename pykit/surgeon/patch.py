@@ -192,7 +192,7 @@ def _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, ir_ve
     if not isinstance(result, Change):
         return result
     new_nodes = [n for n in trial.nodes if id(n) not in before and (n.inputs or n.outputs)]
-    proof = prove(g, trial, new_nodes, RuleContext(g, path, rule, [], counter).spec(), opsets, ir_version,
+    proof = prove(g, new_nodes, RuleContext(g, path, rule, [], counter).spec(), opsets, ir_version,
                   source=source if path == "main" else None)
     if not proof.proven:
         return proof.text()

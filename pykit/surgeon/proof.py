@@ -30,7 +30,7 @@ from pykit.surgeon.model import PLUGIN_DOMAIN
 PROBES = 8
 SYMBOLIC_DIM = 3
 DRAW_ATTEMPTS = 400
-_INDEXED = {  # op -> (data input, indices input, index components along the last axis of indices?)
+_INDEXED = {  # op -> (data input, indices input): the ops whose index inputs make the original undefined when out of range
     "Gather": (0, 1), "GatherElements": (0, 1), "GatherND": (0, 1),
     "ScatterND": (0, 1), "ScatterElements": (0, 1), "Scatter": (0, 1),
 }
@@ -410,10 +410,10 @@ def _max_diff(a, b):
     return np.where(same, 0.0, np.abs(a - b))
 
 
-def prove(before, after, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int = PROBES,
+def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int = PROBES,
           source=None) -> Proof:
-    """Run the replaced subgraph of ``before`` and ``new_nodes`` of ``after`` (gs graphs) on ``count``
-    probes; ``spec`` gives the fp32 tolerance; ``source``: the whole model (ModelProto) when ``before``
+    """Run the subgraph of ``before`` (the gs graph before the rewrite) that ``new_nodes`` (the nodes the
+    rewrite added, in a copy of it) replace, and those nodes, on ``count`` probes; ``spec`` gives the fp32 tolerance; ``source``: the whole model (ModelProto) when ``before``
     is its main graph, to observe shapes that shape inference left unknown."""
     import onnx_graphsurgeon as gs
     from onnx.reference import ReferenceEvaluator
@@ -464,7 +464,11 @@ def prove(before, after, new_nodes, spec, opsets, ir_version, seed: int = 0, cou
         for k, f in enumerate(feeds):
             want = run_orig(f)
             runtime = " and ".join(sorted(run_orig.used))
-            got = ev.run(None, {t.name: f[t.name] for t in ins})
+            try:
+                got = ev.run(None, {t.name: f[t.name] for t in ins})
+            except Exception as exc:
+                return Proof(False, k + 1, float("nan"), tol.describe(),
+                             f"the rewritten side fails on probe {k + 1} of {count}: {_first_line(exc)}", runtime)
             for o, w, g in zip(outputs, want, got):
                 if np.shape(w) != np.shape(g):
                     return Proof(False, k + 1, float("inf"), tol.describe(),
