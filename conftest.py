@@ -3,10 +3,12 @@ import pytest
 
 @pytest.fixture(scope="session")
 def host():
-    """The compiled CPU backend; it is part of every install, so its absence is a failure."""
-    from pykit.backends.host import host_module
+    """The compiled CPU backend; it is part of every install, so its absence is a failure. Calls
+    naming a plugin go to its project's host module (installed plugin projects are tested too)."""
+    from pykit.backends.host import PluginHosts, host_module
 
-    return host_module()
+    host_module()
+    return PluginHosts()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ Usage: python -m pykit.codegen SPEC.toml OUT.h   (standard library only)
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -157,7 +158,8 @@ def main(argv: list[str]) -> int:
     text = render(spec)
     if not out.exists() or out.read_text() != text:  # untouched output: no needless rebuild
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
+        # a name of this process's own: make builds the header for each target that lists it, at once
+        tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
         tmp.write_text(text)
         tmp.replace(out)
     return 0

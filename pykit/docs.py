@@ -118,8 +118,9 @@ def updates(specs: list[PluginSpec], top_readme: Path | None) -> dict[Path, str]
             out[path] = text
     if top_readme is not None and top_readme.is_file():
         current = top_readme.read_text(encoding="utf-8")
-        if PLUGINS_BEGIN in current:  # only a README that asks for the table gets it
-            text = replace_block(current, plugins_table(specs, top_readme.parent), PLUGINS_BEGIN, str(top_readme))
+        if PLUGINS_BEGIN in current:  # only a README that asks for the table gets it, of its own tree's plugins
+            own = [s for s in specs if top_readme.parent.resolve() in s.folder.resolve().parents]
+            text = replace_block(current, plugins_table(own, top_readme.parent), PLUGINS_BEGIN, str(top_readme))
             if text != current:
                 out[top_readme] = text
     return out
@@ -127,6 +128,7 @@ def updates(specs: list[PluginSpec], top_readme: Path | None) -> dict[Path, str]
 
 def main(argv: list[str] | None = None) -> int:
     from pykit import registry
+    from pykit.project import own_project
 
     parser = argparse.ArgumentParser(prog="python -m pykit.docs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only list stale blocks; exit 1 if any")
@@ -135,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if not specs:
         print("pykit docs: no plugin specs found", file=sys.stderr)
         return 2
-    stale = updates(specs, registry.REPO_ROOT / "README.md")
+    root = own_project().root  # pykit's checkout; None in a wheel install (no top README to keep)
+    stale = updates(specs, root / "README.md" if root is not None else None)
     for path, text in stale.items():
         if args.check:
             print(f"stale: {path} (run python -m pykit.docs)")

@@ -174,7 +174,7 @@ def check_library() -> list[Check]:
         shutil.copy(path, copy)
         script = textwrap.dedent(f"""
             from pykit import registry
-            specs = registry.discover()
+            specs = registry.specs_of(registry.own_project(), registry.discover())
             registry.library_manifest({str(path)!r})
             print("\\n".join(str(p) for p in registry.diagnose(specs, registry.library_manifest({str(copy)!r}), "the copy")))
         """)

@@ -1,15 +1,16 @@
-"""Plugin registry: discover plugin folders, load their Python parts, load the compiled plugin
-library and check that it registers exactly the creators the specs declare.
+"""Plugin registry: discover the plugin folders of every project (pykit.project), load their Python
+parts, load the compiled plugin libraries and check that each registers exactly the creators its
+project's specs declare, and that no two libraries register the same creator.
 
-The library check needs no TensorRT Python bindings: libpykit_plugins.so exports
-``pykit_plugin_manifest()``, a JSON description of its creators as TensorRT sees them.
+The library check needs no TensorRT Python bindings: each plugin library (libpykit_plugins.so,
+lib<package>_plugins.so of a project) exports ``pykit_plugin_manifest()``, a JSON description of
+its creators as TensorRT sees them.
 """
 from __future__ import annotations
 
 import ctypes
 import importlib.util
 import json
-import os
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,38 +18,88 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
+from pykit.project import Project, nearest_project, own_project, projects
+from pykit.project import problems as project_problems
 from pykit.spec import PluginSpec, SpecError, load_spec
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-LIBRARY_NAME = "libpykit_plugins.so"
+LIBRARY_NAME = "libpykit_plugins.so"  # pykit's own; a project's is lib<package>_plugins.so
 
 
 class RegistryError(RuntimeError):
     """A plugin or the plugin library cannot be found or loaded; the message says which and why."""
 
 
+class NoPluginsError(RegistryError):
+    """No plugin spec was found at all; the message says where pykit looked and why each place had none."""
+
+
 # ---- plugin folders ------------------------------------------------------------------------
 
 
 def plugin_roots() -> list[Path]:
-    """The repository's plugins/ and any folders in PYKIT_PLUGIN_PATH (os.pathsep separated)."""
-    roots = [REPO_ROOT / "plugins"]
-    roots += [Path(p) for p in os.environ.get("PYKIT_PLUGIN_PATH", "").split(os.pathsep) if p]
-    return roots
+    """The plugin folders of every project pykit knows (pykit.project.projects)."""
+    return [p.plugins_dir for p in projects()]
 
 
 def discover(roots: list[Path] | None = None) -> list[PluginSpec]:
-    """Every ``<root>/<folder>/spec.toml``, sorted by plugin name. Duplicate names are an error."""
+    """Every ``<root>/<folder>/spec.toml`` of every project (or of the roots given), sorted by plugin
+    name. One name in two folders is an error naming both spec files."""
     specs: dict[str, PluginSpec] = {}
     for root in roots if roots is not None else plugin_roots():
         for path in sorted(Path(root).glob("*/spec.toml")):
             spec = load_spec(path)
             if spec.name in specs:
-                raise SpecError(
-                    f"{path}: plugin name '{spec.name}' is already used by {specs[spec.name].folder / 'spec.toml'}"
-                )
+                first = specs[spec.name].folder / "spec.toml"
+                raise SpecError(f"{path}: plugin name '{spec.name}' is already used by {first} "
+                                f"(projects {_project_label(first)} and {_project_label(path)}); rename one")
             specs[spec.name] = spec
     return sorted(specs.values(), key=lambda s: s.name)
+
+
+def _project_label(spec_file: Path) -> str:
+    project = _project_of_folder(spec_file.parent)
+    return f"'{project.name}'" if project else f"'{spec_file.parent.parent}'"
+
+
+def why_no_plugins() -> str:
+    """Where pykit looked for plugin specs and why each place gave none."""
+    lines = []
+    for project in projects():
+        if not project.plugins_dir.is_dir():
+            why = f"{project.plugins_dir} does not exist"
+            if project.is_pykit and project.root is None and project.origin.startswith("pykit"):
+                why += " (this pykit install is incomplete: reinstall it)"
+        else:
+            why = f"no {project.plugins_dir}/*/spec.toml"
+        lines.append(f"  {project.name} [{project.origin}]: {why}")
+    lines += [f"  (skipped: {p})" for p in project_problems()]
+    here = nearest_project()
+    hint = ("add one with `pykit new NAME --input x --output y` in this project" if here is not None else
+            "create a project with `pykit init DIR` and add plugins with `pykit new`, or set PYKIT_PLUGIN_PATH "
+            "to a folder of plugin folders")
+    return "no plugin specs found; looked in:\n" + "\n".join(lines) + f"\n{hint}"
+
+
+def require_plugins() -> list[PluginSpec]:
+    """discover(), but none at all is a NoPluginsError saying where pykit looked (every command
+    that works on plugins starts here rather than print an empty result)."""
+    specs = discover()
+    if not specs:
+        raise NoPluginsError(why_no_plugins())
+    return specs
+
+
+def _project_of_folder(folder: Path) -> Project | None:
+    parent = Path(folder).resolve().parent
+    return next((p for p in projects() if p.plugins_dir == parent), None)
+
+
+def project_of(spec: PluginSpec) -> Project:
+    """The project a plugin belongs to (its folder's parent is the project's plugins folder)."""
+    project = _project_of_folder(spec.folder)
+    if project is None:  # a folder given to discover(roots) directly: compiled into pykit's build
+        return Project(str(spec.folder.parent), spec.folder.parent.resolve(), "pykit", None, "given folder")
+    return project
 
 
 def get(name: str, roots: list[Path] | None = None) -> PluginSpec:
@@ -91,25 +142,24 @@ def entry_point(spec: PluginSpec, which: str) -> Callable:
 # ---- the compiled plugin library -------------------------------------------------------------
 
 
-def library_candidates() -> list[Path]:
-    """Where the plugin library is looked for, in order."""
-    found = []
-    if os.environ.get("PYKIT_PLUGIN_LIBRARY"):
-        found.append(Path(os.environ["PYKIT_PLUGIN_LIBRARY"]))
-    from pykit.extensions import build_dir
-
-    if build_dir() is not None:
-        found.append(build_dir() / LIBRARY_NAME)
-    found.append(Path(__file__).resolve().parent / LIBRARY_NAME)
-    found += sorted(REPO_ROOT.glob(f"build/*/{LIBRARY_NAME}"))
-    return found
+def library_candidates(project: Project | None = None) -> list[Path]:
+    """Where a project's plugin library (default: pykit's own) is looked for, in order."""
+    return (project or own_project()).library_candidates()
 
 
-def find_library() -> Path | None:
-    for path in library_candidates():
-        if path.is_file():
-            return path
-    return None
+def find_library(project: Project | None = None) -> Path | None:
+    return (project or own_project()).find_library()
+
+
+def project_libraries() -> dict[Project, Path | None]:
+    """Each project that has plugins with a built library (None: not built), PYKIT_PLUGIN_PATH
+    folders going with pykit's own library."""
+    out: dict[Project, Path | None] = {}
+    for project in projects():
+        if project.is_pykit and not project.origin.startswith("pykit"):
+            continue
+        out[project] = project.find_library()
+    return out
 
 
 @lru_cache(maxsize=None)
@@ -144,7 +194,7 @@ FIELD_TYPES = {"int32": "int32", "float32": "float32", "int32[]": "int32", "floa
 @dataclass(frozen=True)
 class Problem:
     plugin: str
-    kind: str  # missing | version | namespace | unregistered | fields | unspecified
+    kind: str  # missing | version | namespace | unregistered | fields | unspecified | clash
     message: str
 
     def __str__(self) -> str:
@@ -205,11 +255,50 @@ def diagnose(specs: list[PluginSpec], manifest: dict, library: str = "the plugin
     return problems
 
 
-def check_library(specs: list[PluginSpec] | None = None, path: str | Path | None = None) -> tuple[Path, list[Problem]]:
-    """Load the plugin library (found or given) and diagnose it against the specs."""
-    specs = discover() if specs is None else specs
-    path = Path(path) if path else find_library()
+def diagnose_clashes(manifests: dict[str, dict]) -> list[Problem]:
+    """Creators that several loaded libraries register under one (name, version, namespace): TensorRT
+    keeps the first library's, so the others' plugin of that name never runs."""
+    owners: dict[tuple[str, str, str], list[str]] = {}
+    for library, manifest in manifests.items():
+        for c in manifest.get("creators", []):
+            owners.setdefault((c["name"], c["version"], c["namespace"]), []).append(library)
+    return [Problem(name, "clash", f"version '{version}' in namespace '{namespace}' is registered by "
+                    f"{' and '.join(libs)}; TensorRT uses only the first loaded (rename one, or give it its own namespace)")
+            for (name, version, namespace), libs in sorted(owners.items()) if len(libs) > 1]
+
+
+def specs_of(project: Project, specs: list[PluginSpec]) -> list[PluginSpec]:
+    """The specs a project's library must register: its own plugins (pykit's own library also
+    carries the PYKIT_PLUGIN_PATH plugins compiled into pykit's build)."""
+    if project.is_pykit:
+        return [s for s in specs if project_of(s).is_pykit]
+    return [s for s in specs if project_of(s) == project]
+
+
+def check_library(specs: list[PluginSpec] | None = None, path: str | Path | None = None,
+                  project: Project | None = None) -> tuple[Path, list[Problem]]:
+    """Load a project's plugin library (default: pykit's own; found or given) and diagnose it
+    against that project's specs."""
+    project = project or own_project()
+    specs = specs_of(project, discover() if specs is None else specs)
+    path = Path(path) if path else project.find_library()
     if path is None:
-        looked = ", ".join(str(p) for p in library_candidates())
-        raise RegistryError(f"no {LIBRARY_NAME} found (looked in: {looked}); it is built when TensorRT is found")
+        looked = ", ".join(str(p) for p in project.library_candidates())
+        raise RegistryError(f"no {project.library_name} found (looked in: {looked}); it is built when TensorRT is found")
     return path, diagnose(specs, library_manifest(path), str(path))
+
+
+def check_libraries(specs: list[PluginSpec] | None = None) -> tuple[dict[Project, Path | None], list[Problem]]:
+    """Every project's library loaded into this process, each diagnosed against its project's
+    specs, then the clashes between them."""
+    specs = discover() if specs is None else specs
+    found = project_libraries()
+    problems: list[Problem] = []
+    manifests = {}
+    for project, path in found.items():
+        if path is None:
+            continue
+        _, mine = check_library(specs, path, project)
+        problems += mine
+        manifests[str(path)] = library_manifest(path)
+    return found, problems + diagnose_clashes(manifests)

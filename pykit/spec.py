@@ -301,14 +301,6 @@ def _tolerance(table: dict, where: str) -> Tolerance:
     return Tolerance(vals["abs"], vals["rel"], vals["steps"], why.strip())
 
 
-def _fixed_entry_point(data: dict, key: str, fixed: str, where: str) -> None:
-    # Transitional: specs written before the folder fixed these may still state them, but only as
-    # the folder's own value (templates/plugin/spec.toml.j2 still writes them).
-    if key in data and data[key] != fixed:
-        raise SpecError(f"{where}: '{key}' is fixed by the plugin folder ({fixed!r}); got {data[key]!r} "
-                        f"(delete the key: reference.py defines {fixed.split(':')[1]}() and cases(rng))")
-
-
 def load_spec(path: str | Path) -> PluginSpec:
     """Load and validate one ``spec.toml``; every error names the file and the key at fault."""
     path = Path(path)
@@ -321,7 +313,7 @@ def load_spec(path: str | Path) -> PluginSpec:
         raise SpecError(f"{where}: not valid TOML: {exc}") from None
     _no_extra(
         data,
-        {"name", "version", "namespace", "summary", "precisions", "reference", "cases",
+        {"name", "version", "namespace", "summary", "precisions",
          "onnx_ops", "inputs", "outputs", "attributes", "tolerance"},
         where,
     )
@@ -362,8 +354,6 @@ def load_spec(path: str | Path) -> PluginSpec:
         raise SpecError(f"{where}: tolerance for unsupported precision(s) {extra}")
 
     folder = path.parent
-    _fixed_entry_point(data, "reference", f"reference:{snake_case(name)}", where)
-    _fixed_entry_point(data, "cases", "reference:cases", where)
     return PluginSpec(
         name=name,
         version=version,

@@ -132,7 +132,8 @@ def expectations(spec: PluginSpec, precision: str, ref_outputs: dict):
         if tensor.dtype(precision) == "int8":
             finite = np.abs(ref[np.isfinite(ref)])
             scale = numerics.scale_from_amax(float(finite.max()) if finite.size else 0.0)
-            ref = np.clip(ref, numerics.INT8_MIN * scale, numerics.INT8_MAX * scale)
+            # int8 has no NaN: quantization maps NaN to 0 and saturates +-inf (plugins/common/numeric.h)
+            ref = np.clip(np.where(np.isnan(ref), 0.0, ref), numerics.INT8_MIN * scale, numerics.INT8_MAX * scale)
         expected.append(ref)
         scales.append(scale)
     return expected, scales
@@ -192,6 +193,8 @@ def validate_case(spec: PluginSpec, backend, precision: str, case: Case, referen
 
 def run_validation(specs: list[PluginSpec], backend, precisions=None, seed: int = 0, progress: bool = True):
     """Every plugin x precision (those the spec supports) x case. Returns the CaseResults."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"validate: seed must be a non-negative integer, got {seed!r}")
     jobs = []
     for spec in specs:
         cases = list(registry.entry_point(spec, "cases")(np.random.default_rng(seed)))

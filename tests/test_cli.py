@@ -54,3 +54,8 @@ def test_validate_bad_arguments_exit_nonzero_with_reason(args, message):
     proc = pykit(*args)
     assert proc.returncode == 2 and message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_python_dash_m_pykit_is_the_same_command_line():
+    proc = subprocess.run([sys.executable, "-m", "pykit", "--help"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "init" in proc.stdout and "--cmake-dir" in proc.stdout

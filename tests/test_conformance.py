@@ -248,7 +248,11 @@ def test_readme_block_is_fresh(spec):
 
 
 def test_top_readme_plugins_table_is_fresh():
-    top = registry.REPO_ROOT / "README.md"
+    from pykit.project import own_project
+
+    if own_project().root is None:
+        pytest.skip("pykit is installed from a wheel: no checkout README to keep fresh")
+    top = own_project().root / "README.md"
     assert docs.PLUGINS_BEGIN in top.read_text(encoding="utf-8"), f"{top} has no generated Plugins table"
     assert top not in docs.updates(SPECS, top), f"{top}: the Plugins table is stale: run python -m pykit.docs"
 

@@ -113,3 +113,31 @@ def test_library_that_is_not_a_library(tmp_path):
 def test_search_order_prefers_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("PYKIT_PLUGIN_LIBRARY", str(tmp_path / "x.so"))
     assert registry.library_candidates()[0] == tmp_path / "x.so"
+
+
+def test_a_projects_library_is_its_own_file_looked_for_in_its_build(tmp_path):
+    from pykit.project import Project
+
+    project = Project("x", tmp_path / "plugins", "x", tmp_path, "test")
+    (tmp_path / "build" / "tag").mkdir(parents=True)
+    with pytest.raises(registry.RegistryError, match=r"no libx_plugins\.so found"):
+        registry.check_library([], None, project)
+    built = tmp_path / "build" / "tag" / "libx_plugins.so"
+    built.write_text("")
+    assert project.find_library() == built
+
+
+def test_each_library_is_diagnosed_against_its_own_projects_specs(tmp_path, monkeypatch):
+    """pykit's library carries pykit's plugins only: another project's plugin is not 'missing' from it."""
+    src = registry.get("PillarScatter").folder
+    shutil.copytree(src, tmp_path / "plugins" / "copy")
+    (tmp_path / "plugins" / "copy" / "spec.toml").write_text(
+        (src / "spec.toml").read_text().replace('"PillarScatter"', '"PillarCopy"', 1))
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "other"\n\n[tool.pykit]\n')
+    monkeypatch.chdir(tmp_path)
+    every = registry.discover()
+    own = registry.specs_of(registry.own_project(), every)
+    assert "PillarCopy" in {s.name for s in every} and "PillarCopy" not in {s.name for s in own}
+    assert registry.diagnose(own, manifest_for(own)) == []
+    problems = registry.diagnose(every, manifest_for(own))
+    assert {(p.plugin, p.kind) for p in problems} == {(s.name, "missing") for s in every if s not in own}

@@ -27,10 +27,21 @@ PYKIT_HD float round_half_even(float x) {
 #endif
 }
 
+// Non-finite values: +-inf saturate to +-127 (the clamp) and NaN becomes 0. TensorRT documents no
+// NaN behaviour for its Q layer; 0 is what CUDA's saturating float->int conversions give
+// (cvt.rni.sat: NaN -> 0), and it keeps the cast below defined (a NaN cast to int8 is UB).
 PYKIT_HD std::int8_t quantize_int8(float x_over_scale) {
+    if (x_over_scale != x_over_scale) return 0;
     float q = round_half_even(x_over_scale);
     q = q > 127.f ? 127.f : (q < -127.f ? -127.f : q);
-    return static_cast<std::int8_t>(q);  // NaN never reaches here from finite int8 inputs
+    return static_cast<std::int8_t>(q);
+}
+
+// int8 -> int8 requantization factor s_in / s_out, or 0 when it is not a finite positive number
+// (s_out so small that the quotient overflows to inf, or a non-finite scale): callers refuse 0.
+PYKIT_HD float requantize_ratio(float s_in, float s_out) {
+    const float ratio = s_in / s_out;
+    return ratio > 0.f && ratio <= 3.4028234663852886e38f ? ratio : 0.f;
 }
 
 // IEEE binary16 bits -> float (exact).

@@ -54,6 +54,35 @@ PYKIT_HD float normalize(float v, float mean, float rstd, float gamma, float bet
     return (v - mean) * rstd * gamma + beta;
 }
 
+// Variance without overflow. (x - mean)^2 overflows fp32 for |x - mean| >~ 1.8e19, where the
+// float64 reference is still finite (and returned only the bias before). Every backend first sums
+// d^2 as is; only when that total is inf (a sum of non-negative terms overflows only if its total
+// does, and the total is the same on every thread of a row, so the branch is uniform) it sums
+// (d * p)^2 again with p = deviation_scale(max|d|), a power of two that brings max|d| into
+// [0.5, 1): scaling by a power of two is exact, so the error model is unchanged, and the usual
+// path's arithmetic (p = 1) is bit for bit what it was. What remains: the mean's sum of n values
+// overflows when n * max|x| > FLT_MAX (spec: error model).
+constexpr float kFloatMax = 3.40282346638528859812e38f;
+
+PYKIT_HD bool sum_overflowed(float total) { return total > kFloatMax; }
+
+// 2^-e where max_abs_dev = f * 2^e, f in [0.5, 1); 1 for a non-finite or zero argument.
+PYKIT_HD float deviation_scale(float max_abs_dev) {
+    if (!(max_abs_dev > 0.f && max_abs_dev <= kFloatMax)) return 1.f;
+    int e = 0;
+    frexpf(max_abs_dev, &e);
+    return ldexpf(1.f, -e);
+}
+
+// 1 / sqrt(var + eps) from sum_sq = sum((d * p)^2): p / sqrt(sum_sq / n + eps * p^2) (p = 1: the plain formula).
+PYKIT_HD float rstd_from(float sum_sq, std::int32_t cols, float eps, float p) {
+#if defined(__CUDA_ARCH__)
+    return p / sqrtf(sum_sq / float(cols) + eps * p * p);
+#else
+    return p / std::sqrt(sum_sq / float(cols) + eps * p * p);
+#endif
+}
+
 constexpr int kSequentialTerms = 32;  // a thread adds at most this many terms in order
 
 // Host: sum of v[0..n) as the kernels add: chunks of kSequentialTerms in order, then pairwise.
@@ -85,7 +114,18 @@ inline void normalize_row_host(const T* x, const T* gamma, const T* beta, T* y, 
         const float d = v[c] - mean;
         sq[c] = d * d;
     }
-    const float rstd = 1.f / std::sqrt(blocked_sum(sq, cols, partial) / float(cols) + eps);
+    float sum_sq = blocked_sum(sq, cols, partial), p = 1.f;
+    if (sum_overflowed(sum_sq)) {
+        float m = 0.f;
+        for (std::int32_t c = 0; c < cols; ++c) m = std::fmax(m, std::fabs(v[c] - mean));
+        p = deviation_scale(m);
+        for (std::int32_t c = 0; c < cols; ++c) {
+            const float d = (v[c] - mean) * p;
+            sq[c] = d * d;
+        }
+        sum_sq = blocked_sum(sq, cols, partial);
+    }
+    const float rstd = rstd_from(sum_sq, cols, eps, p);
     for (std::int32_t c = 0; c < cols; ++c)
         store(y[c], normalize(v[c], mean, rstd, load(gamma[c], s.scale), load(beta[c], s.bias)), s.y);
 }

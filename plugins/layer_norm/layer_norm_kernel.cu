@@ -17,8 +17,15 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
 struct WarpSum {
     __device__ float operator()(float v) const { return warp_sum(v); }
+    __device__ float max(float v) const { return warp_max(v); }  // of non-negative values
 };
 
 // Sum over a block of THREADS threads; every thread gets the total. `smem` holds 32 floats.
@@ -33,6 +40,15 @@ struct BlockSum {
         __syncthreads();
         const int lane = threadIdx.x & 31;
         return warp_sum(lane < kWarps ? smem[lane] : 0.f);
+    }
+    __device__ float max(float v) const {  // of non-negative values (0 is the identity)
+        constexpr int kWarps = THREADS / 32;
+        v = warp_max(v);
+        __syncthreads();
+        if ((threadIdx.x & 31) == 0) smem[threadIdx.x >> 5] = v;
+        __syncthreads();
+        const int lane = threadIdx.x & 31;
+        return warp_max(lane < kWarps ? smem[lane] : 0.f);
     }
 };
 
@@ -71,7 +87,27 @@ __device__ __forceinline__ void row_in_registers(const T* __restrict__ x, const 
             }
         }
     }
-    const float rstd = 1.f / sqrtf(sum(sq) / float(cols) + eps);
+    float sum_sq = sum(sq), p = 1.f;
+    if (sum_overflowed(sum_sq)) {  // uniform: every thread of the row holds the same total (core: why)
+        float m = 0.f;
+#pragma unroll
+        for (int it = 0; it < ITEMS; ++it)
+            if ((it * width + tid) * VEC < cols)
+#pragma unroll
+                for (int j = 0; j < VEC; ++j) m = fmaxf(m, fabsf(v[it][j] - mean));
+        p = deviation_scale(sum.max(m));
+        sq = 0.f;
+#pragma unroll
+        for (int it = 0; it < ITEMS; ++it)
+            if ((it * width + tid) * VEC < cols)
+#pragma unroll
+                for (int j = 0; j < VEC; ++j) {
+                    const float d = (v[it][j] - mean) * p;
+                    sq += d * d;
+                }
+        sum_sq = sum(sq);
+    }
+    const float rstd = rstd_from(sum_sq, cols, eps, p);
 #pragma unroll
     for (int it = 0; it < ITEMS; ++it) {
         const int c = (it * width + tid) * VEC;
@@ -130,7 +166,19 @@ __global__ void __launch_bounds__(kStreamThreads)
             const float d = load(xr[c], s.x) - mean;
             sq += d * d;
         }
-        const float rstd = 1.f / sqrtf(sum(sq) / float(g.cols) + eps);
+        float sum_sq = sum(sq), p = 1.f;
+        if (sum_overflowed(sum_sq)) {  // uniform over the block (core: why)
+            float m = 0.f;
+            for (int c = threadIdx.x; c < g.cols; c += kStreamThreads) m = fmaxf(m, fabsf(load(xr[c], s.x) - mean));
+            p = deviation_scale(sum.max(m));
+            sq = 0.f;
+            for (int c = threadIdx.x; c < g.cols; c += kStreamThreads) {
+                const float d = (load(xr[c], s.x) - mean) * p;
+                sq += d * d;
+            }
+            sum_sq = sum(sq);
+        }
+        const float rstd = rstd_from(sum_sq, g.cols, eps, p);
         for (int c = threadIdx.x; c < g.cols; c += kStreamThreads)
             store(yr[c], normalize(load(xr[c], s.x), mean, rstd, load(gamma[c], s.scale), load(beta[c], s.bias)), s.y);
     }

@@ -37,6 +37,9 @@ std::vector<py::array> run(const host::Call& call) {
 
     Geometry g{attrs.batch_size, std::int32_t(channels), attrs.ny, attrs.nx, std::int32_t(pillars), 0};
     g.valid = clamp_valid(*bound.data<std::int32_t>(2), g.pillars);
+    require(sizes_fit(g), name,
+            "canvas [batch_size, C, ny, nx] = [" + std::to_string(g.batch) + ", " + std::to_string(g.channels) + ", " +
+                std::to_string(g.ny) + ", " + std::to_string(g.nx) + "] has more than 2^48 elements");
 
     std::vector<std::int32_t> owner(std::size_t(g.cells()), -1);  // pass 1 (atomicMax on the GPU)
     const auto* coord_data = bound.data<std::int32_t>(1);
@@ -49,9 +52,12 @@ std::vector<py::array> run(const host::Call& call) {
     switch (bound.precision()) {
         case Precision::kFP32: fill<float>(features, owner, g, canvas, CopyValue{}); break;
         case Precision::kFP16: fill<std::uint16_t>(features, owner, g, canvas, CopyValue{}); break;
-        case Precision::kINT8:
-            fill<std::int8_t>(features, owner, g, canvas, RequantizeInt8{bound.input_scale(0) / bound.output_scale(0)});
+        case Precision::kINT8: {
+            const float ratio = requantize_ratio(bound.input_scale(0), bound.output_scale(0));
+            require(ratio > 0.f, name, "int8 scales: s_in / s_out of 'pillar_features' and 'canvas' is not finite");
+            fill<std::int8_t>(features, owner, g, canvas, RequantizeInt8{ratio});
             break;
+        }
     }
     return {canvas};
 }

@@ -30,6 +30,28 @@ struct Geometry {
     PYKIT_HD std::int64_t canvas_elements() const { return cells() * channels; }
 };
 
+// The largest canvas (and owner map) the kernels address: 2^48 elements, far beyond any device's
+// memory, so no real canvas is refused, while every byte size and index derived from it (x16 at
+// most: int4 owner quads, fp32 canvas, the occupancy bitmask) fits int64 and size_t.
+constexpr std::int64_t kMaxElements = std::int64_t(1) << 48;
+
+// a * b when both are in [0, kMaxElements] and so is the product; -1 otherwise (no overflow: the
+// division bound is checked before multiplying).
+PYKIT_HD std::int64_t bounded_product(std::int64_t a, std::int64_t b) {
+    if (a < 0 || b < 0 || a > kMaxElements || b > kMaxElements) return -1;
+    if (a != 0 && b > kMaxElements / a) return -1;
+    return a * b;
+}
+
+// Whether cells() and canvas_elements() are exact (checked arithmetic) and within kMaxElements,
+// and the dims non-negative. Every backend checks it before sizing or indexing anything: cells()
+// alone wraps for B, ny, nx near 2^21..2^22 (2^64 = 0: an empty owner map written out of bounds).
+PYKIT_HD bool sizes_fit(const Geometry& g) {
+    if (g.batch < 0 || g.channels < 0 || g.ny < 0 || g.nx < 0 || g.pillars < 0) return false;
+    const std::int64_t cells = bounded_product(bounded_product(g.batch, g.ny), g.nx);
+    return cells >= 0 && bounded_product(cells, g.channels) >= 0;
+}
+
 PYKIT_HD std::int32_t clamp_valid(std::int32_t num_valid, std::int32_t pillars) {
     return num_valid < 0 ? 0 : (num_valid > pillars ? pillars : num_valid);
 }

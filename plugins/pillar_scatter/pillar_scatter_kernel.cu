@@ -255,10 +255,14 @@ cudaError_t run(const T* features, const std::int32_t* coords, const std::int32_
 }
 }  // namespace
 
-std::size_t workspace_bytes(const Geometry& g) { return owner_bytes(g) + sizeof(std::uint32_t) * std::size_t(mask_words(g.cells())); }
+std::size_t workspace_bytes(const Geometry& g) {
+    if (!sizes_fit(g)) return 0;  // launch() refuses such a geometry; callers check sizes_fit first
+    return owner_bytes(g) + sizeof(std::uint32_t) * std::size_t(mask_words(g.cells()));
+}
 
 cudaError_t launch(Precision precision, const void* features, const std::int32_t* coords, const std::int32_t* num_valid,
                    void* canvas, void* workspace, Geometry g, float ratio, cudaStream_t stream) {
+    if (!sizes_fit(g)) return cudaErrorInvalidValue;  // the workspace was sized from the same (unwrapped) product
     switch (precision) {
         case Precision::kFP32:
             return run(static_cast<const float*>(features), coords, num_valid, static_cast<float*>(canvas), workspace, g,

@@ -4,6 +4,8 @@
 #include "pillar_scatter_kernel.h"
 #include "common/trt/plugin_base.h"
 
+#include <cstdint>
+
 namespace pykit { namespace pillar_scatter {
 
 class PillarScatterPlugin : public trt::PluginBase<PillarScatterPlugin, Attrs> {
@@ -21,19 +23,27 @@ public:
         return out;
     }
 
-    size_t workspace(Precision, const trt::Tensors&) const { return workspace_bytes(geometry(0, 0)); }
+    size_t workspace(Precision, const trt::Tensors& t) const { return workspace_bytes(geometry(t.in[0].dims)); }
 
     cudaError_t run(Precision precision, const trt::Tensors& t, void* workspace, cudaStream_t stream) const {
-        const auto& dims = t.in[0].dims;
-        const Geometry g = geometry(int32_t(dims.d[dims.nbDims - 2]), int32_t(dims.d[dims.nbDims - 1]));
-        const float ratio = precision == Precision::kINT8 ? t.in[0].scale / t.out[0].scale : 1.f;
+        const Geometry g = geometry(t.in[0].dims);
+        const float ratio = precision == Precision::kINT8 ? requantize_ratio(t.in[0].scale, t.out[0].scale) : 1.f;
+        require(ratio > 0.f, Attrs::kPluginName, "int8 scales: s_in / s_out of 'pillar_features' and 'canvas' is not finite");
         return launch(precision, t.input(0), t.input<std::int32_t>(1), t.input<std::int32_t>(2), t.output(0), workspace,
                       g, ratio, stream);
     }
 
 private:
-    Geometry geometry(int32_t pillars, int32_t channels) const {
-        return Geometry{attrs_.batch_size, channels, attrs_.ny, attrs_.nx, pillars, 0};
+    // From pillar_features [P, C] or [1, P, C]: P and C within int32 (the kernels index pillars in
+    // int32, as the host backend checks), and the canvas within the core's bound (checked arithmetic).
+    Geometry geometry(const nvinfer1::Dims& dims) const {
+        require(dims.nbDims >= 2, Attrs::kPluginName, "input 'pillar_features' must be [P, C] or [1, P, C]");
+        const auto pillars = dims.d[dims.nbDims - 2], channels = dims.d[dims.nbDims - 1];
+        require(pillars >= 0 && pillars <= INT32_MAX && channels >= 0 && channels <= INT32_MAX, Attrs::kPluginName,
+                "too many pillars or channels for int32 indexing");
+        const Geometry g{attrs_.batch_size, std::int32_t(channels), attrs_.ny, attrs_.nx, std::int32_t(pillars), 0};
+        require(sizes_fit(g), Attrs::kPluginName, "canvas [batch_size, C, ny, nx] has more than 2^48 elements");
+        return g;
     }
 };
 

@@ -32,21 +32,45 @@ def builder():
     return trt_module().Builder(verbose=bool(os.environ.get("PYKIT_TRT_VERBOSE")))
 
 
-def plugin_library() -> ctypes.CDLL:
-    path = registry.find_library()
+def plugin_library(spec=None) -> ctypes.CDLL:
+    """The plugin library of the spec's project (default: pykit's own), loaded with every other
+    project's built library: TensorRT finds all their creators in the one process registry."""
+    project = registry.project_of(spec) if spec is not None else registry.own_project()
+    path = registry.find_library(project)
     if path is None:
-        raise registry.RegistryError("libpykit_plugins.so was not built (TensorRT not found at build time)")
+        raise registry.RegistryError(f"{project.library_name} was not built (TensorRT not found at build time)")
+    for other in registry.project_libraries().values():
+        if other is not None:
+            registry.load_library(str(other))
+    return plugin_library_at(path)
+
+
+def _libraries(spec) -> list[ctypes.CDLL]:
+    """The spec's project's library; without a spec every loaded project's (a whole model's plugins)."""
+    if spec is not None:
+        return [plugin_library(spec)]
+    plugin_library()
+    return [plugin_library_at(path) for path in registry.project_libraries().values() if path is not None]
+
+
+def plugin_library_at(path) -> ctypes.CDLL:
     lib = registry.load_library(str(path))
     lib.pykit_enqueue_record.restype = ctypes.c_char_p
     return lib
 
 
-def enqueue_record() -> dict[str, list[str]]:
-    return json.loads(plugin_library().pykit_enqueue_record().decode())
+def enqueue_record(spec=None) -> dict[str, list[str]]:
+    """What each plugin saw at enqueue, from its library (several projects' libraries: merged)."""
+    merged: dict[str, list[str]] = {}
+    for lib in _libraries(spec):
+        for name, seen in json.loads(lib.pykit_enqueue_record().decode()).items():
+            merged.setdefault(name, []).extend(seen)
+    return merged
 
 
-def clear_enqueue_record() -> None:
-    plugin_library().pykit_enqueue_record_clear()
+def clear_enqueue_record(spec=None) -> None:
+    for lib in _libraries(spec):
+        lib.pykit_enqueue_record_clear()
 
 
 def fields_for(spec, attrs: dict) -> list[tuple[str, str, object]]:
@@ -135,9 +159,9 @@ class TensorRTBackend:
 
     def run_engine(self, engine, spec, precision, inputs, input_scales, output_scales, profile: int = 0) -> Run:
         """Run a deserialized engine on one case; the precision is what the plugin recorded."""
-        clear_enqueue_record()
+        clear_enqueue_record(spec)
         results = engine.run(self.feeds(spec, precision, inputs, input_scales), profile)
-        seen = enqueue_record().get(spec.name, [])
+        seen = enqueue_record(spec).get(spec.name, [])
         return Run(self.outputs(spec, precision, results, output_scales), actual_precision(spec, precision, seen))
 
     def run(self, spec, precision, inputs, attrs, input_scales, output_scales) -> Run:

@@ -7,6 +7,7 @@ import importlib
 import sys
 
 COMMANDS = {
+    "init": "pykit.cli.init",
     "doctor": "pykit.cli.doctor",
     "list": "pykit.cli.list_plugins",
     "validate": "pykit.cli.validate",
@@ -19,10 +20,22 @@ COMMANDS = {
     "new": "pykit.cli.new",
     "bench": "pykit.cli.bench",
 }
+# Commands that work on plugin specs: with none found they say so and why (exit 2) instead of
+# printing an empty result. (doctor reports it in its table; new needs a project, not plugins.)
+NEED_PLUGINS = {"list", "validate", "inspect", "patch", "lint", "equiv", "demo", "bench"}
+
+
+def cmake_dir() -> str:
+    """The CMake package (find_package(pykit CONFIG)): pykitConfig.cmake and pykit_add_plugins."""
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parents[1] / "cmake")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pykit", description="Development kit for TensorRT plugins.")
+    parser.add_argument("--cmake-dir", action="store_true",
+                        help="print the folder of pykit's CMake package (for -Dpykit_DIR) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         try:
@@ -41,10 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.cmake_dir:
+        print(cmake_dir())
+        return 0
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
     try:
+        if args.command in NEED_PLUGINS:
+            from pykit import registry
+            from pykit.project import ProjectError
+            from pykit.spec import SpecError
+
+            try:
+                registry.require_plugins()
+            except (registry.RegistryError, SpecError, ProjectError) as exc:
+                print(f"pykit {args.command}: {exc}", file=sys.stderr)
+                return 2
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         return 130

@@ -12,11 +12,29 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from pykit.surgeon.demo import run_demo
     from pykit.surgeon.model import SurgeryError
 
+    # The demo writes into a temporary folder beside --out and moves its files in only when it ran
+    # to the end (PASS or FAIL, with the report): an error leaves no half-written folder.
+    out = Path(args.out).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+    def log(text: str) -> None:
+        print(str(text).replace(str(stage), str(out)))
+
     try:
-        return 0 if run_demo(args.out, args.trt, args.seed, args.backend) else 1
+        ok = run_demo(stage, args.trt, args.seed, args.backend, log=log)
+        out.mkdir(exist_ok=True)
+        for item in stage.iterdir():
+            os.replace(item, out / item.name)
+        return 0 if ok else 1
     except SurgeryError as exc:
         print(f"pykit demo: {exc}", file=sys.stderr)
         return 2
@@ -25,3 +43,5 @@ def run(args) -> int:
             print(f"pykit demo: the host backend is not built ({exc}); run with --backend reference", file=sys.stderr)
             return 2
         raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -6,6 +6,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def run(args) -> int:
     rows.append(("gpu", _gpu()))
     version, where = tensorrt_library()
     rows.append(("tensorrt", f"{version} ({where})" if version else where))
+    notes = []
     try:
         from pykit.backends.host import host_module
 
@@ -94,31 +96,60 @@ def run(args) -> int:
     except ImportError as exc:
         rows.append(("host backend", f"NOT BUILT ({exc}); run: pip install -e ."))
         host_ok = False
+    specs = None
     try:
-        specs = registry.discover()
+        for project in registry.projects():
+            rows.append(("project", str(project)))
+            if not project.is_pykit:
+                try:
+                    module = project.host_module()
+                    rows.append(("  host module", f"{project.host_module_name}: {', '.join(module.plugins()) or 'no plugins'}"))
+                except ImportError as exc:
+                    rows.append(("  host module", f"NOT BUILT: {exc}"))
+        for problem in registry.project_problems():
+            rows.append(("project", f"SKIPPED: {problem}"))
+        specs = registry.require_plugins()
         rows.append(("plugin specs", ", ".join(f"{s.name} v{s.version}" for s in specs)))
+    except registry.NoPluginsError as exc:
+        rows.append(("plugin specs", "NONE"))
+        notes.append(str(exc))
     except Exception as exc:
         rows.append(("plugin specs", f"ERROR: {exc}"))
-        specs = None
 
     problems = []
-    lib = args.library or registry.find_library()
-    if lib is None:
-        rows.append(("plugin library", "not built (needs TensorRT headers and libnvinfer at build time)"))
-    elif not version:
-        rows.append(("plugin library", f"{lib} (not loaded: TensorRT libraries not found)"))
-    else:
-        try:
-            path, problems = registry.check_library(specs, lib)
-            manifest = registry.library_manifest(path)
-            creators = ", ".join(f"{c['namespace']}::{c['name']} v{c['version']}" for c in manifest["creators"])
-            rows.append(("plugin library", f"{path}: {creators or 'no creators'}"))
-        except registry.RegistryError as exc:
-            rows.append(("plugin library", f"ERROR: {exc}"))
-            problems = [exc]
+    libraries = {}
+    if specs is not None:
+        libraries = registry.project_libraries()
+    for project, lib in libraries.items():
+        if project.is_pykit and args.library:
+            lib = args.library
+        key = "plugin library" if project.is_pykit else f"plugin library ({project.name})"
+        if lib is None:
+            rows.append((key, f"{project.library_name} not built (needs TensorRT headers and libnvinfer at build time)"))
+        elif not version:
+            rows.append((key, f"{lib} (not loaded: TensorRT libraries not found)"))
+        else:
+            try:
+                path, mine = registry.check_library(specs, lib, project)
+                problems += mine
+                manifest = registry.library_manifest(path)
+                creators = ", ".join(f"{c['namespace']}::{c['name']} v{c['version']}" for c in manifest["creators"])
+                rows.append((key, f"{path}: {creators or 'no creators'}"))
+            except registry.RegistryError as exc:
+                rows.append((key, f"ERROR: {exc}"))
+                problems.append(exc)
+    loaded = {str(p): registry.library_manifest(p) for p in libraries.values() if p is not None and version}
+    try:
+        problems += registry.diagnose_clashes(loaded)
+    except registry.RegistryError as exc:
+        problems.append(exc)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key.ljust(width)}  {value}")
     for p in problems:
         print(f"problem: {p}")
+    for note in notes:
+        print(f"pykit doctor: {note}", file=sys.stderr)
+    if notes:
+        return 2
     return 0 if host_ok and specs is not None and not problems else 1

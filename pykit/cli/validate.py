@@ -12,7 +12,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", default="host", help="host (CPU kernel cores); default host")
     parser.add_argument("--plugin", action="append", help="plugin name (repeatable; default: all)")
     parser.add_argument("--precision", default="fp32,fp16,int8", help="comma-separated subset of fp32,fp16,int8")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random cases (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed for the random cases (default 0)")
     parser.add_argument("--json", metavar="FILE", help="also write every case's result as JSON")
     parser.add_argument("--cases", action="store_true", help="print one row per case, not per precision")
     parser.add_argument("--report", metavar="DIR", help="write report.md, results.json and error histograms to DIR")
@@ -23,6 +23,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--inputs", type=int, default=3, help="with --model: seeded inputs to compare on (default 3)")
     parser.add_argument("--calibration-batches", type=int, default=16,
                         help="with --model, int8: seeded calibration inputs (default 16)")
+
+
+def _seed(text: str) -> int:
+    """A numpy seed: a non-negative integer (argparse turns the ValueError into one line, exit 2)."""
+    seed = int(text)
+    if seed < 0:
+        raise ValueError(text)
+    return seed
+
+
+_seed.__name__ = "seed (a non-negative integer)"
 
 
 def command_line() -> str:

@@ -1,6 +1,7 @@
 // pykit._host: the CPU backend. Runs each plugin's kernel core (the same __host__ __device__ code
 // the CUDA launchers run) on numpy arrays, and exposes the attribute (de)serializer so tests can
-// attack it with truncated, oversized and garbage buffers.
+// attack it with truncated, oversized and garbage buffers. Every plugin project builds its own
+// copy (pykit_add_plugins), with its plugins' host.cpp, as <package>.<PYKIT_HOST_MODULE_NAME>.
 #include <pybind11/stl.h>
 
 #include "common/numeric.h"
@@ -24,9 +25,14 @@ const pykit::host::PluginEntry& entry(const std::string& name) {
 }
 }  // namespace
 
-PYBIND11_MODULE(_host, m) {
+#ifndef PYKIT_HOST_MODULE_NAME
+#define PYKIT_HOST_MODULE_NAME _host
+#endif
+
+PYBIND11_MODULE(PYKIT_HOST_MODULE_NAME, m) {
     m.doc() = "pykit host backend: plugin kernel cores on the CPU";
-    py::register_exception<pykit::Error>(m, "PluginError", PyExc_ValueError);
+    // Module-local: several projects' host modules share one process, each translates its own errors.
+    py::register_local_exception<pykit::Error>(m, "PluginError", PyExc_ValueError);
 
     m.def("plugins", [] {
         std::vector<std::string> names;

@@ -668,6 +668,33 @@ private:
 PYBIND11_MODULE(_trt, m) {
     using namespace pykit::trt_runner;
     m.doc() = "pykit's native TensorRT layer";
+    // This module's C++ errors become Python exceptions here, in the module that threw them, before
+    // pybind11 consults the translators that every pybind11 module of the process shares (local
+    // translators run first). Left to the shared chain, TensorRT's message was lost: unless
+    // onnxruntime was imported first, every error surfaced as "SystemError: ... returned NULL
+    // without setting an exception". Likely cause (not reproduced without TensorRT's libraries):
+    // the shared chain starts with the translators of the module that created pybind11's internals
+    // (pykit._host, with its global PluginError translator) and matches the thrown type against
+    // type_info objects of another shared object, while _trt's throw may bind the C++ runtime's
+    // symbols in its local scope (libnvinfer and its dependencies, RTLD_LOCAL); onnxruntime, loaded
+    // first, puts one libstdc++ in front of everyone. A translator compiled into this module
+    // catches with the same type_info the throw used, whichever way the symbols bound.
+    py::register_local_exception_translator([](std::exception_ptr p) {
+        if (!p) return;
+        try {
+            std::rethrow_exception(p);
+        } catch (const py::builtin_exception& e) {
+            e.set_error();
+        } catch (py::error_already_set& e) {
+            e.restore();
+        } catch (const std::invalid_argument& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        } catch (const std::bad_alloc& e) {
+            PyErr_SetString(PyExc_MemoryError, e.what());
+        } catch (const std::exception& e) {
+            PyErr_SetString(PyExc_RuntimeError, e.what());
+        }
+    });
     m.def("version", [] { return getInferLibVersion(); }, "getInferLibVersion(), e.g. 8503");
     m.def("header_version", [] { return NV_TENSORRT_VERSION; }, "the TensorRT version this module was built against");
 

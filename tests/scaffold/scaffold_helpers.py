@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
+# every attribute kind: scalars, a string, arrays with and without defaults, required ones
 GOLDEN_ARGS = dict(name="Foo", inputs=["x:float", "idx:int32"], outputs=["y"],
-                   attrs=["epsilon:float=1e-5", "axis:int=-1", "mode:str=fast", "n:int", "weights:float[]=1,2"],
+                   attrs=["epsilon:float=1e-5", "axis:int=-1", "mode:str=fast", "n:int", "weights:float[]=1,2",
+                          "dims:int[]", "sizes:int[]=3,4", "gains:float[]"],
                    precisions="fp32,fp16,int8")
 
 

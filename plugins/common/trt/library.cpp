@@ -166,8 +166,12 @@ std::string manifest_entry(Creator* c, const void* registered) {
 
 extern "C" {
 
+// The two JSON getters return a pointer into a thread_local string: valid until the same thread's
+// next call of the same getter, and never written by another thread (a function-static string was:
+// two threads building it at once raced, and pykit_enqueue_record handed its pointer out after
+// releasing the lock). The ABI is unchanged: ctypes' c_char_p copies the bytes on return.
 __attribute__((visibility("default"))) const char* pykit_plugin_manifest() {
-    static std::string json;
+    thread_local std::string json;
     json = "{\"tensorrt\": " + std::to_string(NV_TENSORRT_VERSION) + ", \"creators\": [";
     bool first = true;
     for (nvinfer1::IPluginCreator* c : pykit::trt::creators()) {
@@ -190,7 +194,7 @@ __attribute__((visibility("default"))) const char* pykit_plugin_manifest() {
 }
 
 __attribute__((visibility("default"))) const char* pykit_enqueue_record() {
-    static std::string json;
+    thread_local std::string json;
     std::lock_guard<std::mutex> lock(pykit::trt::record_mutex);
     json = "{";
     bool first = true;

@@ -1,0 +1,11 @@
+# The version is the Python package's (pykit/__init__.py); any version satisfies a request for an older one.
+file(STRINGS "${CMAKE_CURRENT_LIST_DIR}/../__init__.py" _pykit_version_line REGEX "^__version__")
+string(REGEX MATCH "[0-9]+(\\.[0-9]+)*" PACKAGE_VERSION "${_pykit_version_line}")
+if(PACKAGE_FIND_VERSION AND PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION)
+  set(PACKAGE_VERSION_COMPATIBLE FALSE)
+else()
+  set(PACKAGE_VERSION_COMPATIBLE TRUE)
+  if(PACKAGE_FIND_VERSION STREQUAL PACKAGE_VERSION)
+    set(PACKAGE_VERSION_EXACT TRUE)
+  endif()
+endif()
