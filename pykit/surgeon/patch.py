@@ -2,8 +2,8 @@
 
 Order: shape inference (so that tensors a rule rewires keep their types) -> rules on the main
 graph and on If/Loop/Scan bodies (rules registered with ``subgraphs=False`` report what they
-skipped there) -> forced replacements must all have been taken -> cleanup (dead nodes and tensors
-go) -> topological sort -> opset/IR conversion to what the target parser accepts -> onnx.checker
+skipped there) -> forced replacements not taken are listed in ``unpatched`` -> cleanup (dead nodes and
+tensors go) -> topological sort -> opset/IR conversion to what the target parser accepts -> onnx.checker
 (full) and strict shape inference -> structural check (no dangling tensors, no cycles).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, it
 from pykit.surgeon.rules import Change, RuleContext, all_rules
 
 
-UNPATCHED_EXIT = 3  # `pykit patch`: a flagged node left as it was, or a named rule that matched nothing
+UNPATCHED_EXIT = 3  # `pykit patch`: a flagged node left as it was, or a named rule / forced node that matched nothing
 
 
 @dataclass
@@ -62,9 +62,10 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
     """Rewrite ``model`` (a ModelProto, not modified). ``force``: node names or op types to replace
     even where the parser would import them correctly; ``checked``: the caller already ran
     check_structure (load_model does). Every rewrite is proven first (pykit.surgeon.proof) and kept
-    only if it holds. ``unpatched`` lists the nodes `inspect --trt` still flags in the result and the
-    ``rule_names`` that rewrote nothing; ``exit_code`` is UNPATCHED_EXIT then, unless ``allow_unpatched``.
-    Raises SurgeryError with one line."""
+    only if it holds. ``unpatched`` lists the nodes `inspect --trt` still flags in the result, the
+    ``rule_names`` that rewrote nothing and the ``force`` entries that matched no node or whose nodes
+    no rule replaced; ``exit_code`` is UNPATCHED_EXIT then, unless ``allow_unpatched``. Raises
+    SurgeryError with one line."""
     import onnx
     import onnx_graphsurgeon as gs
 
@@ -89,9 +90,8 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
     all_nodes = [(p, n) for p, g in graphs for n in g.nodes]
     forced_names = {f for f in force if any(n.name == f for _, n in all_nodes)}
     forced_ops = {f for f in force if f not in forced_names and any(n.op == f for _, n in all_nodes)}
-    missing = [f for f in force if f not in forced_names and f not in forced_ops]
-    if missing:
-        raise SurgeryError(f"--node {missing[0]}: no node of that name or op type in the model")
+    left = [f"--node {f} matched nothing: no node of that name or op type in the model"
+            for f in force if f not in forced_names and f not in forced_ops]
     forced_targets = {id(n): n for _, n in all_nodes if n.name in forced_names or n.op in forced_ops}
 
     changes: list[Change] = []
@@ -124,7 +124,8 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
     for key, node in forced_targets.items():
         if key not in taken:
             reasons = "; ".join(why_not.get(key, [])) or "no rule anchors on op type " + node.op
-            raise SurgeryError(f"--node: {node.name} ({node.op}) was not replaced: {reasons}")
+            named = node.name if node.name in forced_names else node.op
+            left.append(f"--node {named}: {node.name} ({node.op}) was not replaced: {reasons}")
 
     for _, g in graphs:
         g.cleanup(remove_unused_graph_inputs=False)
@@ -161,7 +162,7 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
             changes.append(Change("convert", "converted", "main", [], f"IR version {out.ir_version} -> {table['ir_max']}"))
             out.ir_version = table["ir_max"]
     validate_patched(out)
-    return PatchResult(out, changes, _unpatched(out, trt, rule_names or [], changes), allow_unpatched)
+    return PatchResult(out, changes, left + _unpatched(out, trt, rule_names or [], changes), allow_unpatched)
 
 
 def _unpatched(patched, trt, rule_names, changes) -> list[str]:
