@@ -278,17 +278,20 @@ def test_bench_case_is_well_formed(spec):
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if (s.folder / "models.py").is_file()], ids=lambda s: s.name)
 def test_example_models_are_taken_by_their_plugin(spec):
-    """models.py's demos(seed) gives named, checked models with input specs, which patching turns
-    into at least one node of this plugin (what `pykit demo` relies on)."""
+    """models.py's demos(seed) gives named, checked models with input specs, which patching (with the
+    forced rewrites its FORCE names, if any) turns into at least one node of this plugin, leaving
+    nothing unpatched (what `pykit demo` relies on)."""
     import onnx
 
     from pykit.surgeon.models import INPUT_SPECS_KEY
     from pykit.surgeon.patch import patch_model
 
-    demos = registry.load_module(spec, "models").demos(0)
+    module = registry.load_module(spec, "models")
+    demos = module.demos(0)
     assert demos, f"{spec.folder / 'models.py'}: demos() gives no model"
     for name, model in demos.items():
         assert isinstance(model, onnx.ModelProto), name
         assert INPUT_SPECS_KEY in {p.key for p in model.metadata_props}, f"{name}: no {INPUT_SPECS_KEY} metadata"
-        patched = patch_model(model).model
-        assert spec.name in {n.op_type for n in patched.graph.node}, f"{name}: patching made no {spec.name} node"
+        result = patch_model(model, trt="8.5", force=getattr(module, "FORCE", {}).get(name, []))
+        assert spec.name in {n.op_type for n in result.model.graph.node}, f"{name}: patching made no {spec.name} node"
+        assert not result.unpatched, f"{name}: left unpatched: {result.unpatched}"

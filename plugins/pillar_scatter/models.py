@@ -1,9 +1,10 @@
 """PillarScatter's example model, built in code (no downloads): :func:`pointpillars_like`, a pillar
 feature net (MatMul "linear" -> BatchNormalization -> ReLU -> ReduceMax over the points of a pillar)
 -> ScatterND of the pillar features into a zero BEV canvas (linear cell index (b*ny + y)*nx + x
-computed from int32 coords via Cast/Gather/Mul/Add, as PyTorch exports
-``canvas.index_put_(idx, feats, accumulate=True)``: reduction "add") -> Reshape/Transpose to NCHW ->
-a small conv head with two outputs (class scores, boxes). Opset 17, IR 8: TensorRT 8.5's limits.
+computed from int32 coords via Cast/Gather/Mul/Add; reduction "none" in the demo, as real exporters
+write ``canvas[:, idx] = feats``, e.g. mmdet3d's dynamo export in tests/corpus) -> Reshape/Transpose
+to NCHW -> a small conv head with two outputs (class scores, boxes). Opset 17, IR 8: TensorRT 8.5's
+limits. TensorRT 8.5 imports that ScatterND correctly, so the demo forces the rewrite (``FORCE``).
 """
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from pykit.surgeon.models import finish, initializer
 
 def demos(seed: int = 0) -> dict:
     """The models `pykit demo` inspects, patches and proves, by file name."""
-    return {"pointpillars_like": pointpillars_like(seed=seed)}
+    return {"pointpillars_like": pointpillars_like(reduction="none", seed=seed)}
+
+
+# What `pykit demo` rewrites although TensorRT imports it (patch_model's ``force``: op types or node
+# names), by demo model: TensorRT 8.5 imports ScatterND (reduction none) correctly, but slower than
+# PillarScatter, so the demo rewrites it for speed.
+FORCE = {"pointpillars_like": ["ScatterND"]}
 
 
 def pointpillars_like(pillars: int = 256, points: int = 8, point_features: int = 9, channels: int = 16,

@@ -11,9 +11,11 @@ Pattern (what PyTorch exports for ``canvas[:, idx] = feats`` / OpenPCDet-style s
     out     = Transpose(Reshape(bev, [B, ny, nx, C]), [0, 3, 1, 2])     -> [B, C, ny, nx]
          or = Reshape(Transpose(bev, [1, 0]), [1, C, ny, nx])            (B = 1)
 
-becomes ``out = PillarScatter(Unsqueeze(feats, [0]), coords32, num_valid=P; nx, ny, batch_size=B)``. coords32 is the
-int32 coords tensor itself when its columns are (b, z, y, x); otherwise a Gather of the columns into
-that order, times a mask that zeroes the batch column when the index ignores it (B = 1).
+becomes ``out = PillarScatter(Unsqueeze(feats, [0]), coords32, num_valid=P; nx, ny, batch_size=B)``. coords32
+is (b, 0, y, x) recomputed from the int32 cell index itself: b = cell // (ny*nx), y = (cell // nx) % ny,
+x = cell % nx. So the plugin writes exactly the cell the original writes, also where the coords do not
+say it directly: a coords column the index ignores (the batch column when B = 1, z) and x >= nx (the
+index wraps into the next row; PillarScatter would skip such a pillar if fed the coords as they are).
 
 Semantics: equal on every input the original accepts (cells inside the canvas) whose cells are
 unique, which pillar voxelization guarantees (one pillar per cell). Out of range cells make
@@ -139,7 +141,7 @@ def pillar_scatter(ctx, node, forced):
     by_mult = sorted(mult.items(), key=lambda kv: kv[1])
     if len(by_mult) not in (2, 3) or by_mult[0][1] != 1:
         return f"cell index {mult} is not y*nx + x (+ b*ny*nx)"
-    xcol, ycol, nx = by_mult[0][0], by_mult[1][0], by_mult[1][1]
+    nx = by_mult[1][1]  # by_mult: (x column, 1), (y column, nx)[, (b column, ny*nx)]
     bcol = by_mult[2][0] if len(by_mult) == 3 else None
     if bcol is not None:
         if by_mult[2][1] % nx:
@@ -160,14 +162,23 @@ def pillar_scatter(ctx, node, forced):
     if src.shape is not None and len(src.shape) != 2:
         return f"coords {src.name} has shape {src.shape}, not [P, K]"
 
+    if cells > np.iinfo(np.int32).max:
+        return f"canvas of {cells} cells: the cell index does not fit PillarScatter's int32 coords"
     spec = ctx.spec("PillarScatter")
-    coords = ctx.as_int32(src, "for PillarScatter coords")
-    if (bcol, ycol, xcol) != (0, 2, 3):
-        perm = ctx.constant("coords_perm", np.array([bcol if bcol is not None else ycol, ycol, ycol, xcol], np.int64))
-        gathered = ctx.add_node("Gather", [coords, perm], np.int32, [src.shape[0] if src.shape else "P", 4],
-                                attrs={"axis": 1}, name="coords_bzyx")
-        mask = ctx.constant("coords_mask", np.array([1 if bcol is not None else 0, 0, 1, 1], np.int32))
-        coords = ctx.add_node("Mul", [gathered, mask], np.int32, gathered.shape, name="coords_mask")
+    # (b, 0, y, x) from the linear cell index itself: exact wherever the original is defined, including
+    # coords whose x >= nx (the index wraps into the next row) and columns the index ignores
+    cell = ctx.as_int32(flat, "for PillarScatter coords")
+    P0 = src.shape[0] if src.shape else "P"
+
+    def op(kind, a, b, name):
+        return ctx.add_node(kind, [a, ctx.constant(name + "_k", np.array(b, np.int32))], np.int32, [P0], name=name)
+    b_ = op("Div", cell, ny * nx, "cell_b")
+    y_ = op("Mod", op("Div", cell, nx, "cell_row"), ny, "cell_y")
+    x_ = op("Mod", cell, nx, "cell_x")
+    z_ = op("Mul", cell, 0, "cell_z")
+    axis1 = ctx.constant("ax1", np.array([1], np.int64))
+    cols = [ctx.add_node("Unsqueeze", [t, axis1], np.int32, [P0, 1]) for t in (b_, z_, y_, x_)]
+    coords = ctx.add_node("Concat", cols, np.int32, [P0, 4], attrs={"axis": 1}, name="coords_bzyx")
     P = feats.shape[0] if feats.shape is not None else None
     if isinstance(P, (int, np.integer)):
         num_valid = ctx.constant("num_valid", np.array([P], np.int32))
@@ -183,8 +194,10 @@ def pillar_scatter(ctx, node, forced):
     ctx.detach(*replaced)
     name = f"{node.name}/PillarScatter" if node.name else ctx.unique("PillarScatter")
     ctx.plugin_node(spec, [feats_1pc, coords, num_valid], [out], {"nx": nx, "ny": ny, "batch_size": B}, name)
-    layout = "(b, z, y, x) as is" if (bcol, ycol, xcol) == (0, 2, 3) else \
-        f"columns b={bcol} y={ycol} x={xcol} regathered to (b, z, y, x){'' if bcol is not None else ', batch zeroed'}"
+    index = " + ".join(f"{m}*{src.name}[:, {col}]" if m != 1 else f"{src.name}[:, {col}]"
+                       for col, m in reversed(by_mult))
+    layout = f"(b, 0, y, x) from the cell index {index}" + \
+        ("" if bcol is not None else ", batch 0: the index has no batch term")
     return Change(ctx.rule.name, "fused", ctx.path, names,
                   f"PillarScatter v{spec.version} ({spec.namespace}) nx={nx} ny={ny} batch_size={B}, num_valid=P, coords {layout}"
                   + ("; reduction add into zeros == assignment for unique cells (one pillar per cell)" if reduction == "add" else ""),

@@ -2,8 +2,8 @@
 
 Order: shape inference (so that tensors a rule rewires keep their types) -> rules on the main
 graph and on If/Loop/Scan bodies (rules registered with ``subgraphs=False`` report what they
-skipped there) -> forced replacements must all have been taken -> cleanup (dead nodes and tensors
-go) -> topological sort -> opset/IR conversion to what the target parser accepts -> onnx.checker
+skipped there) -> forced replacements not taken are listed in ``unpatched`` -> cleanup (dead nodes and
+tensors go) -> topological sort -> opset/IR conversion to what the target parser accepts -> onnx.checker
 (full) and strict shape inference -> structural check (no dangling tensors, no cycles).
 """
 from __future__ import annotations
@@ -14,10 +14,20 @@ from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, it
 from pykit.surgeon.rules import Change, RuleContext, all_rules
 
 
+UNPATCHED_EXIT = 3  # `pykit patch`: a flagged node left as it was, or a named rule / forced node that matched nothing
+
+
 @dataclass
 class PatchResult:
     model: object
     changes: list[Change] = field(default_factory=list)
+    unpatched: list[str] = field(default_factory=list)  # one line each: what is left that the user wanted gone
+    allow_unpatched: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """UNPATCHED_EXIT when something is left unpatched (and that was not allowed), else 0."""
+        return UNPATCHED_EXIT if self.unpatched and not self.allow_unpatched else 0
 
     @property
     def rewrites(self) -> list[Change]:
@@ -47,10 +57,15 @@ def _node_names(model) -> set[str]:
     return {n.name for _, g in iter_graphs(model.graph) for n in g.node if n.name}
 
 
-def patch_model(model, trt: str | None = None, rule_names=None, force=None, checked: bool = False) -> PatchResult:
+def patch_model(model, trt: str | None = None, rule_names=None, force=None, checked: bool = False,
+                allow_unpatched: bool = False) -> PatchResult:
     """Rewrite ``model`` (a ModelProto, not modified). ``force``: node names or op types to replace
     even where the parser would import them correctly; ``checked``: the caller already ran
-    check_structure (load_model does). Raises SurgeryError with one line."""
+    check_structure (load_model does). Every rewrite is proven first (pykit.surgeon.proof) and kept
+    only if it holds. ``unpatched`` lists the nodes `inspect --trt` still flags in the result, the
+    ``rule_names`` that rewrote nothing and the ``force`` entries that matched no node or whose nodes
+    no rule replaced; ``exit_code`` is UNPATCHED_EXIT then, unless ``allow_unpatched``. Raises
+    SurgeryError with one line."""
     import onnx
     import onnx_graphsurgeon as gs
 
@@ -75,13 +90,13 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
     all_nodes = [(p, n) for p, g in graphs for n in g.nodes]
     forced_names = {f for f in force if any(n.name == f for _, n in all_nodes)}
     forced_ops = {f for f in force if f not in forced_names and any(n.op == f for _, n in all_nodes)}
-    missing = [f for f in force if f not in forced_names and f not in forced_ops]
-    if missing:
-        raise SurgeryError(f"--node {missing[0]}: no node of that name or op type in the model")
+    left = [f"--node {f} matched nothing: no node of that name or op type in the model"
+            for f in force if f not in forced_names and f not in forced_ops]
     forced_targets = {id(n): n for _, n in all_nodes if n.name in forced_names or n.op in forced_ops}
 
     changes: list[Change] = []
     counter = [0]
+    opsets = list(typed.opset_import)
     taken: set[int] = set()
     why_not: dict[int, list[str]] = {}
     for path, g in graphs:
@@ -93,12 +108,11 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
                 changes.append(Change(rule.name, "skipped", path, [n.name for n in hits],
                                       "this rule does not rewrite inside If/Loop/Scan bodies"))
                 continue
-            ctx = RuleContext(g, path, rule, changes, counter)
             for node in hits:
                 if not node.outputs:  # already rewritten by an earlier rule
                     continue
                 forced = id(node) in forced_targets
-                result = rule.fn(ctx, node, forced)
+                result = _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, model.ir_version, model)
                 if isinstance(result, Change):
                     changes.append(result)
                     taken.add(id(node))
@@ -110,7 +124,8 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
     for key, node in forced_targets.items():
         if key not in taken:
             reasons = "; ".join(why_not.get(key, [])) or "no rule anchors on op type " + node.op
-            raise SurgeryError(f"--node: {node.name} ({node.op}) was not replaced: {reasons}")
+            named = node.name if node.name in forced_names else node.op
+            left.append(f"--node {named}: {node.name} ({node.op}) was not replaced: {reasons}")
 
     for _, g in graphs:
         g.cleanup(remove_unused_graph_inputs=False)
@@ -147,14 +162,93 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
             changes.append(Change("convert", "converted", "main", [], f"IR version {out.ir_version} -> {table['ir_max']}"))
             out.ir_version = table["ir_max"]
     validate_patched(out)
-    return PatchResult(out, changes)
+    return PatchResult(out, changes, left + _unpatched(out, trt, rule_names or [], changes), allow_unpatched)
+
+
+def _unpatched(patched, trt, rule_names, changes) -> list[str]:
+    left = []
+    for name in rule_names:
+        if not any(c.rule == name and c.rewrote for c in changes):
+            why = "; ".join(f"{', '.join(c.nodes)}: {c.detail}" for c in changes if c.rule == name and c.action == "skipped")
+            left.append(f"--rule {name} rewrote nothing" + (f" ({why})" if why else ": no node it anchors on"))
+    if trt is not None:
+        from pykit.surgeon.inspect import inspect_model
+
+        left += [f"still flagged for TensorRT {trt}: {f.line().strip()}" for f in inspect_model(patched, trt).findings if f.blocking]
+    return left
+
+
+def _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, ir_version, source):
+    """Run the rule on a copy of ``g``; if it rewrites, prove the rewrite (pykit.surgeon.proof) and
+    only then apply it to ``g`` (the rule runs again there, with the same names). Returns what the
+    rule returned, its Change carrying the proof, or the reason the rewrite was refused (str)."""
+    from pykit.surgeon.proof import prove
+
+    position = next(k for k, n in enumerate(g.nodes) if n is node)
+    trial = g.copy()
+    before = {id(n) for n in trial.nodes}
+    start = counter[0]
+    result = rule.fn(RuleContext(trial, path, rule, [], counter), trial.nodes[position], forced)
+    counter[0] = start
+    if not isinstance(result, Change):
+        return result
+    new_nodes = [n for n in trial.nodes if id(n) not in before and (n.inputs or n.outputs)]
+    proof = prove(g, new_nodes, RuleContext(g, path, rule, [], counter).spec(), opsets, ir_version,
+                  source=source if path == "main" else None)
+    if not proof.proven:
+        return proof.text()
+    result = rule.fn(RuleContext(g, path, rule, changes, counter), node, forced)
+    if not isinstance(result, Change):  # a rule must decide the same way twice
+        raise SurgeryError(f"rule {rule.name}: rewrote node '{node.name}' on a copy of the graph but not on the graph")
+    result.detail += f"; {proof.text()}"
+    result.proof = proof
+    return result
+
+
+def _reads(node) -> set[str]:
+    """The tensors a node reads: its inputs and what its If/Loop/Scan bodies read from outer scopes."""
+    from onnx import AttributeProto
+
+    names = {i for i in node.input if i}
+    for attr in node.attribute:
+        bodies = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
+        for body in bodies:
+            for n in body.node:
+                names |= _reads(n)
+    return names
+
+
+def _topo_order(graph) -> list[int]:
+    """Kahn's algorithm, smallest index first (keeps the existing order where it is valid); a body's
+    reads of outer-scope values count as edges into its If/Loop/Scan node."""
+    import heapq
+
+    producer = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
+    indeg = [0] * len(graph.node)
+    users: dict[int, list[int]] = {}
+    for k, n in enumerate(graph.node):
+        deps = {producer[i] for i in _reads(n) if i in producer} - {k}
+        indeg[k] = len(deps)
+        for d in deps:
+            users.setdefault(d, []).append(k)
+    ready = [k for k in range(len(graph.node)) if indeg[k] == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        k = heapq.heappop(ready)
+        out.append(k)
+        for u in users.get(k, []):
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(ready, u)
+    if len(out) != len(graph.node):
+        raise SurgeryError("the patched graph has a cycle")
+    return out
 
 
 def _toposort(model) -> None:
     """Sort the nodes of every graph topologically, in place (stable: Kahn's algorithm from the
     existing order; faster than graphsurgeon's on large graphs)."""
-    from pykit.surgeon.inspect import _topo_order
-
     for _, g in iter_graphs(model.graph):
         order = _topo_order(g)
         if order != list(range(len(g.node))):
@@ -177,11 +271,12 @@ def validate_patched(model) -> None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SurgeryError(f"the patched model fails onnx.checker/shape inference: {first}") from None
     check_structure(model, "patched model")
-    for path, g in iter_graphs(model.graph):
-        seen = {i.name for i in g.input} | {i.name for i in g.initializer}
-        consumed = set()
+    consumed = set()  # by any graph: a body reads outer-scope values by name
+    for _, g in iter_graphs(model.graph):
         for node in g.node:
             consumed.update(i for i in node.input if i)
+    for path, g in iter_graphs(model.graph):
+        seen = {i.name for i in g.input} | {i.name for i in g.initializer}
         for node in g.node:
             if path == "main":
                 for i in node.input:

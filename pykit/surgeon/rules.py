@@ -40,6 +40,7 @@ class Change:
     nodes: list[str]
     detail: str
     plugin_node: str | None = None
+    proof: Any = None  # pykit.surgeon.proof.Proof of a kept rewrite
 
     def __str__(self) -> str:
         where = "" if self.graph == "main" else f" [{self.graph}]"

@@ -43,13 +43,47 @@ def test_bad_models_give_one_line(bad_models, command, case, tmp_path):
 
 
 def test_inspect_and_equiv_cli(tmp_path):
-    src = save(pointpillars_like(), tmp_path / "pp.onnx")
-    p = cli("inspect", src, "--trt", "8.5")
+    # ScatterND(add): TensorRT 8.5 ignores the reduction (flagged, PillarScatter named as taker), but
+    # duplicate cells sum where PillarScatter keeps one pillar: the proof refuses, the CLI exits 3
+    add = save(pointpillars_like(reduction="add"), tmp_path / "pp_add.onnx")
+    p = cli("inspect", add, "--trt", "8.5")
     assert p.returncode == 0 and "wrong-semantics" in p.stdout and "taker: PillarScatter" in p.stdout
+    p = cli("patch", add, "-o", str(tmp_path / "pp_add.p.onnx"), "--trt", "8.5")
+    assert p.returncode == 3 and "proof failed" in p.stdout and "unpatched still flagged" in p.stdout
+    # ScatterND(none), what exporters write: imported natively, rewritten when forced, and equivalent
+    src = save(pointpillars_like(reduction="none"), tmp_path / "pp.onnx")
+    p = cli("inspect", src, "--trt", "8.5")
+    assert p.returncode == 0 and "wrong-semantics" not in p.stdout and "every node imports natively" in p.stdout
     out = str(tmp_path / "pp.p.onnx")
-    assert cli("patch", src, "-o", out).returncode == 0
+    p = cli("patch", src, "-o", out, "--trt", "8.5", "--node", "ScatterND")
+    assert p.returncode == 0 and "fused     pillar_scatter" in p.stdout and "proven on 8 probes" in p.stdout
     p = cli("equiv", src, out, "--precision", "fp32,int8", "--seed", "5")
     assert p.returncode == 0 and "2 passed, 0 failed" in p.stdout and "output cls: max|P-O|" in p.stdout
+
+
+def test_patch_exit_code_3_when_unpatched_unless_allowed(tmp_path):
+    add = save(pointpillars_like(reduction="add"), tmp_path / "pp_add.onnx")
+    out = tmp_path / "out.onnx"
+    # the flagged node is left: exit 3, one 'unpatched' line; nothing was patched, nothing written
+    p = cli("patch", add, "-o", str(out), "--trt", "8.5")
+    assert p.returncode == 3 and [line for line in p.stdout.splitlines() if line.startswith("unpatched ")] == \
+        [line for line in p.stdout.splitlines() if "scatter/scatter_nd (ScatterND)" in line and "unpatched" in line]
+    assert not out.exists()
+    p = cli("patch", add, "-o", str(out), "--trt", "8.5", "--allow-unpatched")
+    assert p.returncode == 0 and "unpatched still flagged" in p.stdout and not out.exists()
+    # a --rule / --node that matched nothing: exit 3; with a rewrite elsewhere the model is still written
+    none = save(pointpillars_like(reduction="none"), tmp_path / "pp.onnx")
+    p = cli("patch", none, "-o", str(out), "--node", "ScatterND", "--node", "no_such_node")
+    assert p.returncode == 3 and "unpatched --node no_such_node matched nothing" in p.stdout and out.is_file()
+    out.unlink()
+    p = cli("patch", none, "-o", str(out), "--rule", "scatter_elements_reduce")
+    assert p.returncode == 3 and "unpatched --rule scatter_elements_reduce rewrote nothing" in p.stdout
+    assert not out.exists()  # nothing to patch
+    p = cli("patch", none, "-o", str(out), "--node", "ScatterND", "--node", "no_such_node", "--allow-unpatched")
+    assert p.returncode == 0 and "unpatched --node no_such_node" in p.stdout and out.is_file()
+    p = cli("patch", "--help")
+    text = " ".join(p.stdout.split())
+    assert "--allow-unpatched" in text and "exit codes:" in text and "3 something is left unpatched" in text
 
 
 def test_demo_writes_models_and_report(tmp_path):
@@ -59,3 +93,5 @@ def test_demo_writes_models_and_report(tmp_path):
     assert {"pointpillars_like.onnx", "pointpillars_like.patched.onnx", "report.md"} <= set(files)
     report = (tmp_path / "demo" / "report.md").read_text()
     assert "Overall: **PASS**" in report and report.count("Verdict: **PASS**") >= 1
+    # TensorRT 8.5 imports the demo's ScatterND(none): the report says the rewrite is for speed, and proven
+    assert "imported natively by TensorRT 8.5; rewritten for speed, proven on 8 probes" in report

@@ -21,13 +21,21 @@ def ops(m):
 
 
 def test_pointpillars_fused_into_one_plugin_node_valid_model():
-    r = patch_model(pointpillars_like(), trt="8.5")
+    # the demo's model: ScatterND(none) imports natively in TensorRT 8.5, so the demo forces the rewrite
+    r = patch_model(pointpillars_like(reduction="none"), trt="8.5", force=["ScatterND"])
     m = r.model
-    assert ops(m).count("PillarScatter") == 1 and not {"ScatterND", "ConstantOfShape", "Gather"} & set(ops(m))
+    assert ops(m).count("PillarScatter") == 1 and not {"ScatterND", "ConstantOfShape"} & set(ops(m))
+    assert r.exit_code == 0 and not r.unpatched
     node = next(n for n in m.graph.node if n.op_type == "PillarScatter")
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     assert attrs == {"plugin_version": b"1", "plugin_namespace": b"pykit", "nx": 32, "ny": 24, "batch_size": 1}
-    assert list(node.input)[1] == "coords" and list(node.output) == ["bev"]
+    assert list(node.output) == ["bev"]
+    # coords reach the plugin as (b, 0, y, x) recomputed from the int32 cell index the original scatters to
+    producer = {o: n for n in m.graph.node for o in n.output}
+    concat = producer[node.input[1]]
+    assert concat.op_type == "Concat" and len(concat.input) == 4
+    cast = next(n for n in m.graph.node if n.op_type == "Cast" and n.input[0] == "cell")
+    assert onnx.helper.get_attribute_value(cast.attribute[0]) == onnx.TensorProto.INT32
     # features reach the plugin as [1, P, C], the rank TensorRT 8.5 takes in INT8 (spec.toml)
     unsq = next(n for n in m.graph.node if n.output[0] == node.input[0])
     assert unsq.op_type == "Unsqueeze" and unsq.input[0] == "pillar_features"
@@ -36,13 +44,15 @@ def test_pointpillars_fused_into_one_plugin_node_valid_model():
     assert shapes[node.input[0]] == [1, 256, 16]
     onnx.checker.check_model(m, full_check=True)
     assert m.ir_version == 8 and {(i.domain, i.version) for i in m.opset_import} == {("", 17), ("trt.plugins", 1)}
-    assert [c.action for c in r.changes] == ["fused", "removed"]
+    assert [c.action for c in r.changes] == ["cast", "fused", "removed"]
+    assert "cell index 768*coords_i64[:, 0] + 32*coords_i64[:, 2] + coords_i64[:, 3]" in r.rewrites[0].detail
 
 
 def test_pattern_variants_batchless_index_and_initializer_canvas():
     r = patch_model(pointpillars_like(batch_column=False, canvas="initializer", reduction="none"))
     assert "PillarScatter" in ops(r.model)
-    assert "batch zeroed" in r.changes[0].detail  # coords regathered to (b, z, y, x) with b := 0
+    (c,) = r.rewrites
+    assert "batch 0: the index has no batch term" in c.detail and c.proof.proven  # b = cell // (ny*nx) = 0
 
 
 def test_near_miss_is_reported_not_rewritten():
@@ -78,10 +88,14 @@ def test_nothing_to_patch_and_forced_replacement():
     by_op = patch_model(m, force=["ScatterElements"])
     for r in (by_name, by_op):
         assert "ScatterElementsReduce" in ops(r.model) and "(forced)" in r.rewrites[0].detail
-    with pytest.raises(SurgeryError, match="no node of that name or op type"):
-        patch_model(m, force=["nope"])
-    with pytest.raises(SurgeryError, match="was not replaced"):
-        patch_model(m, force=["Relu"])
+    # a --node that names no node, or whose node no rule replaced: left unpatched (exit 3), the rest done
+    r = patch_model(m, force=["nope", "scatter_reduce"])
+    assert r.exit_code == 3 and r.unpatched == [
+        "--node nope matched nothing: no node of that name or op type in the model"]
+    assert "ScatterElementsReduce" in ops(r.model)
+    r = patch_model(m, force=["Relu"])
+    assert r.exit_code == 3 and len(r.unpatched) == 1 and "was not replaced" in r.unpatched[0] and r.nothing
+    assert patch_model(m, force=["Relu"], allow_unpatched=True).exit_code == 0
     with pytest.raises(SurgeryError, match="unknown rule"):
         patch_model(m, rule_names=["nope"])
 
@@ -116,7 +130,7 @@ def _cli(*args, cwd=None):
 
 
 def test_cli_prints_changes_writes_atomically(tmp_path):
-    src = save(pointpillars_like(), tmp_path / "pp.onnx")
+    src = save(pointpillars_like(reduction="none"), tmp_path / "pp.onnx")
     out = tmp_path / "pp.patched.onnx"
     p = _cli("patch", src, "-o", str(out), "--trt", "8.5")
     assert p.returncode == 0 and "fused" in p.stdout and "removed" in p.stdout and out.is_file()
@@ -129,3 +143,37 @@ def test_cli_prints_changes_writes_atomically(tmp_path):
     p = _cli("patch", bad, "-o", str(tmp_path / "max.out.onnx"), "--trt", "8.5", "--rule", "pillar_scatter")
     assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
     assert sorted(os.listdir(tmp_path)) == ["max.onnx", "plain.onnx", "pp.onnx", "pp.patched.onnx"]
+
+
+def test_exit_code_when_a_named_rule_matches_nothing_or_a_flagged_node_is_left():
+    m = scatter_reduce_model(reduction="add")
+    r = patch_model(m, rule_names=["pillar_scatter"])
+    assert r.exit_code == 3 and r.unpatched[0].startswith("--rule pillar_scatter rewrote nothing")
+    assert patch_model(m, rule_names=["pillar_scatter"], allow_unpatched=True).exit_code == 0
+    assert patch_model(m, trt="8.5").exit_code == 0 and not patch_model(m, trt="8.5").unpatched
+    # a ScatterND with reduction add that no rule takes: inspect --trt 8.5 still flags it in the result
+    nd = model([h.make_node("ScatterND", ["d", "i", "u"], ["y"], reduction="add", name="nd")],
+               [vi("d", [4, 3]), vi("i", [2, 1], T.INT64), vi("u", [2, 3])], [vi("y", [4, 3])], opset=16)
+    r = patch_model(nd, trt="8.5")
+    assert r.exit_code == 3 and any("nd (ScatterND)" in u for u in r.unpatched)
+    assert patch_model(nd, trt="8.5", allow_unpatched=True).exit_code == 0
+
+
+def test_scatternd_add_with_duplicate_cells_is_refused_with_the_proofs_max_difference():
+    # ScatterND(add) into zeros sums pillars that share a cell; PillarScatter keeps one. add defines
+    # duplicates, so the probes draw them and the proof refuses, forced or not: nothing is rewritten
+    import re
+
+    for force in ([], ["ScatterND"]):
+        r = patch_model(pointpillars_like(reduction="add"), trt="8.5", force=force)
+        (skip,) = [c for c in r.changes if c.rule == "pillar_scatter"]
+        assert skip.action == "skipped" and "proof failed" in skip.detail
+        assert float(re.search(r"max \|diff\| ([0-9.e+-]+|inf)", skip.detail).group(1)) > 1.0
+        assert "PillarScatter" not in ops(r.model) and "ScatterND" in ops(r.model) and r.exit_code == 3
+        assert any("wrong-semantics" in u and "scatter/scatter_nd" in u for u in r.unpatched)
+    assert any("--node ScatterND: scatter/scatter_nd (ScatterND) was not replaced" in u and "proof failed" in u
+               for u in r.unpatched)
+    # one pillar cannot collide: add into zeros is assignment there, and that is proven
+    r = patch_model(pointpillars_like(pillars=1, reduction="add"), trt="8.5")
+    (c,) = r.rewrites
+    assert c.proof.proven and c.proof.probes > 0 and "reduction add into zeros" in c.detail and r.exit_code == 0
