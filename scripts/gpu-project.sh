@@ -24,6 +24,8 @@ cd "$WORK"
 "$PY" -m pykit init gpuproject
 cd gpuproject
 "$PY" -m pykit new MyOp --input x:float --output y --attr alpha:float=0.5 --precisions fp32,fp16,int8
+# leave the environment as found: the project's entry point would show MyOp to later runs
+trap '"$PY" -m pip uninstall -y -q gpuproject >/dev/null 2>&1 || true' EXIT
 CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHS:-90} -Dpykit_DIR=$("$PY" -m pykit --cmake-dir)" \
   "$PY" -m pip install -q --no-build-isolation --no-deps -e . 2>&1 | tail -5
 status=0
