@@ -164,6 +164,21 @@ std::string manifest_entry(Creator* c, const void* registered) {
 }
 }  // namespace
 
+namespace {
+// What TensorRT's registry returns for a creator's key (the creator itself, if its registration
+// held). TensorRT 10 looks any creator up with getCreator; 11 removed getPluginCreator.
+template <class Creator>
+const void* registered(Creator* c) {
+#if NV_TENSORRT_MAJOR >= 10
+    nvinfer1::IPluginCreatorInterface* found =
+        getPluginRegistry()->getCreator(c->getPluginName(), c->getPluginVersion(), c->getPluginNamespace());
+    return found == static_cast<nvinfer1::IPluginCreatorInterface*>(c) ? static_cast<const void*>(c) : nullptr;
+#else
+    return getPluginRegistry()->getPluginCreator(c->getPluginName(), c->getPluginVersion(), c->getPluginNamespace());
+#endif
+}
+}  // namespace
+
 extern "C" {
 
 // The two JSON getters return a pointer into a thread_local string: valid until the same thread's
@@ -175,17 +190,12 @@ __attribute__((visibility("default"))) const char* pykit_plugin_manifest() {
     json = "{\"tensorrt\": " + std::to_string(NV_TENSORRT_VERSION) + ", \"creators\": [";
     bool first = true;
     for (nvinfer1::IPluginCreator* c : pykit::trt::creators()) {
-        nvinfer1::IPluginCreator* found =
-            getPluginRegistry()->getPluginCreator(c->getPluginName(), c->getPluginVersion(), c->getPluginNamespace());
-        json += std::string(first ? "" : ", ") + manifest_entry(c, found);
+        json += std::string(first ? "" : ", ") + manifest_entry(c, registered(c));
         first = false;
     }
 #if NV_TENSORRT_MAJOR >= 10
     for (nvinfer1::IPluginCreatorV3One* c : pykit::trt::creators_v3()) {
-        nvinfer1::IPluginCreatorInterface* found =
-            getPluginRegistry()->getCreator(c->getPluginName(), c->getPluginVersion(), c->getPluginNamespace());
-        json += std::string(first ? "" : ", ") +
-                manifest_entry(c, found == static_cast<nvinfer1::IPluginCreatorInterface*>(c) ? c : nullptr);
+        json += std::string(first ? "" : ", ") + manifest_entry(c, registered(c));
         first = false;
     }
 #endif
