@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from pykit.surgeon.model import PLUGIN_DOMAIN, STANDARD_DOMAINS, SurgeryError, iter_graphs, opset_of
+from pykit.surgeon.model import PLUGIN_DOMAIN, STANDARD_DOMAINS, SurgeryError, iter_graphs, opset_of, topo_order
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TRT_VERSIONS = {"8.5": "8.5", "8.6": "8.6", "10": "10.0", "10.0": "10.0", "10.1": "10.0", "10.15": "10.15",
@@ -186,7 +186,7 @@ def partition(graph, runnable: dict[str, bool]) -> list[Segment]:
         for o in node.output:
             if o:
                 producer[o] = k
-    order = _topo_order(graph)
+    order = topo_order(graph)
     level = [0] * len(graph.node)
     for k in order:
         node = graph.node[k]
@@ -224,30 +224,6 @@ def partition(graph, runnable: dict[str, bool]) -> list[Segment]:
     return sorted(segments, key=lambda s: -s.size)
 
 
-def _topo_order(graph) -> list[int]:
-    producer = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
-    indeg = [0] * len(graph.node)
-    users: dict[int, list[int]] = {}
-    for k, n in enumerate(graph.node):
-        deps = {producer[i] for i in n.input if i in producer}
-        indeg[k] = len(deps)
-        for d in deps:
-            users.setdefault(d, []).append(k)
-    import heapq
-
-    ready = [k for k in range(len(graph.node)) if indeg[k] == 0]
-    heapq.heapify(ready)  # smallest index first: keeps the existing order where it is already valid
-    out = []
-    while ready:
-        k = heapq.heappop(ready)
-        out.append(k)
-        for u in users.get(k, []):
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                heapq.heappush(ready, u)
-    if len(out) != len(graph.node):
-        raise SurgeryError("the graph has a cycle")
-    return out
 
 
 def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:

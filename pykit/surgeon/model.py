@@ -116,3 +116,44 @@ def iter_graphs(graph, path: str = "main"):
             elif attr.type == AttributeProto.GRAPHS:
                 for k, g in enumerate(attr.graphs):
                     yield from iter_graphs(g, f"{path}/{node.name or node.op_type}.{attr.name}[{k}]")
+
+
+def node_reads(node) -> set[str]:
+    """The tensors a node reads: its inputs and what its If/Loop/Scan bodies read from outer scopes."""
+    from onnx import AttributeProto
+
+    names = {i for i in node.input if i}
+    for attr in node.attribute:
+        bodies = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
+        for body in bodies:
+            for n in body.node:
+                names |= node_reads(n)
+    return names
+
+
+def topo_order(graph) -> list[int]:
+    """Kahn's algorithm, smallest index first (keeps the existing order where it is valid); a body's
+    reads of outer-scope values count as edges into its If/Loop/Scan node."""
+    import heapq
+
+    producer = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
+    indeg = [0] * len(graph.node)
+    users: dict[int, list[int]] = {}
+    for k, n in enumerate(graph.node):
+        deps = {producer[i] for i in node_reads(n) if i in producer} - {k}
+        indeg[k] = len(deps)
+        for d in deps:
+            users.setdefault(d, []).append(k)
+    ready = [k for k in range(len(graph.node)) if indeg[k] == 0]
+    heapq.heapify(ready)
+    out = []
+    while ready:
+        k = heapq.heappop(ready)
+        out.append(k)
+        for u in users.get(k, []):
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(ready, u)
+    if len(out) != len(graph.node):
+        raise SurgeryError(f"graph {graph.name!r} has a cycle")
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, iter_graphs, opset_of
+from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, iter_graphs, opset_of, topo_order
 from pykit.surgeon.rules import Change, RuleContext, all_rules
 
 
@@ -205,52 +205,11 @@ def _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, ir_ve
     return result
 
 
-def _reads(node) -> set[str]:
-    """The tensors a node reads: its inputs and what its If/Loop/Scan bodies read from outer scopes."""
-    from onnx import AttributeProto
-
-    names = {i for i in node.input if i}
-    for attr in node.attribute:
-        bodies = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
-        for body in bodies:
-            for n in body.node:
-                names |= _reads(n)
-    return names
-
-
-def _topo_order(graph) -> list[int]:
-    """Kahn's algorithm, smallest index first (keeps the existing order where it is valid); a body's
-    reads of outer-scope values count as edges into its If/Loop/Scan node."""
-    import heapq
-
-    producer = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
-    indeg = [0] * len(graph.node)
-    users: dict[int, list[int]] = {}
-    for k, n in enumerate(graph.node):
-        deps = {producer[i] for i in _reads(n) if i in producer} - {k}
-        indeg[k] = len(deps)
-        for d in deps:
-            users.setdefault(d, []).append(k)
-    ready = [k for k in range(len(graph.node)) if indeg[k] == 0]
-    heapq.heapify(ready)
-    out = []
-    while ready:
-        k = heapq.heappop(ready)
-        out.append(k)
-        for u in users.get(k, []):
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                heapq.heappush(ready, u)
-    if len(out) != len(graph.node):
-        raise SurgeryError("the patched graph has a cycle")
-    return out
-
-
 def _toposort(model) -> None:
     """Sort the nodes of every graph topologically, in place (stable: Kahn's algorithm from the
     existing order; faster than graphsurgeon's on large graphs)."""
     for _, g in iter_graphs(model.graph):
-        order = _topo_order(g)
+        order = topo_order(g)
         if order != list(range(len(g.node))):
             nodes = [g.node[k] for k in order]
             copies = [type(n)() for n in nodes]
