@@ -5,8 +5,8 @@ and truncated buffers. (The V2 base before the compiled spec read types[0] and i
 input lists here and crashed with SIGSEGV: issue #14, item 5.) glue_harness.h holds the checks; this file generates the main() that runs
 them on each plugin with its first case's attributes and asserts that none failed.
 
-Needs the TensorRT headers (staged in .trt/include and .trt10/include, or PYKIT_TRT8_INCLUDE /
-PYKIT_TRT10_INCLUDE), the CUDA headers and a C++17 compiler; skips with the reason otherwise.
+Needs the TensorRT headers (staged in .trt/include, .trt10/include and .trt11/include by
+scripts/compile-matrix.sh, or PYKIT_TRT8_INCLUDE / PYKIT_TRT10_INCLUDE / PYKIT_TRT11_INCLUDE), the CUDA headers and a C++17 compiler; skips with the reason otherwise.
 No libnvinfer, no CUDA runtime: the kernels' launchers and cudaGetErrorString are only called from
 enqueue, which needs a GPU, so they are linked to stubs that trap if ever reached.
 """
@@ -28,7 +28,7 @@ CUDA_INCLUDE = Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "include"
 
 
 def _headers(major: int) -> Path:
-    env = {8: "PYKIT_TRT8_INCLUDE", 10: "PYKIT_TRT10_INCLUDE"}[major]
+    env = {8: "PYKIT_TRT8_INCLUDE", 10: "PYKIT_TRT10_INCLUDE", 11: "PYKIT_TRT11_INCLUDE"}[major]
     include = Path(os.environ.get(env) or REPO / (".trt" if major == 8 else f".trt{major}") / "include")
     if not (include / "NvInferVersion.h").is_file():
         pytest.skip(f"no TensorRT {major} headers at {include} (stage them there or set {env}): "
@@ -80,7 +80,7 @@ def _main(specs, generated: Path) -> str:
                       "    return harness::failures == 0 ? 0 : 1;", "}", ""])
 
 
-@pytest.mark.parametrize("major", [8, 10])
+@pytest.mark.parametrize("major", [8, 10, 11])
 def test_glue_on_the_cpu(tmp_path, major):
     include = _headers(major)
     specs = registry.discover()
