@@ -35,7 +35,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pykit.spec import IDENT_RE, NAME_RE, PRECISIONS, Attribute, PluginSpec, SpecError, TensorSpec, load_spec
+from pykit.spec import IDENT_RE, MAX_NAME_LENGTH, NAME_RE, PRECISIONS, Attribute, PluginSpec, SpecError, TensorSpec, load_spec
 from pykit.docs import plugin_block
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,6 @@ RESERVED_IDS = {
     "rintf",  # the C library function the kit's numeric.h calls
     "np", "cases",  # reference.py's module-level names
 }
-MAX_NAME_LENGTH = 64  # a plugin name longer than this is a sentence, not a name
 
 
 class ScaffoldError(ValueError):

@@ -32,6 +32,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 ATTRIBUTE_TYPES = ("int32", "float32", "int32[]", "float32[]", "string")
 TENSOR_DTYPES = ("float32", "float16", "int8", "int32", "int64", "bool")
 NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+MAX_NAME_LENGTH = 64  # a plugin name longer than this is a sentence, not a name (also pykit new's limit)
 IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 NAMESPACE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -320,6 +321,8 @@ def load_spec(path: str | Path) -> PluginSpec:
     name = _take(data, "name", str, where)
     if not NAME_RE.match(name):
         raise SpecError(f"{where}: 'name' must be UpperCamelCase letters and digits, got {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise SpecError(f"{where}: 'name' has {len(name)} characters; at most {MAX_NAME_LENGTH}")
     version = _take(data, "version", str, where)
     if not re.match(r"^[0-9]+$", version):
         raise SpecError(f"{where}: 'version' must be a string of digits such as \"1\", got {version!r}")

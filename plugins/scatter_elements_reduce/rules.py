@@ -15,9 +15,30 @@ def _plain(node):
     return "reduction='none': the parser's plain scatter is right" if r == "none" else None
 
 
+def _axis_outside_rank(node):
+    """Why the node cannot be rewritten (forced or not): an axis outside data's rank has no
+    meaning in ONNX, and the plugin would index out of bounds."""
+    shape = node.inputs[0].shape if node.inputs else None
+    if shape is None:
+        return None
+    axis, rank = int(node.attrs.get("axis", 0)), len(shape)
+    if not -rank <= axis < rank:
+        return f"axis={axis} is outside data '{node.inputs[0].name}' of rank {rank} (ONNX allows [-{rank}, {rank - 1}])"
+    return None
+
+
+class _ScatterReplacement(Replacement):
+    def __call__(self, ctx, node, forced: bool):
+        if node.op == self.op:
+            reason = _axis_outside_rank(node)
+            if reason:
+                return reason
+        return super().__call__(ctx, node, forced)
+
+
 register_replacement(
     "scatter_elements_reduce",
-    Replacement(
+    _ScatterReplacement(
         plugin="ScatterElementsReduce",
         op="ScatterElements",
         inputs=[Input(0), Input(1, int32=True), Input(2)],

@@ -23,6 +23,11 @@ def run(args) -> int:
     # The demo writes into a temporary folder beside --out and moves its files in only when it ran
     # to the end (PASS or FAIL, with the report): an error leaves no half-written folder.
     out = Path(args.out).absolute()
+    # refused before the demo runs: a file at --out (or above it) would only fail at the final move
+    blocking = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        print(f"pykit demo: --out {args.out}: {blocking} is a file, not a folder", file=sys.stderr)
+        return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
 

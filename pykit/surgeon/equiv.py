@@ -79,10 +79,14 @@ def random_inputs(model, seed: int = 0, overrides: dict | None = None, dims: dic
     for prop in model.metadata_props:
         if prop.key == INPUT_SPECS_KEY:
             specs.update(json.loads(prop.value))
+    inits = {i.name for i in model.graph.initializer}
+    names = [i.name for i in model.graph.input if i.name not in inits]
+    unknown = sorted(set(overrides or {}) - set(names))
+    if unknown:
+        raise SurgeryError(f"--input {', '.join(unknown)}: the model has no such input; its inputs: {names}")
     specs.update(overrides or {})
     dims = dims or {}
     rng = np.random.default_rng(seed)
-    inits = {i.name for i in model.graph.initializer}
     feeds = {}
     for inp in model.graph.input:
         if inp.name in inits:

@@ -14,7 +14,13 @@ attributes. Errors (each names the node and, where there is one, the attribute):
 * ``tensor-attribute-dtype``: a TENSOR attribute of dtype INT64, BOOL or UINT8: the parser rejects it;
 * ``attribute-type`` / ``attribute-value``: ONNX type or value does not fit the spec (type, min/max, choices);
 * ``builtin-collision``: the op_type is an ONNX op: the parser imports it natively (it matches op
-  types to importers ignoring the domain) and never asks the plugin registry.
+  types to importers ignoring the domain) and never asks the plugin registry;
+* ``input-dtype``: an input's ONNX type (where shape inference knows it) is none of the spec's
+  dtypes for that input at any precision (e.g. DOUBLE), so no format of the plugin accepts it;
+* ``axis-out-of-range``: attribute ``axis`` outside [-r, r) for the first input of rank r (the
+  plugins' ``axis`` indexes their first input);
+* ``duplicate-node-name``: another node of the graph has the same name: TensorRT names the layer
+  and the plugin instance after the node, and messages about one cannot be told from the other.
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # TensorProto data types the parser refuses in plugin tensor attributes
 REJECTED_TENSOR_DTYPES = {7: "INT64", 9: "BOOL", 2: "UINT8"}
 ONNX_TYPE_FOR = {"int32": (2,), "float32": (1,), "string": (3,), "int32[]": (7,), "float32[]": (6,)}
+# spec dtype -> onnx.TensorProto data type
+ONNX_DTYPES = {"float32": 1, "float16": 10, "int8": 3, "int32": 6, "int64": 7, "bool": 9}
 ONNX_TYPE_NAMES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH", 6: "FLOATS", 7: "INTS", 8: "STRINGS"}
 
 
@@ -65,9 +73,15 @@ def lint_model(model) -> tuple[list[LintError], int]:
     specs = {}
     for s in registry.discover():
         specs.setdefault(s.name, []).append(s)
+    model = _inferred(model)
     errors: list[LintError] = []
     checked = 0
     for path, graph in iter_graphs(model.graph):
+        types = _tensor_types(graph)
+        name_count: dict[str, int] = {}
+        for node in graph.node:
+            if node.name:
+                name_count[node.name] = name_count.get(node.name, 0) + 1
         for node in graph.node:
             if not is_plugin_node(node):
                 continue
@@ -76,6 +90,10 @@ def lint_model(model) -> tuple[list[LintError], int]:
 
             def err(kind, attribute, message):
                 errors.append(LintError(path, name, op, kind, attribute, message))
+
+            if name_count.get(node.name, 0) > 1:
+                err("duplicate-node-name", "", f"{name_count[node.name]} nodes of the graph are named '{node.name}': "
+                    "TensorRT's layer and plugin instance names would not tell them apart; rename them")
 
             attrs = {a.name: a for a in node.attribute}
             if _is_onnx_op(op):
@@ -99,6 +117,22 @@ def lint_model(model) -> tuple[list[LintError], int]:
                 err("unknown-plugin", "plugin_version", f"'{version}': the registered {op} is version '{spec.version}'")
             if namespace is not None and namespace != spec.namespace:
                 err("unknown-plugin", "plugin_namespace", f"'{namespace}': the registered {op} is in namespace '{spec.namespace}'")
+            for k, (t, tensor) in enumerate(zip(spec.inputs, node.input)):
+                elem = types.get(tensor, (0, None))[0]
+                allowed = {ONNX_DTYPES[d] for d in t.dtypes.values()}
+                if ONNX_DTYPES["int8"] in allowed:  # an int8 tensor is float in the model; TensorRT quantizes it
+                    allowed |= {ONNX_DTYPES["float32"], ONNX_DTYPES["float16"]}
+                if elem and elem not in allowed:
+                    from onnx import TensorProto
+
+                    err("input-dtype", "", f"input {k} '{tensor}' ({t.name}) is {TensorProto.DataType.Name(elem)}; "
+                        f"{op} takes {sorted(set(t.dtypes.values()))}")
+            rank = types.get(node.input[0], (0, None))[1] if node.input else None
+            if rank is not None and "axis" in attrs and attrs["axis"].type == 2:
+                axis = attrs["axis"].i
+                if not -rank <= axis < rank:
+                    err("axis-out-of-range", "axis", f"{axis} is outside [-{rank}, {rank - 1}] for input "
+                        f"'{node.input[0]}' of rank {rank}")
             fields = {a.name: a for a in spec.attributes}
             for a in spec.attributes:
                 if a.required and a.name not in attrs:
@@ -137,3 +171,26 @@ def lint_model(model) -> tuple[list[LintError], int]:
                         continue  # reported as int32-overflow
                     err("attribute-value", aname, msg)
     return errors, checked
+
+
+def _inferred(model):
+    """The model with ONNX shape inference's types and shapes (plugin nodes' outputs stay unknown);
+    the model as given where inference fails."""
+    import onnx
+
+    try:
+        return onnx.shape_inference.infer_shapes(model)
+    except Exception:  # inference is a help to the checks here, not a requirement
+        return model
+
+
+def _tensor_types(graph) -> dict[str, tuple[int, int | None]]:
+    """tensor name -> (ONNX elem_type or 0, rank or None) for what the graph declares."""
+    out: dict[str, tuple[int, int | None]] = {}
+    for init in graph.initializer:
+        out[init.name] = (init.data_type, len(init.dims))
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        if vi.type.HasField("tensor_type"):
+            tt = vi.type.tensor_type
+            out[vi.name] = (tt.elem_type, len(tt.shape.dim) if tt.HasField("shape") else None)
+    return out
