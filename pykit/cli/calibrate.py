@@ -11,7 +11,33 @@ names some.  Prints a table tensor | amax | scale.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+
+from pykit.precision.cache import ALGORITHMS
+
+
+def _count(minimum: int):
+    """argparse type: an integer >= minimum, refused while parsing (before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text} is less than {minimum}")
+        return value
+    return parse
+
+
+def _trt_version_arg(text: str) -> str:
+    """argparse type: TensorRT's version number for '8.5.3' / '10.3.0' / '10.3.0.26', or one already
+    numbered ('8503'); anything else would write a 'TRT-0-...' header TensorRT rejects."""
+    from pykit.precision.cache import trt_version_number
+
+    if not re.fullmatch(r"\d+(\.\d+){0,3}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TensorRT version such as 8.5.3, 10.3.0 or 8503")
+    return text if text.isdigit() else trt_version_number(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,16 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--algo", choices=("entropy", "minmax", "percentile"), default="entropy",
                         help="calibration algorithm (default: entropy, TensorRT's Entropy2)")
     parser.add_argument("--percentile", type=float, default=99.99, help="percentile for --algo percentile (default 99.99)")
-    parser.add_argument("--batch", type=int, default=None,
+    parser.add_argument("--batch", type=_count(1), default=None,
                         help="samples per inference batch (default: the model's fixed batch size, else as stored)")
-    parser.add_argument("--skip", type=int, default=0, help="skip the first K batches (as sampleINT8's BatchStream)")
-    parser.add_argument("--max-batches", type=int, default=None, help="use at most M batches after the skip")
+    parser.add_argument("--skip", type=_count(0), default=0, help="skip the first K batches (as sampleINT8's BatchStream)")
+    parser.add_argument("--max-batches", type=_count(1), default=None, help="use at most M batches after the skip")
     parser.add_argument("--tensors", nargs="+", default=None, help="tensors to calibrate (default: all float activations)")
     parser.add_argument("--cache", required=True, help="calibration cache to write")
-    parser.add_argument("--cache-algorithm", default=None,
+    parser.add_argument("--cache-algorithm", choices=ALGORITHMS, default=None,
                         help="algorithm in the cache header (default: EntropyCalibration2 for entropy, "
                              "MinMaxCalibration for minmax, LegacyCalibration for percentile)")
-    parser.add_argument("--trt-version", default=None,
+    parser.add_argument("--trt-version", type=_trt_version_arg, default=None,
                         help="TensorRT version for the cache header, e.g. 10.3.0 or 100300 "
                              "(default: the installed tensorrt's, else 8503)")
     parser.add_argument("--qdq", default=None, help="also write the model with Q/DQ pairs at the calibrated scales")
@@ -41,10 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _trt_version(arg):
+    """The header's version number: --trt-version (already numbered while parsing), else the
+    installed tensorrt's, else 8503."""
     from pykit.precision.cache import DEFAULT_VERSION, trt_version_number
 
     if arg:
-        return arg if arg.isdigit() else trt_version_number(arg)
+        return arg
     try:
         import tensorrt  # noqa: F401
 
@@ -68,16 +96,19 @@ def _fixed_batch(model):
 
 
 def run(args) -> int:
-    import onnx
-
+    from pykit.files import check_output_is_not_input, write_atomic_all
     from pykit.precision.batches import BatchFileError, BatchStream
-    from pykit.precision.cache import write_cache
+    from pykit.precision.cache import format_cache
     from pykit.precision.collect import calibrate
+    from pykit.surgeon.model import SurgeryError, load_model
 
     try:
-        model = onnx.load(args.model)
-    except Exception as e:
-        print(f"error: cannot load {args.model}: {e}", file=sys.stderr)
+        check_output_is_not_input(args.cache, [args.model, args.data])
+        if args.qdq:
+            check_output_is_not_input(args.qdq, [args.model, args.data, args.cache])
+        model = load_model(args.model)
+    except (ValueError, SurgeryError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     fixed = _fixed_batch(model)
     batch = args.batch
@@ -102,23 +133,32 @@ def run(args) -> int:
     print(f"{'tensor':<{width}}  {'amax':>12}  {'scale':>12}")
     for name in scales:
         print(f"{name:<{width}}  {amax[name]:>12.6g}  {scales[name]:>12.6g}")
+    # Everything is made before anything is written, and written all together or not at all: a
+    # failing --qdq must not leave a cache behind (nor the other way round).
     algorithm = args.cache_algorithm or result.cache_algorithm
     try:
-        write_cache(args.cache, scales, algorithm=algorithm, version=_trt_version(args.trt_version))
-    except (OSError, ValueError) as e:
+        outputs = {args.cache: format_cache(scales, algorithm=algorithm,
+                                            version=_trt_version(args.trt_version)).encode("utf-8")}
+    except ValueError as e:
         print(f"error: cannot write {args.cache}: {e}", file=sys.stderr)
         return 2
-    print(f"{len(scales)} tensors, {result.batches} batches ({result.samples} samples); wrote {args.cache}")
     if args.qdq:
         from pykit.precision.qdq import insert_qdq
 
         weights = None if args.qdq_weights == "none" else args.qdq_weights
         try:
-            qdq = insert_qdq(model, scales, weights=weights)
-            onnx.save(qdq, args.qdq)
+            outputs[args.qdq] = insert_qdq(model, scales, weights=weights).SerializeToString()
         except Exception as e:
-            print(f"error: cannot write the Q/DQ model {args.qdq}: {e}", file=sys.stderr)
+            print(f"error: cannot make the Q/DQ model {args.qdq}: {e}; nothing written", file=sys.stderr)
             return 2
+    try:
+        write_atomic_all(outputs)
+    except OSError as e:
+        print(f"error: cannot write {', '.join(map(str, outputs))}: {e.strerror or e}; nothing written",
+              file=sys.stderr)
+        return 2
+    print(f"{len(scales)} tensors, {result.batches} batches ({result.samples} samples); wrote {args.cache}")
+    if args.qdq:
         print(f"wrote {args.qdq}")
     return 0
 

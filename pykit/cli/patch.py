@@ -24,6 +24,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from pykit.files import check_output_is_not_input
     from pykit.surgeon.model import SurgeryError, load_model, save_atomic
     from pykit.surgeon.patch import patch_model
     from pykit.surgeon.rules import all_rules
@@ -32,6 +33,11 @@ def run(args) -> int:
         for name, rule in sorted(all_rules().items()):
             print(f"{name}: {', '.join(rule.ops)} -> {rule.plugin}  {rule.doc}")
         return 0
+    try:
+        check_output_is_not_input(args.output, [args.model])
+    except ValueError as exc:
+        print(f"pykit patch: {exc}", file=sys.stderr)
+        return 2
     try:
         model = load_model(args.model)
         result = patch_model(model, trt=args.trt, rule_names=args.rule, force=args.node, checked=True,

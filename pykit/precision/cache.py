@@ -28,6 +28,7 @@ __all__ = [
     "ALGORITHMS",
     "CacheFormatError",
     "CalibrationCache",
+    "check_scale",
     "float_to_hex",
     "hex_to_float",
     "read_cache",
@@ -72,14 +73,29 @@ def hex_to_float(text: str) -> float:
 
 
 def trt_version_number(version: str) -> str:
-    """TensorRT's version number for a version string: '8.5.3' -> '8503', '10.3.0' -> '100300'."""
-    parts = [int(p) for p in re.findall(r"\d+", str(version))[:3]]
+    """TensorRT's version number for a version string: '8.5.3' -> '8503', '10.3.0' -> '100300'.
+
+    The string must start with dotted digits (a suffix such as '.post1' or 'b6' is ignored); anything
+    else raises ValueError rather than numbering it 0."""
+    m = re.match(r"\d+(?:\.\d+)*", str(version))
+    if not m:
+        raise ValueError(f"TensorRT version {version!r} is not a version such as 8.5.3, 10.3.0 or 8503")
+    parts = [int(p) for p in m.group(0).split(".")[:3]]
     while len(parts) < 3:
         parts.append(0)
     major, minor, patch = parts
     if major >= 10:
         return str(major * 10000 + minor * 100 + patch)
     return str(major * 1000 + minor * 100 + patch)
+
+
+def check_scale(tensor: str, scale) -> np.float32:
+    """The scale as float32 if TensorRT can use it (finite and positive), else ValueError naming the
+    tensor. Shared by the writer and the reader so that neither accepts what the other refuses."""
+    s = np.float32(scale)
+    if not np.isfinite(s) or s <= 0:
+        raise ValueError(f"tensor {tensor!r}: scale must be finite and positive, got {scale}")
+    return s
 
 
 def _parse(text: str, name: str) -> CalibrationCache:
@@ -105,7 +121,10 @@ def _parse(text: str, name: str) -> CalibrationCache:
             raise CacheFormatError(f"{name}:{lineno}: tensor {tensor!r}: value {value!r} is not 8 hex digits")
         if tensor in scales:
             raise CacheFormatError(f"{name}:{lineno}: tensor {tensor!r} appears twice")
-        scales[tensor] = hex_to_float(value)
+        try:
+            scales[tensor] = float(check_scale(tensor, hex_to_float(value)))
+        except ValueError as e:
+            raise CacheFormatError(f"{name}:{lineno}: {e} ({value})") from None
     return CalibrationCache(scales, algorithm, version)
 
 
@@ -134,9 +153,7 @@ def format_cache(scales: dict, algorithm: str = "EntropyCalibration2", version: 
     for tensor, scale in scales.items():
         if not tensor or "\n" in tensor or tensor != tensor.strip():
             raise ValueError(f"tensor name {tensor!r} cannot be written to a calibration cache")
-        s = np.float32(scale)
-        if not np.isfinite(s) or s <= 0:
-            raise ValueError(f"tensor {tensor!r}: scale must be finite and positive, got {scale}")
+        s = check_scale(tensor, scale)
         out.append(f"{tensor}: {float_to_hex(s)}")
     return "\n".join(out) + "\n"
 

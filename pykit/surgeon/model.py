@@ -27,8 +27,12 @@ def load_model(path, check: bool = True):
     from google.protobuf.message import DecodeError
 
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise SurgeryError(f"{p}: is a directory, not an ONNX model file")
+    if not p.exists():
         raise SurgeryError(f"{p}: no such file")
+    if not p.is_file():
+        raise SurgeryError(f"{p}: not a regular file")
     try:
         model = onnx.load(str(p))
     except (DecodeError, RuntimeError, ValueError, OSError) as exc:
