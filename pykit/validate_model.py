@@ -67,12 +67,12 @@ class EngineResult:
 
 
 def _load(path):
-    import onnx
+    from pykit.surgeon.model import SurgeryError, load_model
 
-    try:
-        return onnx.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - one clear line naming the file
-        raise ModelValidationError(f"{path}: not a readable ONNX model ({exc})") from None
+    try:  # the one model reader: a folder, a missing file and garbage each get their own line
+        return load_model(path, check=False)
+    except SurgeryError as exc:
+        raise ModelValidationError(str(exc)) from None
 
 
 def parser_bytes(model) -> bytes:
