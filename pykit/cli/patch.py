@@ -10,8 +10,8 @@ EXIT_CODES = ("exit codes: 0 patched, or nothing to patch; 2 bad input, or the o
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", help="ONNX model")
-    parser.add_argument("-o", "--output", required=True, help="where to write the patched model (written atomically)")
+    parser.add_argument("model", nargs="?", help="ONNX model (not needed with --list-rules)")
+    parser.add_argument("-o", "--output", help="where to write the patched model (written atomically; required with a model)")
     parser.add_argument("--trt", help="target TensorRT version: convert to the opset/IR its parser accepts")
     parser.add_argument("--rule", action="append", metavar="NAME", help="apply only these rules (repeatable; default all)")
     parser.add_argument("--node", action="append", metavar="NAME", default=[],
@@ -33,6 +33,9 @@ def run(args) -> int:
         for name, rule in sorted(all_rules().items()):
             print(f"{name}: {', '.join(rule.ops)} -> {rule.plugin}  {rule.doc}")
         return 0
+    if args.model is None or args.output is None:
+        print("pykit patch: a MODEL and -o OUTPUT are required (or --list-rules)", file=sys.stderr)
+        return 2
     try:
         check_output_is_not_input(args.output, [args.model])
     except ValueError as exc:

@@ -95,3 +95,16 @@ def test_demo_writes_models_and_report(tmp_path):
     assert "Overall: **PASS**" in report and report.count("Verdict: **PASS**") >= 1
     # TensorRT 8.5 imports the demo's ScatterND(none): the report says the rewrite is for speed, and proven
     assert "imported natively by TensorRT 8.5; rewritten for speed, proven on 8 probes" in report
+
+
+def test_list_rules_needs_no_model_and_patch_without_one_is_refused(tmp_path):
+    """`pykit patch --list-rules` works without a model (issue #11 item 4); a patch without a model or
+    without -o is one line and exit 2."""
+    from pykit.surgeon.rules import all_rules
+
+    listed = cli("patch", "--list-rules")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(line.split(":")[0] for line in listed.stdout.splitlines()) == sorted(all_rules())
+    for args in (["patch"], ["patch", str(tmp_path / "m.onnx")]):
+        out = cli(*args)
+        assert out.returncode == 2 and "-o OUTPUT are required" in out.stderr and not list(tmp_path.iterdir())
