@@ -40,7 +40,6 @@ from pykit.docs import plugin_block
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO_ROOT / "templates" / "plugin"
-APIS = ("v2", "v3")
 
 # --attr NAME:TYPE[=DEFAULT]: the short names the CLI takes -> spec attribute types
 ATTR_TYPES = {
@@ -117,7 +116,6 @@ class Plan:
     outputs: tuple[TensorArg, ...]
     attrs: tuple[AttrArg, ...]
     precisions: tuple[str, ...]
-    api: str = "v2"
     onnx_op: str = ""
 
     @property
@@ -251,13 +249,11 @@ def check_plugin_name(name: str) -> str:
     return snake
 
 
-def make_plan(name: str, inputs, outputs, attrs=(), precisions=("fp32", "fp16", "int8"), api: str = "v2",
+def make_plan(name: str, inputs, outputs, attrs=(), precisions=("fp32", "fp16", "int8"),
               onnx_op: str | None = None) -> Plan:
     """Check every argument of ``pykit new`` and return what spec.toml will say. What depends on
     the plugins already there (a name or ONNX op taken) is checked by :func:`create`."""
     snake = check_plugin_name(name)
-    if api not in APIS:
-        raise ScaffoldError(f"--api {api!r}: must be one of {', '.join(APIS)}")
     if isinstance(precisions, str):
         precisions = [p.strip() for p in precisions.split(",") if p.strip()]
     bad = [p for p in precisions if p not in PRECISIONS]
@@ -289,7 +285,7 @@ def make_plan(name: str, inputs, outputs, attrs=(), precisions=("fp32", "fp16", 
     onnx_op = onnx_op or name
     if not ONNX_OP_RE.match(onnx_op):
         raise ScaffoldError(f"--onnx-op '{onnx_op}': not an ONNX op type name")
-    return Plan(name, snake, ins, outs, ats, precisions, api, onnx_op)
+    return Plan(name, snake, ins, outs, ats, precisions, onnx_op)
 
 
 # ---- rendering ----------------------------------------------------------------------------------
@@ -327,7 +323,7 @@ def sample_value(attr: Attribute):
 CPP_SCALARS = {"int32": "std::int32_t", "float32": "float"}
 
 
-def derived(spec: PluginSpec, api: str) -> dict:
+def derived(spec: PluginSpec) -> dict:
     """What the templates other than spec.toml see: the loaded spec, and the few things derived
     from it that the placeholder op needs (which input it copies, the numeric attributes a kernel
     can take by value)."""
@@ -337,7 +333,6 @@ def derived(spec: PluginSpec, api: str) -> dict:
         "readme_block": plugin_block(spec),  # the README's generated part, as pykit.docs keeps it fresh
         "name": spec.name,
         "snake": spec.snake,
-        "api": api,
         "onnx_op": spec.onnx_ops[0] if spec.onnx_ops else spec.name,
         "source": spec.inputs[source],
         "source_index": source,
@@ -384,11 +379,8 @@ def outputs_for(plan: Plan) -> dict[str, str]:
         "bench.py": "bench.py.j2",
         "bench.cpp": "bench.cpp.j2",
         f"tests/test_{s}.py": "test_plugin.py.j2",
+        f"{s}_plugin.cpp": "plugin.cpp.j2",  # one body: IPluginV2DynamicExt, and IPluginV3 from TensorRT 10
     }
-    if plan.api == "v2":
-        files[f"{s}_plugin.cpp"] = "plugin_v2.cpp.j2"
-    else:
-        files[f"{s}_plugin_v3.cpp"] = "plugin_v3.cpp.j2"
     return files
 
 
@@ -420,7 +412,7 @@ def render(plan: Plan, templates: Path = TEMPLATES) -> dict[str, str]:
     env = environment(templates)
     files = outputs_for(plan)
     spec_text = _render(env, templates, files.pop("spec.toml"), {"plan": plan})
-    context = derived(load_generated_spec(spec_text, plan.snake), plan.api)
+    context = derived(load_generated_spec(spec_text, plan.snake))
     return {"spec.toml": spec_text, **{rel: _render(env, templates, t, context) for rel, t in files.items()}}
 
 

@@ -93,8 +93,7 @@ def test_folder_has_its_parts_by_fixed_names(spec):
     for name in ("spec.toml", "reference.py", "host.cpp", "README.md", "bench.py", "bench.cpp"):
         assert (spec.folder / name).is_file(), f"{spec.name}: {spec.folder / name} is missing"
     assert list(spec.folder.glob("*.cu")), f"{spec.name}: no CUDA source (*.cu) in {spec.folder}"
-    assert list(spec.folder.glob("*_plugin.cpp")) or list(spec.folder.glob("*_plugin_v3.cpp")), \
-        f"{spec.name}: no TensorRT glue (*_plugin.cpp or *_plugin_v3.cpp) in {spec.folder}"
+    assert list(spec.folder.glob("*_plugin.cpp")), f"{spec.name}: no TensorRT glue (*_plugin.cpp) in {spec.folder}"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)

@@ -370,17 +370,17 @@ def _nvcc():
     return shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if os.path.exists("/usr/local/cuda/bin/nvcc") else None)
 
 
-@pytest.mark.parametrize("staged, api", [(".trt", "v2"), (".trt10", "v3")])
-def test_user_project_glue_compiles_against_tensorrt_headers(fresh, user_project, tmp_path, staged, api):
-    """The project's own glue (its library.cpp with its creator list) against TensorRT 8.5 (V2) and
-    10 (V2 and, with `pykit new --api v3`, V3) headers: compiled, not linked (no libnvinfer here)."""
+@pytest.mark.parametrize("staged", [".trt", ".trt10"])
+def test_user_project_glue_compiles_against_tensorrt_headers(fresh, user_project, tmp_path, staged):
+    """The project's own glue (its library.cpp with its creator list; each plugin's one body) against
+    TensorRT 8.5 (V2 creators) and 10 (IPluginV3 creators) headers: compiled, not linked (no libnvinfer)."""
     if not _nvcc():
         pytest.skip("no nvcc: CMake compiles the TensorRT glue only with the CUDA toolkit")
     bin_dir, env, work = fresh
     root = _trt_root(tmp_path, staged)
-    if api == "v3" and not (user_project / "plugins" / "bar").exists():
-        _run([str(bin_dir / "pykit"), "new", "Bar", "--input", "a", "--output", "b", "--precisions", "fp32,fp16",
-              "--api", "v3"], user_project, env)
+    if not (user_project / "plugins" / "bar").exists():
+        _run([str(bin_dir / "pykit"), "new", "Bar", "--input", "a", "--output", "b", "--precisions", "fp32,fp16"],
+             user_project, env)
     build = tmp_path / "build"
     config = _run(["cmake", "-S", str(user_project), "-B", str(build), "-G", "Ninja", f"-DTENSORRT_ROOT={root}",
                    f"-DPython_EXECUTABLE={bin_dir / 'python'}", "-DCMAKE_CUDA_ARCHITECTURES=75-real",
@@ -390,6 +390,5 @@ def test_user_project_glue_compiles_against_tensorrt_headers(fresh, user_project
     log = _run(["cmake", "--build", str(build), "--target", "myplugins_plugins", "-j", "2", "-v"], user_project, env)
     assert "my_op_plugin.cpp" in log and "library.cpp" in log
     assert "X(my_op)" in (build / "myplugins_generated" / "creator_list.h").read_text()
-    if api == "v3":
-        assert "bar_plugin_v3.cpp" in log
-        assert "X(bar)" in (build / "myplugins_generated" / "creator_list.h").read_text()
+    assert "bar_plugin.cpp" in log and "X(bar)" in (build / "myplugins_generated" / "creator_list.h").read_text()
+    assert ("glue with IPluginV3 creators" if staged == ".trt10" else "glue with IPluginV2DynamicExt creators") in config

@@ -2,24 +2,28 @@
 // everything else come from the compiled spec through the base.
 #include "pillar_scatter_attrs.h"
 #include "pillar_scatter_kernel.h"
-#include "common/trt/plugin_base.h"
+#include "common/trt/plugin_glue.h"
 
 #include <cstdint>
 
 namespace pykit { namespace pillar_scatter {
 
-class PillarScatterPlugin : public trt::PluginBase<PillarScatterPlugin, Attrs> {
+// One body for IPluginV2DynamicExt and IPluginV3 (common/trt/plugin_glue.h).
+template <template <class, class> class Base>
+class PillarScatterGlue : public Base<PillarScatterGlue<Base>, Attrs> {
+    using Super = Base<PillarScatterGlue<Base>, Attrs>;
+
 public:
-    using PluginBase::PluginBase;
+    using Super::Super;
 
     // canvas [batch_size, C, ny, nx] from pillar_features [P, C] or [1, P, C] (ranks: the spec's)
     nvinfer1::DimsExprs output_dims(int32_t, const nvinfer1::DimsExprs* in, nvinfer1::IExprBuilder& b) const {
         nvinfer1::DimsExprs out;
         out.nbDims = 4;
-        out.d[0] = b.constant(attrs_.batch_size);
+        out.d[0] = b.constant(this->attrs_.batch_size);
         out.d[1] = in[0].d[in[0].nbDims - 1];
-        out.d[2] = b.constant(attrs_.ny);
-        out.d[3] = b.constant(attrs_.nx);
+        out.d[2] = b.constant(this->attrs_.ny);
+        out.d[3] = b.constant(this->attrs_.nx);
         return out;
     }
 
@@ -41,14 +45,13 @@ private:
         const auto pillars = dims.d[dims.nbDims - 2], channels = dims.d[dims.nbDims - 1];
         require(pillars >= 0 && pillars <= INT32_MAX && channels >= 0 && channels <= INT32_MAX, Attrs::kPluginName,
                 "too many pillars or channels for int32 indexing");
-        const Geometry g{attrs_.batch_size, std::int32_t(channels), attrs_.ny, attrs_.nx, std::int32_t(pillars), 0};
+        const Geometry g{this->attrs_.batch_size, std::int32_t(channels), this->attrs_.ny, this->attrs_.nx, std::int32_t(pillars), 0};
         require(sizes_fit(g), Attrs::kPluginName, "canvas [batch_size, C, ny, nx] has more than 2^48 elements");
         return g;
     }
 };
 
-using PillarScatterCreator = trt::CreatorBase<PillarScatterPlugin>;
 
 } }  // namespace pykit::pillar_scatter
 
-PYKIT_DEFINE_CREATOR(pillar_scatter, pykit::pillar_scatter::PillarScatterCreator)
+PYKIT_DEFINE_CREATORS(pillar_scatter, pykit::pillar_scatter::PillarScatterGlue)

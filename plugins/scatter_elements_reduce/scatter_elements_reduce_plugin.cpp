@@ -3,16 +3,20 @@
 #include "scatter_elements_reduce_attrs.h"
 #include "scatter_elements_reduce_kernel.h"
 #include "scatter_elements_reduce_shape.h"
-#include "common/trt/plugin_base.h"
+#include "common/trt/plugin_glue.h"
 
 namespace pykit { namespace scatter_elements_reduce {
 
 using nvinfer1::DataType;
 
-class ScatterElementsReducePlugin : public trt::PluginBase<ScatterElementsReducePlugin, Attrs> {
+// One body for IPluginV2DynamicExt and IPluginV3 (common/trt/plugin_glue.h).
+template <template <class, class> class Base>
+class ScatterElementsReduceGlue : public Base<ScatterElementsReduceGlue<Base>, Attrs> {
+    using Super = Base<ScatterElementsReduceGlue<Base>, Attrs>;
+
 public:
-    explicit ScatterElementsReducePlugin(Attrs attrs)
-        : PluginBase(std::move(attrs)), reduction_(parse_reduction(attrs_.reduction)) {}
+    explicit ScatterElementsReduceGlue(Attrs attrs)
+        : Super(std::move(attrs)), reduction_(parse_reduction(this->attrs_.reduction)) {}
 
     // The spec's exception: TensorRT >= 10 has int64 tensors, and the kernel takes int64 indices as they are.
     static bool extra_type(int32_t pos, DataType t) {
@@ -25,7 +29,7 @@ public:
     }
 
     nvinfer1::DimsExprs output_dims(int32_t, const nvinfer1::DimsExprs* in, nvinfer1::IExprBuilder&) const {
-        normalize_axis(attrs_.axis, in[0].nbDims);  // throws when the axis does not fit data's rank
+        normalize_axis(this->attrs_.axis, in[0].nbDims);  // throws when the axis does not fit data's rank
         require(in[1].nbDims == in[0].nbDims && in[2].nbDims == in[1].nbDims, Attrs::kPluginName,
                 "inputs 'indices' and 'updates' must have data's rank " + std::to_string(in[0].nbDims));
         return in[0];
@@ -47,14 +51,13 @@ public:
 
 private:
     Geometry geometry(const nvinfer1::PluginTensorDesc* in) const {
-        return make_geometry(attrs_.axis, in[0].dims.nbDims, in[0].dims.d, in[1].dims.nbDims, in[1].dims.d);
+        return make_geometry(this->attrs_.axis, in[0].dims.nbDims, in[0].dims.d, in[1].dims.nbDims, in[1].dims.d);
     }
 
     Reduction reduction_;
 };
 
-using ScatterElementsReduceCreator = trt::CreatorBase<ScatterElementsReducePlugin>;
 
 } }  // namespace pykit::scatter_elements_reduce
 
-PYKIT_DEFINE_CREATOR(scatter_elements_reduce, pykit::scatter_elements_reduce::ScatterElementsReduceCreator)
+PYKIT_DEFINE_CREATORS(scatter_elements_reduce, pykit::scatter_elements_reduce::ScatterElementsReduceGlue)

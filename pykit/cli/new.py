@@ -27,8 +27,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--attr", action="append", default=[], metavar="NAME:TYPE[=DEFAULT]",
                         help="an attribute; TYPE int, float, str, int[], float[]; no default = required")
     parser.add_argument("--precisions", default="fp32,fp16,int8", help="subset of fp32,fp16,int8 (default: all)")
-    parser.add_argument("--api", choices=["v2", "v3"], default="v2",
-                        help="TensorRT glue: v2 = IPluginV2DynamicExt (any TensorRT), v3 = IPluginV3 (TensorRT >= 10)")
     parser.add_argument("--onnx-op", default=None, help="ONNX op type the rewrite rule anchors on (default: NAME)")
     parser.add_argument("--dir", default=None,
                         help="plugins folder to create it in (default: the plugins folder of the project run in)")
@@ -74,13 +72,13 @@ def run(args) -> int:
 
     try:
         plugins_dir, project = destination(args.dir)
-        plan = scaffold.make_plan(args.name, args.input, args.output, args.attr, args.precisions, args.api, args.onnx_op)
+        plan = scaffold.make_plan(args.name, args.input, args.output, args.attr, args.precisions, args.onnx_op)
         folder = scaffold.create(plan, plugins_dir, force=args.force, templates=templates_dir("plugin"))
     except (scaffold.ScaffoldError, ProjectError) as exc:
         print(f"pykit new: {exc}", file=sys.stderr)
         return 2
     where = f" in project {project.name}" if project is not None else ""
-    print(f"created {folder}{where} ({plan.name}, {plan.api} glue, {', '.join(plan.precisions)}):")
+    print(f"created {folder}{where} ({plan.name}, {', '.join(plan.precisions)}):")
     for rel in sorted(scaffold.outputs_for(plan)):
         print(f"  {rel}")
     print(f"next: {next_step(project, folder, plan.name)}")

@@ -5,8 +5,8 @@
 # Every <PLUGINS_DIR>/<folder>/spec.toml is a plugin. Always: the host backend, a pybind11 module
 # (file <HOST_MODULE>, default _host; import it as <package>._host) from pykit's host/module.cpp and
 # the folders' host.cpp. With nvcc (option PYKIT_CUDA): every folder's .cu compiled (object library
-# <name>_kernels). With TensorRT headers: the glue compiled (*_plugin.cpp: IPluginV2DynamicExt;
-# *_plugin_v3.cpp: IPluginV3, TensorRT >= 10); with libnvinfer too: lib<name>_plugins.so, the
+# <name>_kernels). With TensorRT headers: the glue compiled (*_plugin.cpp: one body for
+# IPluginV2DynamicExt and, with TensorRT >= 10, IPluginV3: common/trt/plugin_glue.h); with libnvinfer too: lib<name>_plugins.so, the
 # project's own plugin library (pykit's library.cpp + the glue + the kernels, with this project's
 # generated creator list). Built modules and the library land in CMAKE_BINARY_DIR (PYKIT_BUILD_DIR
 # loads them from there) and install into INSTALL_DIR (default <name>), the plugin folders into
@@ -51,7 +51,7 @@ find_path(TENSORRT_INCLUDE_DIR NvInfer.h PATHS /usr/local/tensorrt/include /opt/
 find_library(TENSORRT_NVINFER nvinfer PATHS ${TENSORRT_ROOT}/lib ${TENSORRT_ROOT}/lib64 NO_DEFAULT_PATH)
 find_library(TENSORRT_NVINFER nvinfer PATHS /usr/local/tensorrt/lib /opt/tensorrt/lib /usr/lib/x86_64-linux-gnu)
 if(TENSORRT_INCLUDE_DIR)
-  # TensorRT's major version decides whether the IPluginV3 glue (*_plugin_v3.cpp) is compiled.
+  # TensorRT's major version decides which creators the library registers (IPluginV3 from 10 on).
   file(STRINGS ${TENSORRT_INCLUDE_DIR}/NvInferVersion.h _pykit_trt_lines
        REGEX "#define (NV_TENSORRT_MAJOR|TRT_MAJOR_ENTERPRISE) +[0-9]+")
   string(REGEX MATCH "[0-9]+" PYKIT_TRT_MAJOR "${_pykit_trt_lines}")
@@ -88,9 +88,7 @@ function(pykit_add_plugins)
   set(host_sources "")
   set(cuda_sources "")
   set(glue_sources "")
-  set(glue_v3_sources "")
   set(creator_items "")
-  set(creator_v3_items "")
   foreach(spec IN LISTS specs)
     get_filename_component(dir ${spec} DIRECTORY)
     get_filename_component(id ${dir} NAME)
@@ -105,16 +103,11 @@ function(pykit_add_plugins)
     file(GLOB host CONFIGURE_DEPENDS ${dir}/host.cpp)
     file(GLOB cuda CONFIGURE_DEPENDS ${dir}/*.cu)
     file(GLOB glue CONFIGURE_DEPENDS ${dir}/*_plugin.cpp)
-    file(GLOB glue_v3 CONFIGURE_DEPENDS ${dir}/*_plugin_v3.cpp)
     list(APPEND host_sources ${host})
     list(APPEND cuda_sources ${cuda})
     list(APPEND glue_sources ${glue})
-    list(APPEND glue_v3_sources ${glue_v3})
     if(glue)
       string(APPEND creator_items " X(${id})")
-    endif()
-    if(glue_v3)
-      string(APPEND creator_v3_items " X(${id})")
     endif()
   endforeach()
   if(NOT specs)
@@ -129,14 +122,13 @@ function(pykit_add_plugins)
 #pragma once
 #include <NvInfer.h>
 namespace pykit { namespace trt {
-#define PYKIT_DECLARE_CREATOR(id) nvinfer1::IPluginCreator& id##_creator();
+// Every plugin folder with glue: its V2 creator always, its IPluginV3 creator against TensorRT >= 10.
 #define PYKIT_FOR_EACH_CREATOR(X)${creator_items}
+#define PYKIT_DECLARE_CREATOR(id) nvinfer1::IPluginCreator& id##_creator();
 PYKIT_FOR_EACH_CREATOR(PYKIT_DECLARE_CREATOR)
-// IPluginV3 creators (folders with *_plugin_v3.cpp), compiled only against TensorRT >= 10.
-#define PYKIT_FOR_EACH_CREATOR_V3(X)${creator_v3_items}
 #if NV_TENSORRT_MAJOR >= 10
 #define PYKIT_DECLARE_CREATOR_V3(id) nvinfer1::IPluginCreatorV3One& id##_creator_v3();
-PYKIT_FOR_EACH_CREATOR_V3(PYKIT_DECLARE_CREATOR_V3)
+PYKIT_FOR_EACH_CREATOR(PYKIT_DECLARE_CREATOR_V3)
 #endif
 } }
 ")
@@ -168,13 +160,10 @@ PYKIT_FOR_EACH_CREATOR_V3(PYKIT_DECLARE_CREATOR_V3)
   # ---- TensorRT glue and this project's plugin library
   if(TENSORRT_INCLUDE_DIR AND TARGET ${name}_kernels)
     set(glue_all ${glue_sources} ${PYKIT_KIT_PLUGINS_DIR}/common/trt/library.cpp)
-    if(glue_v3_sources)
-      if(PYKIT_TRT_MAJOR GREATER_EQUAL 10)
-        list(APPEND glue_all ${glue_v3_sources})
-        message(STATUS "pykit ${name}: IPluginV3 glue: ${glue_v3_sources}")
-      else()
-        message(STATUS "pykit ${name}: IPluginV3 glue NOT compiled (needs TensorRT >= 10, these headers are ${PYKIT_TRT_MAJOR}): ${glue_v3_sources}")
-      endif()
+    if(PYKIT_TRT_MAJOR GREATER_EQUAL 10)
+      message(STATUS "pykit ${name}: glue with IPluginV3 creators (TensorRT ${PYKIT_TRT_MAJOR}; V2 ones built, not registered)")
+    else()
+      message(STATUS "pykit ${name}: glue with IPluginV2DynamicExt creators (TensorRT ${PYKIT_TRT_MAJOR}; IPluginV3 needs >= 10)")
     endif()
     if(TENSORRT_NVINFER)
       add_library(${name}_plugins SHARED ${glue_all} $<TARGET_OBJECTS:${name}_kernels> ${headers})

@@ -72,7 +72,7 @@ def _main(specs, generated: Path) -> str:
         includes.append(f'#include "{glue[0]}"')
         calls.append(
             "    {\n        std::vector<nvinfer1::PluginField> f;\n" + _fields(spec, attrs).replace("\n", "\n    ")
-            + f"\n        harness::check_plugin<pykit::{spec.snake}::{spec.name}Plugin>("
+            + f"\n        harness::check_plugin<pykit::{spec.snake}::{spec.name}Glue<pykit::trt::PluginBase>>("
             f"pykit::trt::{spec.snake}_creator(), f);\n    }}"
         )
     return "\n".join(['#include "glue_harness.h"', *includes, "", "int main() {", *calls,

@@ -13,18 +13,10 @@ GOLDEN_ARGS = dict(name="Foo", inputs=["x:float", "idx:int32"], outputs=["y"],
 
 
 def golden_files() -> dict[str, str]:
-    """{'v2/<file>': text, 'v3/<file>': text}: every file of the v2 plugin, the v3 glue."""
+    """{'<file>': text}: every file of the generated plugin."""
     from pykit import scaffold
 
-    out = {}
-    for api in ("v2", "v3"):
-        plan = scaffold.make_plan(**GOLDEN_ARGS, api=api)
-        files = scaffold.render(plan)
-        for rel, text in files.items():
-            if api == "v2" or rel.endswith("_plugin_v3.cpp"):
-                out[f"{api}/{rel}"] = text
-    return out
-
+    return scaffold.render(scaffold.make_plan(**GOLDEN_ARGS))
 
 if __name__ == "__main__":
     import shutil

@@ -2,7 +2,7 @@
 overwriting, all-or-nothing writes, the golden snapshot of the templates, and generated plugins
 (array attributes required and defaulted) built in a temporary project by the commands `pykit new`
 prints, whose generated tests then pass; their TensorRT glue compiled against the staged TensorRT
-8.5 (v2) and 10 (v3) headers where present."""
+8.5 (IPluginV2DynamicExt creators) and 10 (IPluginV3 creators too) headers where present."""
 import os
 import re
 import shutil
@@ -43,7 +43,6 @@ REPO = Path(scaffold.__file__).resolve().parents[1]
     (dict(attrs=["a:int=1", "a:int=2"]), "more than once"),
     (dict(attrs=["x:int=1"]), "both a tensor and an attribute"),
     (dict(precisions="fp32,bf16"), "--precisions"),
-    (dict(api="v4"), "--api"),
     (dict(onnx_op="Layer-Norm"), "--onnx-op"),
     (dict(attrs=["w:int[]="]), "empty array default"),
     (dict(attrs=["visit:int=1"]), "used by the generated code"),
@@ -178,7 +177,7 @@ def test_templates_render_the_golden_snapshot():
     assert sorted(got) == sorted(want)
     for rel in sorted(got):
         assert got[rel] == want[rel], f"{rel} differs from tests/scaffold/golden/{rel}.golden"
-    assert "TODO(foo)" in got["v2/foo_core.h"] and "IPluginV3" in got["v3/foo_plugin_v3.cpp"]
+    assert "TODO(foo)" in got["foo_core.h"] and "PYKIT_DEFINE_CREATORS(foo," in got["foo_plugin.cpp"]
 
 
 def test_generated_spec_matches_the_arguments(tmp_path):
@@ -252,7 +251,7 @@ PROJECT_PLUGINS = {
                         "--attr", "w:float[]=1,2", "--attr", "sizes:int[]=3,4", "--attr", "dims:int[]",
                         "--attr", "gains:float[]", "--attr", "mode:str=fast", "--attr", "shape:int[]=2,3",
                         "--attr", "domain:str=d"],  # names the generated code must not trip over
-    "ScaffoldCheckV3": ["--input", "a", "--input", "b", "--output", "c", "--precisions", "fp32,fp16", "--api", "v3"],
+    "ScaffoldCheckV3": ["--input", "a", "--input", "b", "--output", "c", "--precisions", "fp32,fp16"],
 }
 
 
@@ -271,7 +270,7 @@ def project(tmp_path_factory):
 
 
 def test_generated_plugins_build_and_their_tests_pass(project):
-    """The generated v2 and v3 plugins in a temporary copy of the kit: built, their own tests and
+    """The generated plugins in a temporary copy of the kit: built, their own tests and
     their validation pass. There pykit is still imported from this checkout (an editable install's
     import hook wins over PYTHONPATH), so PYKIT_PLUGIN_PATH shows it the copy's plugins. (What
     `pykit new` prints as the next step is run verbatim in tests/test_project.py.)"""
@@ -305,8 +304,8 @@ def _headers(env_name: str, staged: str, major: int) -> Path:
 
 @pytest.mark.parametrize("major, env_name, staged", [(8, "PYKIT_TRT8_INCLUDE", ".trt"), (10, "PYKIT_TRT10_INCLUDE", ".trt10")])
 def test_glue_compiles_against_tensorrt_headers(project, major, env_name, staged):
-    """v2 glue against TensorRT 8.5 headers; v3 glue (IPluginV3) against TensorRT 10 (headers only:
-    compiled, not linked). CMake leaves v3 glue out below TensorRT 10 and says so."""
+    """The generated glue, one body, against TensorRT 8.5 headers (its IPluginV2DynamicExt creator) and
+    TensorRT 10 (its IPluginV3 creator too; headers only: compiled, not linked)."""
     include = _headers(env_name, staged, major)
     if not _nvcc():
         pytest.skip("no nvcc: CMake compiles the TensorRT glue only with the CUDA toolkit")
@@ -316,8 +315,5 @@ def test_glue_compiles_against_tensorrt_headers(project, major, env_name, staged
     log = _cmake(project, project / f"build-trt{major}", f"-DTENSORRT_ROOT={root}")
     assert "compile check of the glue only" in log
     out = _build(project / f"build-trt{major}", "pykit_plugins")
-    assert "scaffold_check_v2_plugin.cpp" in out and "library.cpp" in out
-    if major >= 10:
-        assert "scaffold_check_v3_plugin_v3.cpp" in out
-    else:
-        assert "scaffold_check_v3_plugin_v3.cpp" not in out and "IPluginV3 glue NOT compiled" in log
+    assert "scaffold_check_v2_plugin.cpp" in out and "scaffold_check_v3_plugin.cpp" in out and "library.cpp" in out
+    assert ("glue with IPluginV3 creators" if major >= 10 else "glue with IPluginV2DynamicExt creators") in log

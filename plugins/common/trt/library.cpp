@@ -3,9 +3,10 @@
 //   pykit_plugin_manifest()  JSON: each creator's name, version, namespace, fields, and whether
 //                            TensorRT's plugin registry returns this very creator for its key
 //   pykit_enqueue_record()   JSON: the data types each plugin saw at enqueue (actual precision)
-//   getPluginCreators()      the entry point IPluginRegistry::loadLibrary / trtexec look for
-//   getCreators()            (TensorRT >= 10) the same for V2 and IPluginV3 creators together
-// IPluginV3 creators (folders with *_plugin_v3.cpp) exist only in builds against TensorRT >= 10.
+//   getPluginCreators()      (TensorRT < 10) the IPluginV2 creators, for loadLibrary / trtexec
+//   getCreators()            (TensorRT >= 10) the IPluginV3 creators, for IPluginRegistry::loadLibrary,
+//                            trtexec --dynamicPlugins and setPluginsToSerialize
+// Every plugin's glue is one body for both interfaces (common/trt/plugin_glue.h).
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -48,37 +49,29 @@ const char* field_type_name(nvinfer1::PluginFieldType t) {
     }
 }
 
-std::vector<nvinfer1::IPluginCreator*>& creators() {
-    static std::vector<nvinfer1::IPluginCreator*> list = [] {
-        std::vector<nvinfer1::IPluginCreator*> v;
+// The creators this library registers: IPluginV3 ones against TensorRT >= 10 (IPluginV2 is deprecated
+// there, and one name/version/namespace key holds one creator), IPluginV2DynamicExt ones below.
+#if NV_TENSORRT_MAJOR >= 10
+using Creator = nvinfer1::IPluginCreatorV3One;
+#define PYKIT_CREATOR_ITEM(id) v.push_back(&id##_creator_v3());
+#else
+using Creator = nvinfer1::IPluginCreator;
 #define PYKIT_CREATOR_ITEM(id) v.push_back(&id##_creator());
+#endif
+std::vector<Creator*>& creators() {
+    static std::vector<Creator*> list = [] {
+        std::vector<Creator*> v;
         PYKIT_FOR_EACH_CREATOR(PYKIT_CREATOR_ITEM)
-#undef PYKIT_CREATOR_ITEM
         return v;
     }();
     return list;
 }
+#undef PYKIT_CREATOR_ITEM
 
 #if NV_TENSORRT_MAJOR >= 10
-std::vector<nvinfer1::IPluginCreatorV3One*>& creators_v3() {
-    static std::vector<nvinfer1::IPluginCreatorV3One*> list = [] {
-        std::vector<nvinfer1::IPluginCreatorV3One*> v;
-#define PYKIT_CREATOR_V3_ITEM(id) v.push_back(&id##_creator_v3());
-        PYKIT_FOR_EACH_CREATOR_V3(PYKIT_CREATOR_V3_ITEM)
-#undef PYKIT_CREATOR_V3_ITEM
-        return v;
-    }();
-    return list;
-}
-
-// Every creator, V2 and V3, as TensorRT 10's loadLibrary wants them (getCreators).
+// The same creators as TensorRT 10's loadLibrary and trtexec --dynamicPlugins want them (getCreators).
 std::vector<nvinfer1::IPluginCreatorInterface*>& all_creators() {
-    static std::vector<nvinfer1::IPluginCreatorInterface*> list = [] {
-        std::vector<nvinfer1::IPluginCreatorInterface*> v;
-        for (nvinfer1::IPluginCreator* c : creators()) v.push_back(c);
-        for (nvinfer1::IPluginCreatorV3One* c : creators_v3()) v.push_back(c);
-        return v;
-    }();
+    static std::vector<nvinfer1::IPluginCreatorInterface*> list(creators().begin(), creators().end());
     return list;
 }
 #endif
@@ -93,22 +86,13 @@ std::map<std::string, std::set<std::string>>& enqueue_records() {
 // paths, or another library with the same plugin) is refused by TensorRT: say which.
 struct RegisterOnLoad {
     RegisterOnLoad() {
-        for (nvinfer1::IPluginCreator* c : creators()) {
+        for (Creator* c : creators()) {
             if (!getPluginRegistry()->registerCreator(*c, c->getPluginNamespace())) {
                 report_warning(std::string("pykit: creator ") + c->getPluginNamespace() + "::" + c->getPluginName() +
                                " version " + c->getPluginVersion() +
                                " was not registered: that key is taken already (library loaded twice?)");
             }
         }
-#if NV_TENSORRT_MAJOR >= 10
-        for (nvinfer1::IPluginCreatorV3One* c : creators_v3()) {
-            if (!getPluginRegistry()->registerCreator(*c, c->getPluginNamespace())) {
-                report_warning(std::string("pykit: creator ") + c->getPluginNamespace() + "::" + c->getPluginName() +
-                               " version " + c->getPluginVersion() +
-                               " (IPluginV3) was not registered: that key is taken already (library loaded twice?)");
-            }
-        }
-#endif
     }
 } register_on_load;
 }  // namespace
@@ -189,16 +173,10 @@ __attribute__((visibility("default"))) const char* pykit_plugin_manifest() {
     thread_local std::string json;
     json = "{\"tensorrt\": " + std::to_string(NV_TENSORRT_VERSION) + ", \"creators\": [";
     bool first = true;
-    for (nvinfer1::IPluginCreator* c : pykit::trt::creators()) {
+    for (pykit::trt::Creator* c : pykit::trt::creators()) {
         json += std::string(first ? "" : ", ") + manifest_entry(c, registered(c));
         first = false;
     }
-#if NV_TENSORRT_MAJOR >= 10
-    for (nvinfer1::IPluginCreatorV3One* c : pykit::trt::creators_v3()) {
-        json += std::string(first ? "" : ", ") + manifest_entry(c, registered(c));
-        first = false;
-    }
-#endif
     json += "]}";
     return json.c_str();
 }
@@ -224,12 +202,12 @@ __attribute__((visibility("default"))) void pykit_enqueue_record_clear() {
     pykit::trt::enqueue_records().clear();
 }
 
+#if NV_TENSORRT_MAJOR < 10
 __attribute__((visibility("default"))) nvinfer1::IPluginCreator* const* getPluginCreators(int32_t& count) {
     count = static_cast<int32_t>(pykit::trt::creators().size());
     return pykit::trt::creators().data();
 }
-
-#if NV_TENSORRT_MAJOR >= 10
+#else
 __attribute__((visibility("default"))) nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& count) {
     count = static_cast<int32_t>(pykit::trt::all_creators().size());
     return pykit::trt::all_creators().data();
