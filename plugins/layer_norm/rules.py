@@ -1,8 +1,9 @@
 """Rewrite rules -> LayerNorm.
 
 1. ``layer_norm``: ONNX LayerNormalization (opset 17; TensorRT 8.5's parser has no importer) ->
-   LayerNorm(x, scale, bias) with axis, epsilon, stash_type. An absent bias becomes zeros. Skipped
-   (with the reason) when the optional Mean/InvStdDev outputs are used, or stash_type is not 1.
+   LayerNorm(x, scale, bias) with axis, epsilon, stash_type. An absent bias becomes zeros. Where the
+   optional Mean/InvStdDev outputs are used, standard ops compute them beside the plugin (float32,
+   as stash_type 1 says). Skipped (with the reason) when stash_type is not 1.
 2. ``layer_norm_decomposed``: what older exporters emit,
        mean = ReduceMean(x, axes) ; d = Sub(x, mean) ; var = ReduceMean(Pow(d, 2), axes)
        y = Add(Mul(Div(d, Sqrt(Add(var, eps))), gamma), beta)      (Mul and Add optional)
@@ -64,12 +65,11 @@ def _plugin(ctx, x, scale, bias, out, axis, eps, replaced, detail):
 @register("layer_norm", plugin="LayerNorm", ops=["LayerNormalization"])
 def layer_norm(ctx, node, forced):
     """LayerNormalization -> LayerNorm (bias zeros when absent)."""
-    if len(node.outputs) > 1 and any(o.outputs or id(o) in {id(t) for t in ctx.graph.outputs} for o in node.outputs[1:]):
-        return "its Mean/InvStdDev outputs are used; LayerNorm computes only Y"
     stash = int(node.attrs.get("stash_type", 1))
     if stash != 1:
         return f"stash_type={stash}: LayerNorm keeps fp32 statistics (stash_type 1) only"
     x, scale = node.inputs[0], node.inputs[1]
+    node_x = x  # _plugin detaches the node: its inputs are read before
     bias = node.inputs[2] if len(node.inputs) > 2 and node.inputs[2].name else None
     rank = len(x.shape) if x.shape is not None else None
     axis = int(node.attrs.get("axis", -1))
@@ -94,8 +94,53 @@ def layer_norm(ctx, node, forced):
                 bias = _affine(ctx, bv, x, axis, "bias", bias)
     except ValueError as exc:
         return str(exc)
-    return _plugin(ctx, x, scale, bias, node.outputs[0], axis, node.attrs.get("epsilon", 1e-5), [node],
-                   "LayerNormalization-17 as is" + ("" if len(node.inputs) > 2 and node.inputs[2].name else ", B absent: zeros"))
+    eps = node.attrs.get("epsilon", 1e-5)
+    graph_outputs = {id(t) for t in ctx.graph.outputs}
+    stats = [o for o in node.outputs[1:3] if o.name and (o.outputs or id(o) in graph_outputs)]
+    if stats and rank is None:
+        return "its Mean/InvStdDev outputs are used and x has no known rank: the reduced axes cannot be named"
+    used = {id(o) for o in stats}
+    mean_out, inv_out = ([o if id(o) in used else None for o in node.outputs[1:3]] + [None, None])[:2]
+    change = _plugin(ctx, x, scale, bias, node.outputs[0], axis, eps, [node],
+                     "LayerNormalization-17 as is" + ("" if len(node.inputs) > 2 and node.inputs[2].name else ", B absent: zeros"))
+    if stats:
+        _statistics(ctx, node_x, axis, rank, eps, mean_out, inv_out)
+        change.detail += "; Mean/InvStdDev by ReduceMean, Sub, Mul, ReduceMean, Add, Sqrt, Reciprocal in float32"
+    return change
+
+
+def _statistics(ctx, x, axis, rank, eps, mean_out, inv_out):
+    """LayerNormalization's optional outputs from standard ops, as ONNX defines them (stash_type 1:
+    float32): Mean = ReduceMean(x) and InvStdDev = 1 / sqrt(ReduceMean((x - Mean)^2) + epsilon) over
+    the axes [axis, rank), keepdims (shape x.shape[:axis] + [1] * (rank - axis))."""
+    f32 = np.float32
+    axes = list(range(axis, rank))
+    shape = None if x.shape is None else list(x.shape[:axis]) + [1] * (rank - axis)
+    opset = int(getattr(ctx.graph, "opset", 17) or 17)
+
+    def reduce_mean(t, name):
+        if opset >= 18:  # axes became an input
+            return ctx.add_node("ReduceMean", [t, ctx.constant("axes", np.asarray(axes, np.int64))], f32, shape,
+                                {"keepdims": 1}, name)
+        return ctx.add_node("ReduceMean", [t], f32, shape, {"axes": axes, "keepdims": 1}, name)
+
+    def into(made, out):  # a statistic the graph reads is written into the node's own output tensor
+        if out is None:
+            return made
+        producer = made.inputs[0]
+        producer.outputs.clear()
+        producer.outputs.append(out)
+        return out
+
+    xf = x if _np_dtype(x) == np.float32 else ctx.add_node("Cast", [x], f32, x.shape, {"to": 1}, "ln_stash")
+    mean = into(reduce_mean(xf, "ln_mean"), mean_out)
+    if inv_out is None:
+        return
+    d = ctx.add_node("Sub", [xf, mean], f32, x.shape, name="ln_dev")
+    var = reduce_mean(ctx.add_node("Mul", [d, d], f32, x.shape, name="ln_sq"), "ln_var")
+    std = ctx.add_node("Sqrt", [ctx.add_node("Add", [var, ctx.constant("eps", np.asarray(eps, f32))], f32, shape,
+                                              name="ln_var_eps")], f32, shape, name="ln_std")
+    into(ctx.add_node("Reciprocal", [std], f32, shape, name="ln_inv_std"), inv_out)
 
 
 def _axes(ctx, node):

@@ -7,7 +7,9 @@ when int64), updates; attributes axis (ONNX default 0) and reduction (ONNX defau
 """
 from __future__ import annotations
 
-from pykit.surgeon.rules import Attr, Input, Replacement, register_replacement
+import numpy as np
+
+from pykit.surgeon.rules import Attr, Change, Input, Replacement, register, register_replacement
 
 
 def _plain(node):
@@ -46,3 +48,75 @@ register_replacement(
         when=_plain,
     ),
 )
+
+
+# ---- ScatterND with a reduction ----------------------------------------------------------------
+#
+# ScatterND(data, indices [..., k], updates, reduction) combines each update slice
+# updates[i] (shape data.shape[k:]) into the slice data[indices[i]]. Viewed as
+#     data2    = Reshape(data, [-1, S])                       S = prod(data.shape[k:])
+#     row      = sum_j indices[..., j] * stride_j             stride_j = prod(data.shape[j+1:k])
+#     indices2 = Expand(Reshape(row, [-1, 1]), [1, S])
+#     updates2 = Reshape(updates, [-1, S])
+#     out      = Reshape(ScatterElementsReduce(data2, indices2, updates2, axis=0), Shape(data))
+# it is ScatterElements along axis 0 with the same reduction, in the same update order: exact for
+# every in-range index (negative ones are outside ScatterND's domain).
+
+
+def _static(dims):
+    return all(isinstance(d, (int, np.integer)) and d >= 0 for d in dims)
+
+
+@register("scatter_nd_reduce", plugin="ScatterElementsReduce", ops=["ScatterND"])
+def scatter_nd_reduce(ctx, node, forced):
+    """ScatterND with reduction add/mul/max/min -> row-wise ScatterElementsReduce over reshaped data."""
+    import onnx_graphsurgeon as gs
+
+    reduction = node.attrs.get("reduction", "none")
+    if reduction == "none":
+        return None  # the parser's plain ScatterND is right (and PillarScatter's rule takes canvases)
+    data, indices, updates = node.inputs[:3]
+    if data.shape is None or indices.shape is None:
+        return "data or indices has no known shape (run shape inference)"
+    rank = len(data.shape)
+    k = indices.shape[-1] if len(indices.shape) else None
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= rank:
+        return f"the last dim of indices ({k}) is not static in [1, {rank}] (data rank {rank})"
+    k = int(k)
+    if not _static(data.shape[1:]):
+        return f"data.shape[1:] = {list(data.shape[1:])} is not static: the row strides cannot be built"
+    dims = [int(d) for d in data.shape[1:]]
+    slice_size = int(np.prod(dims[k - 1:], dtype=np.int64))
+    strides = [int(np.prod(dims[j:k - 1], dtype=np.int64)) for j in range(k)]
+    rows = int(np.prod(data.shape, dtype=np.int64)) // slice_size if _static(data.shape) and slice_size else None
+    if rows is not None and rows > 2**31 - 1:
+        return f"data has {rows} rows of {slice_size}: the row index does not fit in int32"
+    spec = ctx.spec()
+    i32 = np.int32
+    idx = ctx.as_int32(indices, f"for {spec.name} input 'indices'")
+    lead = list(indices.shape[:-1])
+    row = None
+    for j in range(k):
+        col = ctx.add_node("Gather", [idx, ctx.constant("col", np.asarray(j, np.int64))], i32, lead,
+                           {"axis": len(indices.shape) - 1}, "nd_col")
+        if strides[j] != 1:
+            col = ctx.add_node("Mul", [col, ctx.constant("stride", np.asarray(strides[j], i32))], i32, lead, name="nd_stride")
+        row = col if row is None else ctx.add_node("Add", [row, col], i32, lead, name="nd_row")
+    n = int(np.prod(lead, dtype=np.int64)) if _static(lead) else None
+    row = ctx.add_node("Reshape", [row, ctx.constant("shape", np.asarray([-1, 1], np.int64))], i32, [n, 1], name="nd_rows")
+    idx2 = ctx.add_node("Expand", [row, ctx.constant("shape", np.asarray([1, slice_size], np.int64))], i32,
+                        [n, slice_size], name="nd_index")
+    flat = ctx.constant("shape", np.asarray([-1, slice_size], np.int64))
+    data2 = ctx.add_node("Reshape", [data, flat], data.dtype, [rows, slice_size], name="nd_data")
+    upd2 = ctx.add_node("Reshape", [updates, flat], updates.dtype, [n, slice_size], name="nd_updates")
+    out2 = gs.Variable(ctx.unique("nd_scattered"), dtype=data.dtype, shape=[rows, slice_size])
+    name = f"{node.name}/ScatterElementsReduce" if node.name else ctx.unique("ScatterElementsReduce")
+    out = node.outputs[0]
+    shape_of = ctx.add_node("Shape", [data], np.int64, [rank], name="nd_shape")
+    ctx.detach(node)
+    ctx.plugin_node(spec, [data2, idx2, upd2], [out2], {"axis": 0, "reduction": reduction}, name)
+    ctx.graph.nodes.append(gs.Node("Reshape", ctx.unique("nd_out"), inputs=[out2, shape_of], outputs=[out]))
+    return Change(ctx.rule.name, "replaced", ctx.path, [node.name or "ScatterND"],
+                  f"ScatterND(reduction={reduction!r}, k={k}) -> ScatterElementsReduce v{spec.version} ({spec.namespace}) "
+                  f"{{axis=0, reduction={reduction!r}}} over data as [rows, {slice_size}], row index "
+                  f"= indices . {strides}{' (forced)' if forced else ''}", plugin_node=name)

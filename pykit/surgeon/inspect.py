@@ -47,6 +47,7 @@ class Finding:
     kind: str  # unsupported | not-in-table | wrong-semantics | rejected | custom-domain | above-opset | unknown-plugin | plugin | external
     message: str
     takers: list[str] = field(default_factory=list)
+    index: int | None = field(default=None, repr=False, compare=False)  # the node's position in its graph
 
     @property
     def blocking(self) -> bool:
@@ -226,6 +227,45 @@ def partition(graph, runnable: dict[str, bool]) -> list[Segment]:
 
 
 
+def _first_taker(model, findings) -> None:
+    """Where several plugins could take a flagged main-graph node, keep the one whose rule `patch`
+    would apply: the first rule (patch's order) whose rewrite of the node is proven, tried on a copy.
+    E.g. ScatterND(reduction='max') of any data is ScatterElementsReduce's, not PillarScatter's; so is
+    ScatterND(add) into a zero canvas where pillars share cells (PillarScatter keeps one, the proof
+    refuses it). Nodes no rule rewrites keep every candidate."""
+    multi = [f for f in findings if len(f.takers) > 1 and f.graph == "main"]
+    if not multi:
+        return
+    import onnx
+    import onnx_graphsurgeon as gs
+
+    from pykit.surgeon.patch import _proven_rewrite
+    from pykit.surgeon.rules import Change, all_rules
+
+    try:
+        typed = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        typed = model
+    graph = gs.import_onnx(typed)
+    rules = list(all_rules().values())
+    for f in multi:
+        k = f.index
+        if k is None or k >= len(graph.nodes) or graph.nodes[k].op != f.op:
+            continue
+        for rule in rules:
+            if f.op not in rule.ops:
+                continue
+            trial = graph.copy()
+            try:
+                taken = isinstance(_proven_rewrite(rule, trial, "main", trial.nodes[k], False, [], [0],
+                                                   list(typed.opset_import), model.ir_version, model), Change)
+            except Exception:
+                taken = False
+            if taken:
+                f.takers = [rule.plugin]
+                break
+
+
 def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
     from pykit import registry
 
@@ -242,12 +282,14 @@ def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
     findings = []
     main_status = []
     for path, graph in iter_graphs(model.graph):
-        for node in graph.node:
+        for k, node in enumerate(graph.node):
             f = classify(node, table, opset, plugins, path)
             if f is not None:
+                f.index = k
                 findings.append(f)
             if path == "main":
                 main_status.append(f)
+    _first_taker(model, findings)
     runnable = {k: (f is None or not f.blocking) for k, f in enumerate(main_status)}
     segments = partition(model.graph, runnable)
     blocked = [f for f in main_status if f is not None and f.blocking]

@@ -43,13 +43,15 @@ def test_bad_models_give_one_line(bad_models, command, case, tmp_path):
 
 
 def test_inspect_and_equiv_cli(tmp_path):
-    # ScatterND(add): TensorRT 8.5 ignores the reduction (flagged, PillarScatter named as taker), but
-    # duplicate cells sum where PillarScatter keeps one pillar: the proof refuses, the CLI exits 3
+    # ScatterND(add): TensorRT 8.5 ignores the reduction (flagged), and duplicate cells sum where
+    # PillarScatter keeps one pillar: its proof refuses; ScatterElementsReduce over the canvas rows
+    # is proven, and inspect names it as the taker
     add = save(pointpillars_like(reduction="add"), tmp_path / "pp_add.onnx")
     p = cli("inspect", add, "--trt", "8.5")
-    assert p.returncode == 0 and "wrong-semantics" in p.stdout and "taker: PillarScatter" in p.stdout
+    assert p.returncode == 0 and "wrong-semantics" in p.stdout and "taker: ScatterElementsReduce" in p.stdout
     p = cli("patch", add, "-o", str(tmp_path / "pp_add.p.onnx"), "--trt", "8.5")
-    assert p.returncode == 3 and "proof failed" in p.stdout and "unpatched still flagged" in p.stdout
+    assert p.returncode == 0 and "proof failed" in p.stdout and "replaced  scatter_nd_reduce" in p.stdout
+    assert "unpatched" not in p.stdout
     # ScatterND(none), what exporters write: imported natively, rewritten when forced, and equivalent
     src = save(pointpillars_like(reduction="none"), tmp_path / "pp.onnx")
     p = cli("inspect", src, "--trt", "8.5")
@@ -62,7 +64,11 @@ def test_inspect_and_equiv_cli(tmp_path):
 
 
 def test_patch_exit_code_3_when_unpatched_unless_allowed(tmp_path):
-    add = save(pointpillars_like(reduction="add"), tmp_path / "pp_add.onnx")
+    # ScatterND(add) into a canvas of symbolic width: PillarScatter's rule wants a zero canvas and
+    # scatter_nd_reduce static row strides, so no rule takes it
+    add = save(model([h.make_node("ScatterND", ["d", "i", "u"], ["y"], reduction="add", name="scatter/scatter_nd")],
+                     [vi("d", [4, "m"]), vi("i", [2, 1], onnx.TensorProto.INT64), vi("u", [2, "m"])],
+                     [vi("y", [4, "m"])], opset=16), tmp_path / "pp_add.onnx")
     out = tmp_path / "out.onnx"
     # the flagged node is left: exit 3, one 'unpatched' line; nothing was patched, nothing written
     p = cli("patch", add, "-o", str(out), "--trt", "8.5")

@@ -32,9 +32,13 @@ def _kinds(report):
 
 
 def test_scatter_reduction_flagged_with_takers():
-    pp = inspect_model(pointpillars_like(), "8.5")
+    # one pillar cannot collide: PillarScatter's proven rewrite; many pillars sum where cells repeat,
+    # which PillarScatter cannot (its proof fails) and ScatterElementsReduce over rows can
+    pp = inspect_model(pointpillars_like(pillars=1), "8.5")
     f = _kinds(pp)[("scatter/scatter_nd", "wrong-semantics")]
     assert f.takers == ["PillarScatter"]
+    assert _kinds(inspect_model(pointpillars_like(), "8.5"))[("scatter/scatter_nd", "wrong-semantics")].takers == \
+        ["ScatterElementsReduce"]
     se = inspect_model(scatter_reduce_model(), "8.5")
     assert _kinds(se)[("scatter_reduce", "wrong-semantics")].takers == ["ScatterElementsReduce"]
     # 10.x rejects ScatterND with reduction; ScatterElements+reduction goes to TensorRT's own plugin
