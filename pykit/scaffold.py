@@ -468,7 +468,7 @@ def claimed_ops(specs: list[PluginSpec]) -> dict[str, str]:
     claims = {}
     for spec in specs:
         for rule in rules_of(spec):
-            for op in rule.ops:
+            for op in (o for o in rule.ops if o not in rule.forced_only):
                 claims.setdefault(op, f"rule '{rule.name}' of plugin {rule.plugin} ({spec.folder / 'rules.py'})")
         for op in spec.onnx_ops:
             claims.setdefault(op, f"plugin {spec.name} ({spec.folder / 'spec.toml'}, onnx_ops)")

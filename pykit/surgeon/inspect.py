@@ -119,7 +119,7 @@ def takers_for(op: str) -> list[str]:
     from pykit.surgeon import rules
 
     names = {s.name for s in registry.discover() if op in s.onnx_ops}
-    names |= {r.plugin for r in rules.all_rules().values() if op in r.ops}
+    names |= {r.plugin for r in rules.all_rules().values() if op in r.ops and op not in r.forced_only}
     return sorted(names)
 
 

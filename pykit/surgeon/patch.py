@@ -109,7 +109,9 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
                                       "this rule does not rewrite inside If/Loop/Scan bodies"))
                 continue
             for node in hits:
-                if not node.outputs:  # already rewritten by an earlier rule
+                if not node.outputs:  # already rewritten by an earlier rule (e.g. fused into another node's rewrite)
+                    if any(c.rewrote and node.name in c.nodes for c in changes):
+                        taken.add(id(node))
                     continue
                 forced = id(node) in forced_targets
                 result = _proven_rewrite(rule, g, path, node, forced, changes, counter, opsets, model.ir_version, model)

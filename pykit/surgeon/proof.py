@@ -16,7 +16,8 @@ SYMBOLIC_DIM); floats zeros, negatives and standard normals; integers from the O
 restricted only where the original is undefined: indices of Gather*/Scatter* nodes inside the
 subgraph out of range, and duplicate destinations of ScatterND/ScatterElements/Scatter without a
 reduction. Columns the original ignores (e.g. the batch column of a single-sample pillar scatter)
-get any value in [-M, M]. Boundary values are favoured in the first probes. The two sides must
+get any value in [-M, M]. Boundary values are favoured in the first probes, and so are the integer
+scalars the subgraph compares with Equal (a per-sample mask's sample numbers). The two sides must
 agree within the plugin's fp32 tolerance (spec [tolerance.fp32]) on every probe.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pykit.surgeon.model import PLUGIN_DOMAIN
 PROBES = 8
 SYMBOLIC_DIM = 3
 DRAW_ATTEMPTS = 400
+REDRAW_ROWS = 20
 _INDEXED = {  # op -> (data input, indices input): the ops whose index inputs make the original undefined when out of range
     "Gather": (0, 1), "GatherElements": (0, 1), "GatherND": (0, 1),
     "ScatterND": (0, 1), "ScatterElements": (0, 1), "Scatter": (0, 1),
@@ -182,6 +184,12 @@ class _Domain:
         import onnx_graphsurgeon as gs
 
         self.checks = []
+        # integer scalars the subgraph tests values for equality with (e.g. a per-sample mask
+        # coords[:, 0] == k): probes favour them, else a column the original defines everywhere is drawn
+        # from [-M, M] and would almost never select anything
+        self.compared = np.unique([int(v.reshape(-1)[0]) for n in region_nodes if n.op == "Equal"
+                                   for v in map(_const, n.inputs)
+                                   if v is not None and v.size == 1 and v.dtype.kind in "iu"]).astype(np.int64)
         watch = {}
         for n in region_nodes:
             if n.op not in _INDEXED or (n.domain or "") not in ("", "ai.onnx"):
@@ -360,6 +368,9 @@ def _probes(inputs, shapes, domain: _Domain, seed: int, count: int):
             if edge:  # boundary indices: the smallest and largest defined values, about half the elements
                 ends = np.where(rng.random(sub.shape) < 0.5, vals.min(), vals.max())
                 pick = np.where(rng.random(sub.shape) < 0.5, ends, pick)
+            hot = np.intersect1d(domain.compared, vals)
+            if hot.size:  # a random share of the elements: the compared values
+                pick = np.where(rng.random(sub.shape) < rng.random(), rng.choice(hot, size=sub.shape), pick)
             if len(shape) >= 2:
                 x[..., c] = pick
             else:
@@ -369,16 +380,18 @@ def _probes(inputs, shapes, domain: _Domain, seed: int, count: int):
     feeds = []
     for k in range(count):
         f = None
-        for _ in range(DRAW_ATTEMPTS):
+        for attempt in range(DRAW_ATTEMPTS):
             if f is not None:
                 bad, rows = domain.violations(f)
                 if not bad:
                     feeds.append(f)
                     break
-                # redraw only the offending rows where an index tensor's leading axis is an int input's
+                # redraw only the offending rows where an index tensor's leading axis is an int input's;
+                # every REDRAW_ROWS-th attempt redraws everything: an index tensor's rows need not be the
+                # input's (a masked GatherND's rows are a subset whose size may equal the input's)
                 leads = getattr(domain, "lead_dims", set())
                 movable = [t for t in ints if len(shapes[t.name]) >= 1 and shapes[t.name][0] in leads]
-                if rows is not None and movable:
+                if rows is not None and movable and attempt % REDRAW_ROWS:
                     for t in movable:
                         fresh = draw_int(t, edge=k < 3)
                         sel = [r for r in rows if r < shapes[t.name][0]]

@@ -61,12 +61,15 @@ class Rule:
     fn: Callable
     subgraphs: bool = True
     doc: str = ""
+    forced_only: tuple[str, ...] = ()  # anchor ops it rewrites only when forced: never the taker of a flagged node
 
 
-def register(name: str, plugin: str, ops, subgraphs: bool = True):
-    """Decorator: register ``fn(ctx, node, forced)`` as rule ``name`` anchoring on ``ops``."""
+def register(name: str, plugin: str, ops, subgraphs: bool = True, forced_only=()):
+    """Decorator: register ``fn(ctx, node, forced)`` as rule ``name`` anchoring on ``ops`` (and on
+    ``forced_only``, ops the parser imports right that the rule rewrites only when the user forces it)."""
     def deco(fn):
-        _RULES[name] = Rule(name, plugin, tuple(ops), fn, subgraphs, (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
+        _RULES[name] = Rule(name, plugin, tuple(ops) + tuple(forced_only), fn, subgraphs,
+                            (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "", tuple(forced_only))
         return fn
     return deco
 
