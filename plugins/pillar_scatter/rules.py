@@ -181,44 +181,19 @@ def pillar_scatter(ctx, node, forced):
 
     if cells > np.iinfo(np.int32).max:
         return f"canvas of {cells} cells: the cell index does not fit PillarScatter's int32 coords"
-    spec = ctx.spec("PillarScatter")
     # (b, 0, y, x) from the linear cell index itself: exact wherever the original is defined, including
     # coords whose x >= nx (the index wraps into the next row) and columns the index ignores
     cell = ctx.as_int32(flat, "for PillarScatter coords")
     P0 = src.shape[0] if src.shape else "P"
 
-    def op(kind, a, b, name):
-        return ctx.add_node(kind, [a, ctx.constant(name + "_k", np.array(b, np.int32))], np.int32, [P0], name=name)
-    b_ = op("Div", cell, ny * nx, "cell_b")
-    y_ = op("Mod", op("Div", cell, nx, "cell_row"), ny, "cell_y")
-    x_ = op("Mod", cell, nx, "cell_x")
-    z_ = op("Mul", cell, 0, "cell_z")
-    axis1 = ctx.constant("ax1", np.array([1], np.int64))
-    cols = [ctx.add_node("Unsqueeze", [t, axis1], np.int32, [P0, 1]) for t in (b_, z_, y_, x_)]
-    coords = ctx.add_node("Concat", cols, np.int32, [P0, 4], attrs={"axis": 1}, name="coords_bzyx")
-    P = feats.shape[0] if feats.shape is not None else None
-    if isinstance(P, (int, np.integer)):
-        num_valid = ctx.constant("num_valid", np.array([P], np.int32))
-    else:
-        shape = ctx.add_node("Shape", [feats], np.int64, [2], name="num_pillars_shape")
-        first = ctx.add_node("Gather", [shape, ctx.constant("zero", np.array([0], np.int64))], np.int64, [1], attrs={"axis": 0})
-        num_valid = ctx.add_node("Cast", [first], np.int32, [1], attrs={"to": 6}, name="num_valid")
-    # [1, P, C]: the rank every precision takes (TensorRT 8.5 has no INT8 format for [P, C]; spec.toml)
-    feats_1pc = ctx.add_node("Unsqueeze", [feats, ctx.constant("axis0", np.array([0], np.int64))],
-                             feats.dtype or np.float32, [1, P if P is not None else "P", C], name="features_1pc")
-    replaced = [node] + tail_nodes
-    names = [n.name for n in replaced]
-    ctx.detach(*replaced)
-    name = f"{node.name}/PillarScatter" if node.name else ctx.unique("PillarScatter")
-    ctx.plugin_node(spec, [feats_1pc, coords, num_valid], [out], {"nx": nx, "ny": ny, "batch_size": B}, name)
+    b_ = ctx.add_node("Div", [cell, ctx.constant("cell_b_k", np.array(ny * nx, np.int32))], np.int32, [P0], name="cell_b")
+    coords = _coords_from_cell(ctx, cell, nx, ny, P0, b=b_)
     index = " + ".join(f"{m}*{src.name}[:, {col}]" if m != 1 else f"{src.name}[:, {col}]"
                        for col, m in reversed(by_mult))
     layout = f"(b, 0, y, x) from the cell index {index}" + \
         ("" if bcol is not None else ", batch 0: the index has no batch term")
-    return Change(ctx.rule.name, "fused", ctx.path, names,
-                  f"PillarScatter v{spec.version} ({spec.namespace}) nx={nx} ny={ny} batch_size={B}, num_valid=P, coords {layout}"
-                  + ("; reduction add into zeros == assignment for unique cells (one pillar per cell)" if reduction == "add" else ""),
-                  plugin_node=name)
+    return _emit(ctx, [node] + tail_nodes, feats, coords, out, nx, ny, B, C, f"coords {layout}"
+                 + ("; reduction add into zeros == assignment for unique cells (one pillar per cell)" if reduction == "add" else ""))
 
 
 # ---- the forms other exporters write (docs/corpus.md): found by what they compute, proven by patch ----
