@@ -18,7 +18,8 @@ subgraph out of range, and duplicate destinations of ScatterND/ScatterElements/S
 reduction. Columns the original ignores (e.g. the batch column of a single-sample pillar scatter)
 get any value in [-M, M]. Boundary values are favoured in the first probes, and so are the integer
 scalars the subgraph compares with Equal (a per-sample mask's sample numbers). The two sides must
-agree within the plugin's fp32 tolerance (spec [tolerance.fp32]) on every probe.
+agree within the plugin's tolerance for the tensors' precision (spec [tolerance.fp32], or
+[tolerance.fp16] where the replaced tensors are float16 and the spec offers fp16) on every probe.
 """
 from __future__ import annotations
 
@@ -49,13 +50,14 @@ class Proof:
     tolerance: str = ""
     reason: str = ""
     runtime: str = ""
+    precision: str = "fp32"  # whose tolerance: the replaced tensors' precision
 
     def text(self) -> str:
         if self.proven and not self.probes:
             return f"kept unproven: {self.reason}"
         if self.proven:
             return (f"proven on {self.probes} probes (original on {self.runtime} vs plugin reference: "
-                    f"max |diff| {self.max_diff:.3g}, fp32 tolerance {self.tolerance})")
+                    f"max |diff| {self.max_diff:.3g}, {self.precision} tolerance {self.tolerance})")
         return f"not applied, proof failed: {self.reason}"
 
 
@@ -426,7 +428,7 @@ def _max_diff(a, b):
 def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int = PROBES,
           source=None) -> Proof:
     """Run the subgraph of ``before`` (the gs graph before the rewrite) that ``new_nodes`` (the nodes the
-    rewrite added, in a copy of it) replace, and those nodes, on ``count`` probes; ``spec`` gives the fp32 tolerance; ``source``: the whole model (ModelProto) when ``before``
+    rewrite added, in a copy of it) replace, and those nodes, on ``count`` probes; ``spec`` gives the tolerance (fp16's for float16 tensors); ``source``: the whole model (ModelProto) when ``before``
     is its main graph, to observe shapes that shape inference left unknown."""
     import onnx_graphsurgeon as gs
     from onnx.reference import ReferenceEvaluator
@@ -434,13 +436,15 @@ def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int
     from pykit import registry
     from pykit.surgeon.equiv import _State, plugin_ops
 
-    tol = spec.tolerances["fp32"]
+    precision, tol = "fp32", spec.tolerances["fp32"]
     try:
         old = before.tensors()
         made = {o.name for n in new_nodes for o in n.outputs}
         outputs = [o for n in new_nodes for o in n.outputs if o.name in old and old[o.name].inputs]
         if not outputs:
             raise _Unprovable("the rewrite replaces no tensor that existed before")
+        if "fp16" in spec.tolerances and any(_np_dtype(old[o.name]) == np.float16 for o in outputs):
+            precision, tol = "fp16", spec.tolerances["fp16"]  # the original computes in float16 too
         ins, seen = [], set()
         for n in new_nodes:
             for t in n.inputs:
@@ -494,7 +498,7 @@ def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int
                 if diff.size and float(excess.max()) > 0:
                     return Proof(False, k + 1, m, tol.describe(),
                                  f"output '{o.name}' differs on probe {k + 1} of {count}: max |diff| {m:.3g} "
-                                 f"> fp32 tolerance {tol.describe()}", runtime)
-        return Proof(True, len(feeds), worst, tol.describe(), "", " and ".join(sorted(run_orig.used)))
+                                 f"> {precision} tolerance {tol.describe()}", runtime, precision)
+        return Proof(True, len(feeds), worst, tol.describe(), "", " and ".join(sorted(run_orig.used)), precision)
     except _Unprovable as exc:
         return Proof(False, 0, float("nan"), tol.describe(), f"cannot prove: {exc}")

@@ -153,3 +153,26 @@ def test_probes_cover_the_originals_domain_not_the_plugins_preconditions(monkeyp
     assert {0, 29} <= set(np.concatenate(cells).tolist())  # boundary cells
     (c,) = r.rewrites
     assert c.rule == "pillar_scatter" and c.proof.proven and c.proof.probes == PROBES and _max_diff(c) == 0
+
+def test_float16_layer_normalization_is_proven_within_the_fp16_tolerance():
+    """A float16 LayerNormalization: the original computes in float16, so the proof holds the rewrite to
+    the spec's fp16 error model (it used the fp32 one and refused it: max |diff| ~8e-4)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pykit import registry
+    from pykit.surgeon.patch import patch_model
+
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.uniform(0.5, 1.5, 64).astype(np.float16), "scale"),
+             numpy_helper.from_array(rng.uniform(-0.5, 0.5, 64).astype(np.float16), "bias")]
+    node = helper.make_node("LayerNormalization", ["x", "scale", "bias"], ["y"], name="ln", axis=-1, epsilon=1e-5)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2, 5, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2, 5, 64])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    result = patch_model(model, trt="8.5")
+    [change] = [c for c in result.changes if c.rewrote]
+    assert change.proof.proven and change.proof.precision == "fp16" and "fp16 tolerance" in change.detail, change
+    fp16 = registry.get("LayerNorm").tolerances["fp16"]
+    assert change.proof.tolerance == fp16.describe() and change.proof.max_diff > 0  # float16 really rounded
