@@ -32,6 +32,19 @@ Error model (what is compared, and the tolerance of each comparison):
    this catches an evaluator that does not compute the original's semantics. At fp16/int8 a 1-ulp
    difference upstream of an emulated rounding can flip it, so there this is reported, not judged.
 
+4. stored check per graph output (``stored=``, ``--data``): the patched model on the stored inputs
+   against the stored expected outputs (an ONNX ``test_data_set_N`` folder or a ``.npz`` with
+   ``input:NAME`` / ``output:NAME`` keys), |P - S| <= 1e-4 * max|S| + 1e-6 at fp32, the runtime
+   check's tolerance (S comes from another runtime: onnx's numpy backend or torch); reported at
+   fp16/int8, where the emulated rounding alone exceeds it.
+
+Plugin nodes inside If/Loop/Scan bodies run in the evaluator (its subgraphs get the same plugin
+ops), but their outputs are not graph values the evaluator can return; a rewrite's own tensor
+(ScatterND flattened to a scatter over rows) has no counterpart in the original. Such cuts are
+listed as not compared, and the verdict rests on the graph outputs: |P - R0| <= the runtime check's
+tolerance at fp32. The original's precision emulation needs the cut in its main graph, so fp16/int8
+are skipped, saying why, for such a model.
+
 The headline per output is max|P - O|: the patched model on the evaluator vs the original on
 onnxruntime, = (rewrite error) + (runtime gap).
 """
@@ -42,7 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError
+from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, iter_graphs
 from pykit.surgeon.models import INPUT_SPECS_KEY
 
 RUNTIME_REL, RUNTIME_ABS = 1e-4, 1e-6
@@ -122,6 +135,75 @@ def random_inputs(model, seed: int = 0, overrides: dict | None = None, dims: dic
             raise SurgeryError(f"input '{inp.name}': unknown input spec kind {kind!r}")
         feeds[inp.name] = np.asarray(x).astype(dtype)
     return feeds
+
+
+def load_stored(model, path) -> tuple[dict, dict]:
+    """(inputs, expected outputs) by name from an ONNX ``test_data_set_N`` folder (input_K.pb /
+    output_K.pb, named by the tensor's name or else by position) or a ``.npz`` with ``input:NAME`` /
+    ``output:NAME`` keys. Every model input must be given; every name must be the model's."""
+    import re
+    from pathlib import Path
+
+    from onnx import load_tensor, numpy_helper
+
+    path = Path(path)
+    inits = {i.name for i in model.graph.initializer}
+    in_names = [i.name for i in model.graph.input if i.name not in inits]
+    out_names = [o.name for o in model.graph.output]
+    feeds, expected = {}, {}
+
+    def put(kind, name, value, where):
+        names, into = (in_names, feeds) if kind == "input" else (out_names, expected)
+        if name not in names:
+            raise SurgeryError(f"{where}: '{name}' is not an {kind} of the model; its {kind}s: {names}")
+        into[name] = value
+
+    if path.is_dir():
+        files = {}
+        for f in path.iterdir():
+            m = re.fullmatch(r"(input|output)_(\d+)\.pb", f.name)
+            if m:
+                files[(m.group(1), int(m.group(2)))] = f
+            elif f.suffix == ".pb":
+                raise SurgeryError(f"{f}: not an input_K.pb / output_K.pb file of a test_data_set folder")
+        for (kind, k), f in sorted(files.items()):
+            try:
+                tensor = load_tensor(str(f))
+                value = numpy_helper.to_array(tensor)
+            except Exception as exc:  # protobuf's DecodeError and friends: name the file
+                raise SurgeryError(f"{f}: not a serialized ONNX TensorProto ({type(exc).__name__})") from None
+            names = in_names if kind == "input" else out_names
+            if tensor.name:
+                name = tensor.name
+            elif k < len(names):
+                name = names[k]
+            else:
+                raise SurgeryError(f"{f}: the model has only {len(names)} {kind}(s) {names}")
+            put(kind, name, value, f)
+    elif path.suffix == ".npz" and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except Exception as exc:  # zipfile/ValueError on a damaged archive: name the file
+            raise SurgeryError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
+        for key, value in arrays.items():
+            kind, sep, name = key.partition(":")
+            if not sep or kind not in ("input", "output"):
+                raise SurgeryError(f"{path}: key '{key}' is neither input:NAME nor output:NAME")
+            put(kind, name, value, f"{path} key '{key}'")
+    else:
+        raise SurgeryError(f"{path}: neither a test_data_set folder nor a .npz file")
+    missing = [n for n in in_names if n not in feeds]
+    if missing:
+        raise SurgeryError(f"{path}: no stored value for model input(s) {missing}")
+    if not expected:
+        raise SurgeryError(f"{path}: no stored outputs")
+    for name, value in feeds.items():
+        want = next(i for i in model.graph.input if i.name == name).type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in want.shape.dim]
+        if want.HasField("shape") and (len(dims) != value.ndim or any(d is not None and d != v for d, v in zip(dims, value.shape))):
+            raise SurgeryError(f"{path}: input '{name}' has shape {list(value.shape)}, the model wants {dims}")
+    return feeds, expected
 
 
 # ---- plugin nodes in the reference evaluator ----------------------------------------------------
@@ -216,6 +298,18 @@ def plugin_nodes(model):
     return [(n, known[n.op_type]) for n in nodes], sorted({n.op_type for n in nodes})
 
 
+def body_plugin_nodes(model):
+    """(body path, node, spec) for every plugin node inside an If/Loop/Scan body."""
+    from pykit import registry
+
+    known = {s.name: s for s in registry.discover()}
+    found = [(path, n) for path, g in iter_graphs(model.graph) if path != "main" for n in g.node if n.domain == PLUGIN_DOMAIN]
+    missing = sorted({n.op_type for _, n in found if n.op_type not in known})
+    if missing:
+        raise SurgeryError(f"plugin node(s) of unregistered plugin(s) {missing}")
+    return [(path, n, known[n.op_type]) for path, n in found]
+
+
 # ---- emulation in the original --------------------------------------------------------------------
 
 
@@ -296,6 +390,7 @@ class CutResult:
     tolerance: str
     worst_fraction: float
     passed: bool
+    where: str = ""  # why the cut cannot be compared ("inside body ...", "not a tensor of the original"); "" if it is
 
 
 @dataclass
@@ -307,6 +402,8 @@ class OutputResult:
     rewrite_check: str  # "exact" | "via cuts"
     runtime_bound: float | None
     passed: bool
+    max_vs_stored: float | None = None  # max|P - S| against the stored expected output
+    stored_bound: float | None = None  # None: reported, not judged
 
 
 @dataclass
@@ -318,6 +415,7 @@ class EquivResult:
     cuts: list[CutResult] = field(default_factory=list)
     outputs: list[OutputResult] = field(default_factory=list)
     skipped: str = ""
+    stored_inputs: bool = False  # fed from a stored data set, not drawn with the seed
 
     @property
     def passed(self) -> bool:
@@ -328,17 +426,25 @@ class EquivResult:
         return "SKIP" if self.skipped else ("PASS" if self.passed else "FAIL")
 
     def lines(self) -> list[str]:
-        head = f"{self.precision} ({self.backend} backend, seed {self.seed}): {self.verdict}"
+        inputs = "stored inputs" if self.stored_inputs else f"seed {self.seed}"
+        head = f"{self.precision} ({self.backend} backend, {inputs}): {self.verdict}"
         if self.skipped:
             return [head + f": {self.skipped}"]
         out = [head]
         for c in self.cuts:
+            if c.where:
+                out.append(f"  cut    {c.tensor} <- {c.node} ({c.plugin}): not compared ({c.where}); judged at the graph outputs")
+                continue
             out.append(f"  cut    {c.tensor} <- {c.node} ({c.plugin}): max|P-R0| {c.max_err:.3g}, tolerance 2x({c.tolerance}), "
                        f"worst {c.worst_fraction:.3g} of allowed: {'ok' if c.passed else 'FAIL'}")
         for o in self.outputs:
             rt = f" (<= {o.runtime_bound:.3g})" if o.runtime_bound is not None else " (reported)"
+            stored = ""
+            if o.max_vs_stored is not None:
+                sb = f" (<= {o.stored_bound:.3g})" if o.stored_bound is not None else " (reported)"
+                stored = f"; stored max|P-S| {o.max_vs_stored:.3g}{sb}"
             out.append(f"  output {o.name}: max|P-O| {o.max_vs_ort:.3g}; rewrite max|P-R0| {o.max_rewrite:.3g} "
-                       f"[{o.rewrite_check}]; onnxruntime gap max|R0-O| {o.max_runtime_gap:.3g}{rt}: {'ok' if o.passed else 'FAIL'}")
+                       f"[{o.rewrite_check}]; onnxruntime gap max|R0-O| {o.max_runtime_gap:.3g}{rt}{stored}: {'ok' if o.passed else 'FAIL'}")
         return out
 
 
@@ -362,21 +468,38 @@ def _max_abs(a, b) -> float:
     return float(np.max(np.where(same, 0.0, np.abs(a - b))))
 
 
+def _runtime_bound(reference) -> float:
+    return RUNTIME_REL * float(np.max(np.abs(np.asarray(reference, np.float64)))) + RUNTIME_ABS
+
+
 def equivalence(original, patched, precisions=("fp32",), backend: str = "reference", seed: int = 0,
-                feeds: dict | None = None) -> list[EquivResult]:
+                feeds: dict | None = None, stored: dict | None = None) -> list[EquivResult]:
+    """``stored``: expected outputs by name (from load_stored, with ``feeds`` its inputs): each
+    output is also compared with them (check 4 of the module docstring)."""
     from onnx.reference import ReferenceEvaluator
 
     nodes, names = plugin_nodes(patched)
-    if not nodes:
-        raise SurgeryError("the patched model has no plugin nodes (in the main graph) to check")
+    in_bodies = body_plugin_nodes(patched)
+    if not nodes and not in_bodies:
+        raise SurgeryError("the patched model has no plugin nodes (in the graph or its If/Loop/Scan bodies) to check")
+    names = sorted(set(names) | {s.name for _, _, s in in_bodies})
     orig_inputs = {i.name for i in original.graph.input}
     missing = [i.name for i in patched.graph.input if i.name not in orig_inputs]
     if missing:
         raise SurgeryError(f"the patched model has input(s) {missing} that the original lacks")
-    specs = {s.name: s for _, s in nodes}
+    specs = {s.name: s for _, s in nodes} | {s.name: s for _, _, s in in_bodies}
     feeds = feeds if feeds is not None else random_inputs(original, seed)
     outputs = [o.name for o in original.graph.output]
-    cut_names = [o for n, _ in nodes for o in n.output]
+    unknown = sorted(set(stored or {}) - set(outputs))
+    if unknown:
+        raise SurgeryError(f"stored output(s) {unknown} are not outputs of the original; its outputs: {outputs}")
+    # a cut the original does not name (a rewrite's own tensor, e.g. ScatterND's flattened scatter)
+    # cannot be compared there: judged at the graph outputs, like a cut inside a body
+    original_values = ({o for n in original.graph.node for o in n.output} | orig_inputs
+                       | {i.name for i in original.graph.initializer})
+    unreachable = [("", n, spec, name) for n, spec in nodes for name in n.output if name not in original_values]
+    unreachable += [(path, n, spec, name) for path, n, spec in in_bodies for name in n.output]
+    cut_names = [o for n, _ in nodes for o in n.output if o in original_values]
 
     state = _State("fp32", backend)
     ev = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state))
@@ -389,10 +512,16 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
 
     results = []
     for p in precisions:
-        res = EquivResult(p, backend, seed, names)
+        res = EquivResult(p, backend, seed, names, stored_inputs=stored is not None)
         unsupported = sorted({s.name for s in specs.values() if p not in s.precisions})
         if unsupported:
             res.skipped = f"plugin(s) {unsupported} do not support {p}"
+            results.append(res)
+            continue
+        if unreachable and p != "fp32":
+            res.skipped = (f"the cut(s) {sorted({t for _, _, _, t in unreachable})} are not tensors of the original's main "
+                           f"graph (a rewrite's own tensor, or inside an If/Loop/Scan body); the original's {p} "
+                           "emulation reaches only those")
             results.append(res)
             continue
         orig_p = emulate_original(original, patched, p, scales_from_fp32)
@@ -401,9 +530,11 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
         state = _State(p, backend)
         state.scales = scales_from_fp32
         Pv = dict(zip(outputs + cut_names, ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state)).run(outputs + cut_names, feeds)))
-        all_exact = True
+        all_exact = not unreachable
         for n, spec in nodes:
             for t, name in zip(spec.outputs, n.output):
+                if name not in original_values:
+                    continue
                 tol = spec.tolerances[p]
                 ref = np.asarray(R0[name], np.float64)
                 got = np.asarray(Pv[name], np.float64)
@@ -414,12 +545,24 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
                 worst = float(np.max(np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1), np.where(err > 0, np.inf, 0.0)))) if err.size else 0.0
                 all_exact &= mx == 0.0
                 res.cuts.append(CutResult(n.name, spec.name, name, mx, tol.describe(), worst, bool(worst <= 1.0)))
+        for path, n, spec, name in unreachable:
+            res.cuts.append(CutResult(n.name, spec.name, name, float("nan"), spec.tolerances[p].describe(), float("nan"),
+                                      True, where=f"inside body {path}" if path else "not a tensor of the original"))
         for name in outputs:
             rw = _max_abs(Pv[name], R0[name])
             gap = _max_abs(R0[name], O[name])
-            bound = RUNTIME_REL * float(np.max(np.abs(O[name]))) + RUNTIME_ABS if p == "fp32" and np.size(O[name]) else None
-            ok = (rw == 0.0 if all_exact else True) and (bound is None or gap <= bound)
-            res.outputs.append(OutputResult(name, _max_abs(Pv[name], O[name]), rw, gap, "exact" if all_exact else "via cuts",
-                                            bound, ok))
+            bound = _runtime_bound(O[name]) if p == "fp32" and np.size(O[name]) else None
+            if unreachable:  # an unreachable cut is unreachable: the rewrite is judged here, at fp32 (others are skipped)
+                rewrite_ok, check = rw <= (_runtime_bound(R0[name]) if np.size(R0[name]) else 0.0), "at outputs"
+            else:
+                rewrite_ok, check = (rw == 0.0 if all_exact else True), ("exact" if all_exact else "via cuts")
+            ok = rewrite_ok and (bound is None or gap <= bound)
+            vs_stored = stored_bound = None
+            if stored is not None and name in stored:
+                vs_stored = _max_abs(Pv[name], stored[name])
+                if p == "fp32":
+                    stored_bound = _runtime_bound(stored[name]) if np.size(stored[name]) else 0.0
+                    ok = ok and vs_stored <= stored_bound
+            res.outputs.append(OutputResult(name, _max_abs(Pv[name], O[name]), rw, gap, check, bound, ok, vs_stored, stored_bound))
         results.append(res)
     return results
