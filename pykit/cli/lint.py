@@ -6,6 +6,8 @@ import sys
 
 def add_arguments(parser) -> None:
     parser.add_argument("model", help="ONNX model")
+    parser.add_argument("--trt", help="also check each plugin node against how this TensorRT version's parser "
+                        "finds plugins (plugin_version, plugin_namespace, node domain): 8.5, 8.6, 10, 10.15, 11")
 
 
 def run(args) -> int:
@@ -13,7 +15,7 @@ def run(args) -> int:
     from pykit.surgeon.model import SurgeryError, load_model
 
     try:
-        errors, checked = lint_model(load_model(args.model))
+        errors, checked = lint_model(load_model(args.model), args.trt)
     except SurgeryError as exc:
         print(f"pykit lint: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,11 @@ attributes. Errors (each names the node and, where there is one, the attribute):
   dtypes for that input at any precision (e.g. DOUBLE), so no format of the plugin accepts it;
 * ``axis-out-of-range``: attribute ``axis`` outside [-r, r) for the first input of rank r (the
   plugins' ``axis`` indexes their first input);
+* ``plugin-not-found`` (only with a TensorRT version): that version's parser would not reach the
+  spec's creator — plugin_version/plugin_namespace differ from the spec's (absent: "1"/""), or,
+  from 10.0, plugin_namespace is absent and the node's domain cannot supply it (before 10.10, or a
+  domain other than the spec's namespace). TensorRT then fails with "Plugin not found, are the
+  plugin name, version, and namespace correct?" (8.5) or imports no plugin for the node (10.x);
 * ``duplicate-node-name``: another node of the graph has the same name: TensorRT names the layer
   and the plugin instance after the node, and messages about one cannot be told from the other.
 """
@@ -64,11 +69,39 @@ def is_plugin_node(node) -> bool:
             or not _is_onnx_op(node.op_type) or bool(names & {"plugin_version", "plugin_namespace"}))
 
 
-def lint_model(model) -> tuple[list[LintError], int]:
-    """(errors, number of plugin nodes checked)."""
+def parser_misses(node, attrs, version, namespace, spec, trt_version: tuple[int, ...]) -> list[tuple[str, str]]:
+    """(attribute, why) for each reason TensorRT ``trt_version``'s parser would not reach ``spec``'s
+    creator from ``node``. Every parser version looks the creator up by (op_type, plugin_version or
+    "1", plugin_namespace or ""); 10.x takes a node as a plugin only when plugin_namespace is set (or
+    kENABLE_PLUGIN_OVERRIDE is on, which pykit does not assume); from 10.10 a lookup that fails with
+    the attribute's namespace is retried with the node's domain (pykit/data/trt_11.json plugin_nodes)."""
+    misses = []
+    looked_up = version if version is not None else "1"
+    if looked_up != spec.version:
+        how = f"plugin_version is '{version}'" if version is not None else "plugin_version is absent, so it looks up '1'"
+        misses.append(("plugin_version", f"{how}; the registered {spec.name} is version '{spec.version}'"))
+    domain_supplies = trt_version >= (10, 10) and node.domain == spec.namespace
+    if namespace is None and trt_version >= (10,) and not domain_supplies:
+        domain_note = (f" or with its domain naming the namespace (the domain is '{node.domain}', not '{spec.namespace}')"
+                       if trt_version >= (10, 10) else " (the node's domain is read as a namespace only from 10.10 on)")
+        misses.append(("plugin_namespace", f"plugin_namespace is absent, and this parser takes a node as a plugin "
+                       f"only with it set{domain_note}; set plugin_namespace='{spec.namespace}'"))
+    elif (namespace if namespace is not None else "") != spec.namespace and not domain_supplies:
+        how = f"plugin_namespace is '{namespace}'" if namespace is not None else "plugin_namespace is absent, so it looks up ''"
+        misses.append(("plugin_namespace", f"{how}; the registered {spec.name} is in namespace '{spec.namespace}'"))
+    return misses
+
+
+def lint_model(model, trt: str | None = None) -> tuple[list[LintError], int]:
+    """(errors, number of plugin nodes checked). ``trt``: also check each plugin node against how that
+    TensorRT version's ONNX parser finds plugin creators (``plugin-not-found`` findings, which then
+    replace the version-independent missing-plugin-*/unknown-plugin version and namespace checks)."""
     from onnx import helper
 
     from pykit import registry
+    from pykit.surgeon.inspect import resolve_trt
+
+    trt_version = tuple(int(x) for x in resolve_trt(trt).split(".")) if trt is not None else None
 
     specs = {}
     for s in registry.discover():
@@ -100,7 +133,7 @@ def lint_model(model) -> tuple[list[LintError], int]:
                 err("builtin-collision", "", f"'{op}' is an ONNX op: TensorRT's parser imports it natively "
                     "(importers are matched by op_type, whatever the domain) and never creates the plugin")
             for key in ("plugin_version", "plugin_namespace"):
-                if key not in attrs:
+                if key not in attrs and trt is None:
                     default = '"1"' if key == "plugin_version" else '""'
                     err(f"missing-{key.replace('_', '-')}", key, f"absent: the parser looks the creator up with {default}")
             candidates = specs.get(op, [])
@@ -113,9 +146,12 @@ def lint_model(model) -> tuple[list[LintError], int]:
                 err("unknown-plugin", "", f"no registered plugin named '{op}' (known: {sorted(specs)})")
                 continue
             spec = candidates[0]
-            if version is not None and version != spec.version:
+            if trt is not None:
+                for attribute, why in parser_misses(node, attrs, version, namespace, spec, trt_version):
+                    err("plugin-not-found", attribute, f"TensorRT {trt}'s parser will not find plugin {op}: {why}")
+            if trt is None and version is not None and version != spec.version:
                 err("unknown-plugin", "plugin_version", f"'{version}': the registered {op} is version '{spec.version}'")
-            if namespace is not None and namespace != spec.namespace:
+            if trt is None and namespace is not None and namespace != spec.namespace:
                 err("unknown-plugin", "plugin_namespace", f"'{namespace}': the registered {op} is in namespace '{spec.namespace}'")
             for k, (t, tensor) in enumerate(zip(spec.inputs, node.input)):
                 elem = types.get(tensor, (0, None))[0]
