@@ -31,14 +31,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from pykit.surgeon.model import PLUGIN_DOMAIN, STANDARD_DOMAINS, iter_graphs
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 # TensorProto data types the parser refuses in plugin tensor attributes
 REJECTED_TENSOR_DTYPES = {7: "INT64", 9: "BOOL", 2: "UINT8"}
 ONNX_TYPE_FOR = {"int32": (2,), "float32": (1,), "string": (3,), "int32[]": (7,), "float32[]": (6,)}
-# spec dtype -> onnx.TensorProto data type
-ONNX_DTYPES = {"float32": 1, "float16": 10, "int8": 3, "int32": 6, "int64": 7, "bool": 9}
 ONNX_TYPE_NAMES = {1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH", 6: "FLOATS", 7: "INTS", 8: "STRINGS"}
 
 
@@ -69,7 +69,7 @@ def is_plugin_node(node) -> bool:
             or not _is_onnx_op(node.op_type) or bool(names & {"plugin_version", "plugin_namespace"}))
 
 
-def parser_misses(node, attrs, version, namespace, spec, trt_version: tuple[int, ...]) -> list[tuple[str, str]]:
+def parser_misses(node, version, namespace, spec, trt_version: tuple[int, ...]) -> list[tuple[str, str]]:
     """(attribute, why) for each reason TensorRT ``trt_version``'s parser would not reach ``spec``'s
     creator from ``node``. Every parser version looks the creator up by (op_type, plugin_version or
     "1", plugin_namespace or ""); 10.x takes a node as a plugin only when plugin_namespace is set (or
@@ -147,7 +147,7 @@ def lint_model(model, trt: str | None = None) -> tuple[list[LintError], int]:
                 continue
             spec = candidates[0]
             if trt is not None:
-                for attribute, why in parser_misses(node, attrs, version, namespace, spec, trt_version):
+                for attribute, why in parser_misses(node, version, namespace, spec, trt_version):
                     err("plugin-not-found", attribute, f"TensorRT {trt}'s parser will not find plugin {op}: {why}")
             if trt is None and version is not None and version != spec.version:
                 err("unknown-plugin", "plugin_version", f"'{version}': the registered {op} is version '{spec.version}'")
@@ -155,9 +155,10 @@ def lint_model(model, trt: str | None = None) -> tuple[list[LintError], int]:
                 err("unknown-plugin", "plugin_namespace", f"'{namespace}': the registered {op} is in namespace '{spec.namespace}'")
             for k, (t, tensor) in enumerate(zip(spec.inputs, node.input)):
                 elem = types.get(tensor, (0, None))[0]
-                allowed = {ONNX_DTYPES[d] for d in t.dtypes.values()}
-                if ONNX_DTYPES["int8"] in allowed:  # an int8 tensor is float in the model; TensorRT quantizes it
-                    allowed |= {ONNX_DTYPES["float32"], ONNX_DTYPES["float16"]}
+                dtypes = set(t.dtypes.values())
+                if "int8" in dtypes:  # an int8 tensor is float in the model; TensorRT quantizes it
+                    dtypes |= {"float32", "float16"}
+                allowed = {helper.np_dtype_to_tensor_dtype(np.dtype(d)) for d in dtypes}
                 if elem and elem not in allowed:
                     from onnx import TensorProto
 
