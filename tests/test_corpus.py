@@ -16,7 +16,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from onnx import numpy_helper
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 INDEX = json.loads((CORPUS / "index.json").read_text())
@@ -41,27 +40,14 @@ TORCH_TOLERANCE = {"PillarScatter": dict(rtol=0.0, atol=0.0),
 NODE_TEST_TOLERANCE = dict(rtol=1e-3, atol=1e-7)
 
 
-def _read_pb(path: Path) -> np.ndarray:
-    tensor = onnx.TensorProto()
-    tensor.ParseFromString(path.read_bytes())
-    return numpy_helper.to_array(tensor)
-
-
 def load_case(entry: dict):
-    """(model path, feeds by input name, expected outputs by output name)."""
+    """(model path, feeds by input name, expected outputs by output name), read as `pykit equiv --data`
+    reads them (a .npz with input:/output: keys, or ONNX's test_data_set layout)."""
+    from pykit.surgeon.equiv import load_stored
+
     folder = CORPUS / entry["name"]
     model_path = folder / "model.onnx"
-    if entry["kind"] == "torch_export":
-        with np.load(folder / entry["data"]) as data:
-            feeds = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("input:")}
-            expected = {k.split(":", 1)[1]: data[k] for k in data.files if k.startswith("output:")}
-        return model_path, feeds, expected
-    # ONNX's layout: input_<i>.pb / output_<i>.pb in the order of graph.input / graph.output
-    model = onnx.load(str(model_path))
-    data_dir = folder / entry["data"]
-    feeds = {vi.name: _read_pb(data_dir / f"input_{i}.pb") for i, vi in enumerate(model.graph.input)
-             if (data_dir / f"input_{i}.pb").exists()}
-    expected = {vi.name: _read_pb(data_dir / f"output_{i}.pb") for i, vi in enumerate(model.graph.output)}
+    feeds, expected = load_stored(onnx.load(str(model_path)), folder / entry["data"])
     return model_path, feeds, expected
 
 

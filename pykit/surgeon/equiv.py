@@ -92,8 +92,7 @@ def random_inputs(model, seed: int = 0, overrides: dict | None = None, dims: dic
     for prop in model.metadata_props:
         if prop.key == INPUT_SPECS_KEY:
             specs.update(json.loads(prop.value))
-    inits = {i.name for i in model.graph.initializer}
-    names = [i.name for i in model.graph.input if i.name not in inits]
+    names = fed_inputs(model)
     unknown = sorted(set(overrides or {}) - set(names))
     if unknown:
         raise SurgeryError(f"--input {', '.join(unknown)}: the model has no such input; its inputs: {names}")
@@ -102,7 +101,7 @@ def random_inputs(model, seed: int = 0, overrides: dict | None = None, dims: dic
     rng = np.random.default_rng(seed)
     feeds = {}
     for inp in model.graph.input:
-        if inp.name in inits:
+        if inp.name not in names:  # an initializer stands in for it
             continue
         tt = inp.type.tensor_type
         shape = []
@@ -137,6 +136,12 @@ def random_inputs(model, seed: int = 0, overrides: dict | None = None, dims: dic
     return feeds
 
 
+def fed_inputs(model) -> list[str]:
+    """The graph inputs a caller feeds (those without an initializer standing in for them)."""
+    inits = {i.name for i in model.graph.initializer}
+    return [i.name for i in model.graph.input if i.name not in inits]
+
+
 def load_stored(model, path) -> tuple[dict, dict]:
     """(inputs, expected outputs) by name from an ONNX ``test_data_set_N`` folder (input_K.pb /
     output_K.pb, named by the tensor's name or else by position) or a ``.npz`` with ``input:NAME`` /
@@ -147,8 +152,7 @@ def load_stored(model, path) -> tuple[dict, dict]:
     from onnx import load_tensor, numpy_helper
 
     path = Path(path)
-    inits = {i.name for i in model.graph.initializer}
-    in_names = [i.name for i in model.graph.input if i.name not in inits]
+    in_names = fed_inputs(model)
     out_names = [o.name for o in model.graph.output]
     feeds, expected = {}, {}
 
