@@ -222,6 +222,38 @@ class _State:
         self.unsupported: list[str] = []
 
 
+def onnx_gap_ops() -> list:
+    """OpRun classes for standard ops onnx.reference does not implement, or implements wrongly:
+
+    * ``Scatter`` (opset 9-10, deprecated by ScatterElements, which is the same op without a
+      reduction): what torch's exporter writes for ``tensor.scatter`` at opset 10 (seed 003's form);
+      onnx.reference has no kernel for it.
+    * ``BatchNormalization``: onnx.reference's opset-9 kernel mixes the batch's own mean and variance
+      into the running ones whenever the ``momentum`` attribute is present, which every torch export
+      at opset 9-13 writes; ONNX computes Y in inference mode there (one output). Here Y is always
+      the inference-mode value (``training_mode`` = 1 is refused: not an inference graph).
+    """
+    from onnx.reference.op_run import OpRun
+    from onnx.reference.ops.op_batch_normalization import _batchnorm_test_mode
+    from onnx.reference.ops.op_scatter_elements import ScatterElements
+
+    class Scatter(ScatterElements):
+        op_domain = ""
+
+        def _run(self, data, indices, updates, axis=None):
+            return super()._run(data, indices, updates, axis=axis, reduction=None)
+
+    class BatchNormalization(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, bias, mean, var, epsilon=None, momentum=None, training_mode=None, spatial=None):
+            if training_mode:
+                raise ValueError("BatchNormalization with training_mode=1 is not an inference graph")
+            return (_batchnorm_test_mode(x, scale, bias, mean, var, epsilon=epsilon).astype(x.dtype),)
+
+    return [Scatter, BatchNormalization]
+
+
 def plugin_ops(specs, state: _State):
     """One OpRun subclass per plugin, named as its op type, in the trt.plugins domain."""
     from onnx import helper
@@ -323,6 +355,13 @@ def emulate_original(original, patched, precision: str, scales: dict):
 
     if precision == "fp32":
         return original
+    opset = next((o.version for o in original.opset_import if o.domain in ("", "ai.onnx")), 11)
+    if precision == "int8" and opset < 11:
+        # the emulation's Round and Clip-with-inputs exist from opset 11; onnx's version converter
+        # lifts the rest (Scatter -> ScatterElements, same semantics)
+        from onnx import version_converter
+
+        original = version_converter.convert_version(original, 11)
     nodes, _ = plugin_nodes(patched)
     kept = {(n.name, n.op_type) for n in patched.graph.node}
     removed = {n.name for n in original.graph.node if (n.name, n.op_type) not in kept}  # a plugin node may keep its op's name
@@ -506,7 +545,7 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
     cut_names = [o for n, _ in nodes for o in n.output if o in original_values]
 
     state = _State("fp32", backend)
-    ev = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state))
+    ev = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state) + onnx_gap_ops())
     ev.run(None, feeds)  # fp32 pass: calibrates the int8 scales (amax of plugin inputs/outputs)
     scales_from_fp32 = {}
     from pykit.precision import numerics
@@ -530,10 +569,10 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
             continue
         orig_p = emulate_original(original, patched, p, scales_from_fp32)
         O = _ort(orig_p, feeds, outputs)
-        R0 = dict(zip(outputs + cut_names, ReferenceEvaluator(orig_p).run(outputs + cut_names, feeds)))
+        R0 = dict(zip(outputs + cut_names, ReferenceEvaluator(orig_p, new_ops=onnx_gap_ops()).run(outputs + cut_names, feeds)))
         state = _State(p, backend)
         state.scales = scales_from_fp32
-        Pv = dict(zip(outputs + cut_names, ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state)).run(outputs + cut_names, feeds)))
+        Pv = dict(zip(outputs + cut_names, ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state) + onnx_gap_ops()).run(outputs + cut_names, feeds)))
         all_exact = not unreachable
         for n, spec in nodes:
             for t, name in zip(spec.outputs, n.output):
