@@ -9,6 +9,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--trt", default="8.5", help="TensorRT version: 8.5, 8.6, 10 (= 10.0), 10.15, 11 (default 8.5)")
     parser.add_argument("--min-segment-size", type=int, default=3,
                         help="segments smaller than this stay outside TensorRT (TF-TRT's minimum_segment_size; default 3)")
+    parser.add_argument("--bench", metavar="FILE",
+                        help="a `pykit bench --model PATCHED --against THIS_MODEL --out DIR` result (DIR/model-bench.json): "
+                             "say how the patched engine's latency compares with the native import")
     parser.add_argument("--parse", action="store_true",
                         help="also run the installed TensorRT's ONNX parser on the model and on each node alone, and "
                              "list where it disagrees with the table (needs pykit._trt, i.e. TensorRT)")
@@ -33,6 +36,10 @@ def run(args) -> int:
         print(f"pykit inspect: {exc}", file=sys.stderr)
         return 2
     print(report.text())
+    if args.bench:
+        from pykit.bench.model import speed_notes
+
+        print("\n".join(speed_notes(args.model, args.bench)))
     if args.parse:
         from pykit.surgeon.parse_online import parse_online
 
