@@ -152,16 +152,20 @@ def markdown(rows: list[dict], environment: dict, command: str, today_results=No
     """The typed-mode table, next to today's mode (a `pykit validate --backend trt --report` results.json)."""
     from pykit.report import markdown_table
 
+    from pathlib import Path
+
     today = {}
-    if today_results is not None:
-        data = json.loads(open(today_results).read())
+    if today_results is not None and not Path(today_results).is_file():
+        today_results = f"{today_results} (not found)"
+    elif today_results is not None:
+        data = json.loads(Path(today_results).read_text())
         for s in data.get("summary", []):
             today[(s["plugin"], s["precision"])] = f"{'PASS' if s['passed'] else 'FAIL'} (ran {s['actual_precision']})"
     lines = ["# Plugin precision the strongly typed way (TensorRT 11's), on TensorRT 8.5", "",
              "Reproduce (from the repository root):", "", "```", command, "```", "",
              "How each form is built and judged: `pykit/validate_typed.py`'s docstring. 'today' is the same plugin "
              "x precision in today's mode (builder precision flag + forced output type + obey constraints, int8 by "
-             "setDynamicRange), from results.json in this folder. REFUSED: TensorRT did not build the first case; "
+             f"setDynamicRange), from {today_results or '(not given: --compare)'}. REFUSED: TensorRT did not build the first case; "
              "its error follows. A form refused with no builder flag is tried again with the flag, so a flag shows "
              "only where 8.5 needed it.", "", "## Environment", ""]
     lines += [f"- {k}: {v}" for k, v in environment.items()]

@@ -8,7 +8,8 @@
 # (OUT_DIR/steps.txt: name, exit code, seconds; OUT_DIR/<step>.log: its output with TensorRT's
 # errors) and never stops the others:
 #   typed               every plugin x precision asked the strongly typed way (pykit/validate_typed.py),
-#                       next to today's mode (docs/validation/results.json)  -> OUT_DIR/typed/typed.md
+#                       next to today's mode ($TODAY_RESULTS, default docs/validation/results.json,
+#                       what gpu-validate.sh writes)                         -> OUT_DIR/typed/typed.md
 #   model-*             the demo's patched models and a corpus nn.LayerNorm export as whole engines at
 #                       fp32/fp16/int8 (both calibrations; mixed where a plugin has no int8), the
 #                       native import of each original too (latency)      -> OUT_DIR/model-*/report.md
@@ -83,9 +84,9 @@ print("wrote layernorm")
 EOF
 
 # Strongly typed mode, next to today's mode's committed results (the lead's gpu-validate.sh output).
-mkdir -p "$OUT/typed"
-[ -f docs/validation/results.json ] && cp docs/validation/results.json "$OUT/typed/results.json"
-step typed 150 "${PYKIT[@]}" validate --backend trt --typed --max-cases 4 --no-progress --report "$OUT/typed"
+TODAY=${TODAY_RESULTS:-docs/validation/results.json}
+step typed 150 "${PYKIT[@]}" validate --backend trt --typed --max-cases 4 --no-progress --report "$OUT/typed" \
+  ${TODAY:+--compare "$TODAY"}
 
 # Whole models at fp32/fp16/int8 (both calibrations), with the native import of each original.
 step model-pointpillars 90 "${PYKIT[@]}" validate --backend trt --model "$W/pointpillars_like.patched.onnx" \

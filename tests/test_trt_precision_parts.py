@@ -412,3 +412,14 @@ def test_typed_needs_the_trt_backend(capsys):
 
     assert main(["validate", "--typed"]) == 2
     assert "--backend trt" in capsys.readouterr().err
+
+
+def test_typed_report_shows_todays_result_next_to_each_row(tmp_path):
+    from pykit.validate_typed import markdown
+
+    row = {"plugin": "LayerNorm", "precision": "int8", "form": "fused", "flags": "int8", "cases": 2, "ran": "int8",
+           "max_abs_err": 0.01, "layers": "", "result": "PASS", "detail": ""}
+    (tmp_path / "results.json").write_text(json.dumps({"summary": [
+        {"plugin": "LayerNorm", "precision": "int8", "actual_precision": "int8", "passed": False}]}))
+    assert "FAIL (ran int8)" in markdown([row], {}, "cmd", tmp_path / "results.json")
+    assert "(not found)" in markdown([row], {}, "cmd", tmp_path / "missing.json")

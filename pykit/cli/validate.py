@@ -35,6 +35,9 @@ def add_arguments(parser) -> None:
                         help="trt: ask each plugin's precision the strongly typed way (TensorRT 11: fp16 by tensor "
                              "types or casts, int8 by Q/DQ layers, builder flags only where 8.5 needs them); "
                              "every form and flag set is one row (pykit/validate_typed.py)")
+    parser.add_argument("--compare", metavar="RESULTS_JSON",
+                        help="with --typed --report: today's mode's results.json (from `pykit validate --backend trt "
+                             "--report`), shown next to each row")
     parser.add_argument("--max-cases", type=int, default=None,
                         help="with --typed: at most N cases per plugin (the first N of its cases)")
 
@@ -161,8 +164,7 @@ def run_typed(args, precisions) -> int:
         command, env = command_line(), environment("trt")
         write_atomic(out / "typed.json", json.dumps({"environment": env, "command": command, "rows": rows},
                                                     indent=1, default=str).encode())
-        today = out / "results.json"
-        write_atomic(out / "typed.md", markdown(rows, env, command, today if today.exists() else None).encode())
+        write_atomic(out / "typed.md", markdown(rows, env, command, args.compare).encode())
         print(f"wrote {out / 'typed.md'} and {out / 'typed.json'}")
     # a measurement: a form 8.5 refuses is a result, not a failure; only a wrong answer fails
     wrong = [r for r in rows if r["result"] == "FAIL"]

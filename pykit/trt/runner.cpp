@@ -511,7 +511,8 @@ public:
             // output tensor unnamed ("(Unnamed Layer* N) [Constant]_output"): those are found by the
             // layer's name. Float tensors left without a range stay unquantized; they are listed.
             auto set = [&](nv::ITensor* t, nv::ILayer* producer) {
-                if (t->getType() != nv::DataType::kFLOAT) return;
+                // not `!= kFLOAT`: a plugin output forced by setOutputType may already read kINT8/kHALF
+                if (t->getType() == nv::DataType::kINT32 || t->getType() == nv::DataType::kBOOL) return;
                 std::string key = t->getName();
                 auto it = ranges.find(key);
                 if (it == ranges.end() && producer && producer->getType() == nv::LayerType::kCONSTANT) {
