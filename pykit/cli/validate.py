@@ -1,8 +1,11 @@
 """Validate plugins against their numpy references at each precision on a backend.
 
 With --backend trt: every case in a one-plugin TensorRT engine, then the lifecycle checks
-(pykit/lifecycle.py). With --model PATCHED --against ORIGINAL (trt only): the whole patched model's
-engines at each precision vs the original on onnxruntime (pykit/validate_model.py)."""
+(pykit/lifecycle.py); with --typed, the precision asked the strongly typed way instead (fp16 by
+tensor types/casts, int8 by Q/DQ layers: pykit/validate_typed.py). With --model PATCHED --against
+ORIGINAL (trt only): the whole patched model's engines at each precision vs the original on
+onnxruntime (pykit/validate_model.py); --data: on stored inputs, also against their stored outputs;
+--native: the original's own TensorRT import too; --explicit: a Q/DQ model, explicitly quantized."""
 from __future__ import annotations
 
 import sys
