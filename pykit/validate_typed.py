@@ -129,8 +129,9 @@ def _variant(spec, precision, form, flags, cases, reference, backend_of) -> dict
 
 
 def run_typed_validation(specs, precisions=("fp32", "fp16", "int8"), seed: int = 0, max_cases: int | None = None,
-                         backend_of=TypedBackend) -> list[dict]:
-    """One row per plugin x precision x form x builder flags tried (see the module docstring)."""
+                         backend_of=TypedBackend, on_row=None) -> list[dict]:
+    """One row per plugin x precision x form x builder flags tried (see the module docstring).
+    on_row(rows so far) after each row: a report written as it goes survives a time limit."""
     from pykit import registry
 
     rows = []
@@ -141,10 +142,14 @@ def run_typed_validation(specs, precisions=("fp32", "fp16", "int8"), seed: int =
             if precision not in precisions:
                 continue
             for form in FORMS[precision]:
-                row = _variant(spec, precision, form, (), cases, reference, backend_of)
-                rows.append(row)
-                if row["result"] == "REFUSED" and FLAG[precision]:
-                    rows.append(_variant(spec, precision, form, (FLAG[precision],), cases, reference, backend_of))
+                flags = ()
+                while True:
+                    rows.append(_variant(spec, precision, form, flags, cases, reference, backend_of))
+                    if on_row:
+                        on_row(rows)
+                    if rows[-1]["result"] != "REFUSED" or flags or not FLAG[precision]:
+                        break
+                    flags = (FLAG[precision],)
     return rows
 
 

@@ -85,7 +85,7 @@ EOF
 
 # Strongly typed mode, next to today's mode's committed results (the lead's gpu-validate.sh output).
 TODAY=${TODAY_RESULTS:-docs/validation/results.json}
-step typed 150 "${PYKIT[@]}" validate --backend trt --typed --max-cases 4 --no-progress --report "$OUT/typed" \
+step typed 200 "${PYKIT[@]}" validate --backend trt --typed --max-cases 3 --no-progress --report "$OUT/typed" \
   ${TODAY:+--compare "$TODAY"}
 
 # Whole models at fp32/fp16/int8 (both calibrations), with the native import of each original.
@@ -112,6 +112,9 @@ step qdq-pointpillars 90 "${QDQ[@]}" qdq-pointpillars "$W/pointpillars_like.patc
   "$W/pointpillars_like_calib" --qdq-scope compute
 step qdq-pointpillars-pairs 90 "${QDQ[@]}" qdq-pointpillars-pairs "$W/pointpillars_like.patched.onnx" \
   "$W/pointpillars_like.onnx" "$W/pointpillars_like_calib" --qdq-scope compute --qdq-plugins pairs
+step qdq-pointpillars-float-weights 90 "${QDQ[@]}" qdq-pointpillars-float-weights \
+  "$W/pointpillars_like.patched.onnx" "$W/pointpillars_like.onnx" "$W/pointpillars_like_calib" --qdq-scope compute \
+  --qdq-weights none
 # TensorRT's own calibration cache (from model-pointpillars' calibrator build) imported as Q/DQ
 "$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); open(sys.argv[2],'w').write(r.get('tensorrt_cache') or '')" \
   "$OUT/model-pointpillars/results.json" "$W/tensorrt.cache" 2>/dev/null

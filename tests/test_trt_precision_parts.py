@@ -423,3 +423,32 @@ def test_typed_report_shows_todays_result_next_to_each_row(tmp_path):
         {"plugin": "LayerNorm", "precision": "int8", "actual_precision": "int8", "passed": False}]}))
     assert "FAIL (ran int8)" in markdown([row], {}, "cmd", tmp_path / "results.json")
     assert "(not found)" in markdown([row], {}, "cmd", tmp_path / "missing.json")
+
+
+def test_typed_cli_writes_its_report_row_by_row_and_fails_only_on_a_wrong_answer(tmp_path, monkeypatch, capsys):
+    import pykit.backends as backends
+    import pykit.validate_typed as typed
+    from pykit.cli import validate as cli
+
+    row = {"plugin": "LayerNorm", "precision": "int8", "form": "fused", "flags": "none", "cases": 0, "ran": "-",
+           "max_abs_err": float("nan"), "layers": "", "result": "REFUSED", "detail": "RuntimeError: fake"}
+    seen = []
+
+    def fake_run(specs, precisions, seed=0, max_cases=None, on_row=None):
+        rows = [dict(row)]
+        on_row(rows)
+        seen.append(json.loads((tmp_path / "typed.json").read_text())["rows"])
+        rows.append(dict(row, flags="int8", result=result))
+        on_row(rows)
+        return rows
+
+    monkeypatch.setattr(backends, "get_backend", lambda name: object())
+    monkeypatch.setattr(cli, "environment", lambda backend: {"gpu": "fake"})
+    monkeypatch.setattr(typed, "run_typed_validation", fake_run)
+    argv = ["--backend", "trt", "--typed", "--plugin", "LayerNorm", "--report", str(tmp_path)]
+    for result, rc in (("PASS", 0), ("FAIL", 1)):
+        parser = __import__("argparse").ArgumentParser()
+        cli.add_arguments(parser)
+        assert cli.run(parser.parse_args(argv)) == rc
+        assert len(seen[-1]) == 1  # the first row was on disk before the second ran
+        assert f"| {result} |" in (tmp_path / "typed.md").read_text()

@@ -152,11 +152,9 @@ def run_typed(args, precisions) -> int:
     except (BackendUnavailable, registry.RegistryError) as exc:
         print(f"pykit validate: {exc}", file=sys.stderr)
         return 2
-    rows = run_typed_validation(specs, precisions, seed=args.seed, max_cases=args.max_cases)
-    print(text_table(["plugin", "precision", "form", "builder flags", "cases", "ran", "max abs err", "result", "detail"],
-                     [[r["plugin"], r["precision"], r["form"], r["flags"], r["cases"], r["ran"], r["max_abs_err"],
-                       r["result"], r["detail"][:120]] for r in rows]))
-    if args.report:
+    command, env = command_line(), environment("trt")
+
+    def write(rows):  # after every row: what ran is on disk even if the run is cut short
         import json
         from pathlib import Path
 
@@ -164,11 +162,17 @@ def run_typed(args, precisions) -> int:
 
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)
-        command, env = command_line(), environment("trt")
         write_atomic(out / "typed.json", json.dumps({"environment": env, "command": command, "rows": rows},
                                                     indent=1, default=str).encode())
         write_atomic(out / "typed.md", markdown(rows, env, command, args.compare).encode())
-        print(f"wrote {out / 'typed.md'} and {out / 'typed.json'}")
+
+    rows = run_typed_validation(specs, precisions, seed=args.seed, max_cases=args.max_cases,
+                                on_row=write if args.report else None)
+    print(text_table(["plugin", "precision", "form", "builder flags", "cases", "ran", "max abs err", "result", "detail"],
+                     [[r["plugin"], r["precision"], r["form"], r["flags"], r["cases"], r["ran"], r["max_abs_err"],
+                       r["result"], r["detail"][:120]] for r in rows]))
+    if args.report:
+        print(f"wrote {args.report}/typed.md and {args.report}/typed.json")
     # a measurement: a form 8.5 refuses is a result, not a failure; only a wrong answer fails
     wrong = [r for r in rows if r["result"] == "FAIL"]
     return 1 if wrong else 0
