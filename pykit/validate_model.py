@@ -18,7 +18,8 @@ ranges, plus max|w| of every float initializer and Constant (``constant_ranges``
 parser turns an initializer that a plugin reads into a constant layer NAMED after it whose output
 tensor is unnamed, so runner.cpp finds those ranges by the layer's name (``int8_ranges`` in the
 report lists what got a range and what was left without); (b) TensorRT's IInt8EntropyCalibrator2
-fed those batches. The two sets of scales are compared tensor by tensor.
+fed those batches, plus the same constants' ranges (its calibration gives none to a plugin's
+constant inputs; a constant's range is max|w| whoever computes it). The two sets of scales are compared tensor by tensor.
 
 Error model, per graph output y, reference O = the original on onnxruntime in fp32:
     max |y - O| <= rtol(precision) * max |O| + 1e-6
@@ -366,9 +367,12 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
 
         def calibrator_build(t=targets):
             # the calibrator copies raw bytes: int64 inputs as the int32 the parser makes of them
-            plan = builder.build_onnx(model_bytes, "int8", {}, plugin_precisions=t,
+            # the constants' ranges (max|w|) too: TensorRT's calibrator leaves a plugin's constant inputs
+            # (a LayerNorm's scale/bias initializers) without a scale
+            plan = builder.build_onnx(model_bytes, "int8", constant_ranges(patched), plugin_precisions=t,
                                       calibration=[engine_feeds(f, _int64_as_int32(patched)) for f in calib_feeds])
             report["tensorrt_cache"] = bytes(builder.calibration_cache()).decode()
+            report["int8_ranges_with_calibrator"] = builder.int8_ranges()
             return plan
 
         attempt("int8", "int8 (pykit cache)", pykit_build, targets)

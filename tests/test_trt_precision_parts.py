@@ -97,6 +97,8 @@ class FakeTrt:
             def build_onnx(self, model, precision, ranges, inputs=(), workspace=0, force_plugins=True,
                            calibration=(), plugin_precisions=None):
                 kind = "calibrator" if calibration else "ranges" if ranges else "plain"
+                if calibration:  # the calibrator build gets the constants' ranges only
+                    assert set(ranges) <= set(vm.constant_ranges(outer.patched)), sorted(ranges)
                 outer.calls.append({"precision": precision, "kind": kind, "ranges": dict(ranges),
                                     "plugin_precisions": dict(plugin_precisions or {}), "batches": len(calibration)})
                 if (precision, kind) in outer.fail:

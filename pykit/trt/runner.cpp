@@ -471,7 +471,7 @@ public:
         return serialize(*builder_, *network, *config);
     }
 
-    // int8: `ranges` (tensor -> amax, pykit's calibration), or, when `calibration` holds batches
+    // int8: `ranges` (tensor -> amax, pykit's calibration) and/or, when `calibration` holds batches
     // ([{input name: array}]), TensorRT's entropy calibrator fed those batches. force_plugins:
     // plugin layers' float outputs forced to `plugin_precisions[plugin type]` (default: `precision`)
     // + obey constraints; other layers free. An explicitly quantized (Q/DQ) model: int8, no ranges,
@@ -504,7 +504,8 @@ public:
         if (precision == "int8" && !calibration.empty()) {
             calibrator.reset(new BatchCalibrator(calibration));
             config->setInt8Calibrator(calibrator.get());
-        } else if (precision == "int8" && !ranges.empty()) {
+        }
+        if (precision == "int8" && !ranges.empty()) {  // with a calibrator: e.g. the constants' ranges only
             // Explicit per-tensor ranges (pykit's calibration) by tensor name. The parser gives the
             // constant layer it makes for an initializer (or a Constant node's value) the ONNX name as
             // its LAYER name (onnx-tensorrt 8.5 convertToTensor -> registerLayer) and leaves the
