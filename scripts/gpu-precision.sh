@@ -16,6 +16,7 @@
 #   qdq-*               `pykit calibrate --qdq` models (Q -> plugin -> DQ; Q/DQ pairs; from TensorRT's
 #                       own calibration cache) built as explicitly quantized engines -> OUT_DIR/qdq-*/
 #   parse               pykit._trt.parse_onnx on models TensorRT 8.5 rejects or accepts -> OUT_DIR/parse.json
+# Models and calibration data go to $WORK_DIR (default: a fresh temporary folder), reports to OUT_DIR.
 # Exit 0 when every step ran to a report (a FAIL inside a report is a result), 1 if the build failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-W="$OUT/work"
+W=${WORK_DIR:-$(mktemp -d)}  # models and calibration data: not part of the report
 mkdir -p "$W"
 : > "$OUT/steps.txt"
 
