@@ -138,7 +138,7 @@ def run_one(entry: dict) -> dict:
             from pykit.surgeon.parse_online import _outcome
 
             converted = patch_model(original, trt="8.5").model
-            parsed, errors = _outcome(trt.trt_module().parse_onnx(converted.SerializeToString()))
+            parsed, errors = _outcome(trt.parse_onnx(converted))
             res["native_after_patch"] = native(entry, converted, feeds, expected, parsed) if parsed else {
                 "skipped": "the parser refuses it after patch --trt 8.5: " + "; ".join(errors)}
         if entry.get("taker"):

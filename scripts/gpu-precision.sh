@@ -90,8 +90,8 @@ step typed 200 "${PYKIT[@]}" validate --backend trt --typed --max-cases 3 --no-p
   ${TODAY:+--compare "$TODAY"}
 
 # Whole models at fp32/fp16/int8 (both calibrations), with the native import of each original.
-step model-pointpillars 90 "${PYKIT[@]}" validate --backend trt --model "$W/pointpillars_like.patched.onnx" \
-  --against "$W/pointpillars_like.onnx" --native --report "$OUT/model-pointpillars"
+step model-pointpillars 90 "${PYKIT[@]}" validate --backend trt --model "$W/pointpillars_seed003.patched.onnx" \
+  --against "$W/pointpillars_seed003.onnx" --native --report "$OUT/model-pointpillars"
 step model-scatter-elements 90 "${PYKIT[@]}" validate --backend trt --model "$W/scatter_elements_add.patched.onnx" \
   --against "$W/scatter_elements_add.onnx" --native --report "$OUT/model-scatter-elements"
 step model-layernorm 90 "${PYKIT[@]}" validate --backend trt --model "$W/layernorm.patched.onnx" \
@@ -109,18 +109,18 @@ qdq() {  # qdq NAME MODEL ORIGINAL CALIB_OR_CACHE [calibrate options...] (QDQ_DA
 }
 export -f qdq
 QDQ=(bash -c 'qdq "$@"' qdq)  # timeout runs programs, not functions
-step qdq-pointpillars 90 "${QDQ[@]}" qdq-pointpillars "$W/pointpillars_like.patched.onnx" "$W/pointpillars_like.onnx" \
-  "$W/pointpillars_like_calib" --qdq-scope compute
-step qdq-pointpillars-pairs 90 "${QDQ[@]}" qdq-pointpillars-pairs "$W/pointpillars_like.patched.onnx" \
-  "$W/pointpillars_like.onnx" "$W/pointpillars_like_calib" --qdq-scope compute --qdq-plugins pairs
+step qdq-pointpillars 90 "${QDQ[@]}" qdq-pointpillars "$W/pointpillars_seed003.patched.onnx" "$W/pointpillars_seed003.onnx" \
+  "$W/pointpillars_seed003_calib" --qdq-scope compute
+step qdq-pointpillars-pairs 90 "${QDQ[@]}" qdq-pointpillars-pairs "$W/pointpillars_seed003.patched.onnx" \
+  "$W/pointpillars_seed003.onnx" "$W/pointpillars_seed003_calib" --qdq-scope compute --qdq-plugins pairs
 step qdq-pointpillars-float-weights 90 "${QDQ[@]}" qdq-pointpillars-float-weights \
-  "$W/pointpillars_like.patched.onnx" "$W/pointpillars_like.onnx" "$W/pointpillars_like_calib" --qdq-scope compute \
+  "$W/pointpillars_seed003.patched.onnx" "$W/pointpillars_seed003.onnx" "$W/pointpillars_seed003_calib" --qdq-scope compute \
   --qdq-weights none
 # TensorRT's own calibration cache (from model-pointpillars' calibrator build) imported as Q/DQ
 "$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); open(sys.argv[2],'w').write(r.get('tensorrt_cache') or '')" \
   "$OUT/model-pointpillars/results.json" "$W/tensorrt.cache" 2>/dev/null
-step qdq-pointpillars-trt-cache 90 "${QDQ[@]}" qdq-pointpillars-trt-cache "$W/pointpillars_like.patched.onnx" \
-  "$W/pointpillars_like.onnx" "$W/tensorrt.cache" --qdq-scope compute
+step qdq-pointpillars-trt-cache 90 "${QDQ[@]}" qdq-pointpillars-trt-cache "$W/pointpillars_seed003.patched.onnx" \
+  "$W/pointpillars_seed003.onnx" "$W/tensorrt.cache" --qdq-scope compute
 QDQ_DATA="$LN/data.npz" step qdq-layernorm 90 "${QDQ[@]}" qdq-layernorm "$W/layernorm.patched.onnx" "$W/layernorm.onnx" \
   "$W/layernorm_calib" --qdq-scope compute
 

@@ -71,11 +71,11 @@ class OnlineReport:
 
 
 def _error_text(err) -> str:
-    """One parser error (a dict from pykit._trt.parse_onnx) as one line."""
+    """One parser error (a dict from pykit.backends.trt.parse_onnx) as one line."""
     if isinstance(err, str):
         return err
-    where = err.get("node_name") or err.get("name") or ""
-    op = err.get("op") or err.get("op_type") or ""
+    where = err.get("node_name") or ""
+    op = err.get("op_type") or ""
     desc = str(err.get("desc") or err.get("description") or "").strip().splitlines()
     code = err.get("code", "")
     head = f"[{code}] " if code != "" else ""
@@ -84,11 +84,11 @@ def _error_text(err) -> str:
 
 
 def _outcome(result) -> tuple[bool, list[str]]:
-    """(parsed?, error lines) from what pykit._trt.parse_onnx returns: {"ok": bool, "errors": [...]}
-    or a list of errors (empty: parsed)."""
+    """(parsed?, error lines) from what pykit.backends.trt.parse_onnx returns: {"parsed": bool,
+    "errors": [...], ...}, or a list of errors (empty: parsed)."""
     if isinstance(result, dict):
         errors = list(result.get("errors", []))
-        ok = bool(result.get("ok", result.get("success", not errors)))
+        ok = bool(result.get("parsed", result.get("ok", not errors)))
     else:
         errors = list(result)
         ok = not errors
@@ -157,11 +157,10 @@ def parse_online(model, trt: str = "8.5", parse=None, version: str | None = None
     from pykit.surgeon.inspect import inspect_model
 
     if parse is None:
-        from pykit.backends.trt import trt_module
+        from pykit.backends import trt
 
-        _trt = trt_module()
-        parse = _trt.parse_onnx
-        v = int(_trt.version())
+        parse = trt.parse_onnx  # plugin libraries loaded first; node names filled in from the model
+        v = int(trt.trt_module().version())
         version = version or f"{v // 1000}.{v % 1000 // 100}.{v % 100}"
     ok, errors = _outcome(parse(model.SerializeToString()))
     report = OnlineReport(version or "?", ok, errors)

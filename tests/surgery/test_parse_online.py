@@ -37,9 +37,9 @@ def refusing(*ops, message="No importer registered for op"):
         seen.append(m)
         for k, n in enumerate(m.graph.node):
             if n.op_type in ops:
-                return {"ok": False, "errors": [{"node": k, "node_name": n.name, "op": n.op_type, "code": 8,
-                                                 "desc": f"{message}: {n.op_type}"}]}
-        return {"ok": True, "errors": []}
+                return {"parsed": False, "errors": [{"node": k, "node_name": n.name, "op_type": n.op_type, "code": 8,
+                                                     "description": f"{message}: {n.op_type}"}]}
+        return {"parsed": True, "errors": []}
     parse.seen = seen
     return parse
 
