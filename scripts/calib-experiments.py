@@ -224,17 +224,38 @@ def trt_amax(model_bytes: bytes, batches: list[dict]) -> tuple[dict, str]:
 
 
 # ----------------------------------------------------------------------------- the demo model
-def demo_tensors(demo_dir: Path, seed: int = 0, count: int = 16):
+def demo_models(name: str = "pointpillars_like"):
+    """(original, patched) of a demo model as ``pykit demo`` makes them (same ``demos(0)`` and
+    ``patch_model`` call), without the demo's equivalence proofs."""
+    from pykit import registry
+    from pykit.surgeon.patch import patch_model
+
+    for spec in registry.discover():
+        if not (spec.folder / "models.py").is_file():
+            continue
+        models = registry.load_module(spec, "models")
+        demos = models.demos(0)
+        if name in demos:
+            force = getattr(models, "FORCE", {}).get(name, ())
+            return demos[name], patch_model(demos[name], trt="8.5", force=list(force)).model
+    raise RuntimeError(f"no plugin folder's models.py has a demo called {name!r}")
+
+
+def demo_tensors(demo_dir: Path | None, seed: int = 0, count: int = 16):
     """The PointPillars-like demo's patched model, its calibration feeds (as ``pykit validate
-    --model`` makes them) and pykit's EntropyCalibrator per tensor over them (CPU)."""
+    --model`` makes them) and pykit's EntropyCalibrator per tensor over them (CPU). ``demo_dir``:
+    a ``pykit demo --out`` folder to read the models from (default: made here)."""
     from onnx.reference import ReferenceEvaluator
 
     from pykit.precision.collect import calibrate, default_tensors
     from pykit.surgeon.equiv import _State, plugin_nodes, plugin_ops
     from pykit.validate_model import CALIBRATION_SEED_OFFSET, _feeds, _load
 
-    patched = _load(demo_dir / "pointpillars_like.patched.onnx")
-    original = _load(demo_dir / "pointpillars_like.onnx")
+    if demo_dir is None:
+        original, patched = demo_models()
+    else:
+        patched = _load(demo_dir / "pointpillars_like.patched.onnx")
+        original = _load(demo_dir / "pointpillars_like.onnx")
     feeds = _feeds(original, seed + CALIBRATION_SEED_OFFSET, count)
     nodes, _ = plugin_nodes(patched)
     evaluator = ReferenceEvaluator(patched, new_ops=plugin_ops([s for _, s in nodes], _State("fp32", "reference")))
@@ -249,18 +270,9 @@ def demo_tensors(demo_dir: Path, seed: int = 0, count: int = 16):
     return patched, feeds, result.calibrators
 
 
-def run_demo(out: Path, demo_dir: Path | None, workers: int, with_trt: bool, recorded: dict | None) -> dict:
-    import subprocess
-
-    if demo_dir is None:  # made in a temporary folder: the models are not results to keep
-        import tempfile
-
-        demo_dir = Path(tempfile.mkdtemp(prefix="pykit-demo-"))
-        if not (demo_dir / "pointpillars_like.patched.onnx").exists():
-            subprocess.run([sys.executable, "-m", "pykit.cli", "demo", "--out", str(demo_dir)], check=True,
-                           stdout=subprocess.DEVNULL)
+def run_demo(demo_dir: Path | None, workers: int, with_trt: bool, recorded: dict | None) -> dict:
     patched, feeds, calibrators = demo_tensors(demo_dir)
-    entry: dict = {"model": str(demo_dir / "pointpillars_like.patched.onnx"), "batches": len(feeds),
+    entry: dict = {"model": "pointpillars_like.patched.onnx (pykit demo)", "batches": len(feeds),
                    "relu_inputs": relu_inputs(patched)}
     if with_trt:
         from pykit.backends import trt
@@ -399,7 +411,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     ap.add_argument("--no-demo", action="store_true", help="skip the PointPillars-like demo model")
     ap.add_argument("--no-digits", action="store_true", help="skip the digits CNN (tests/fixtures/digits)")
-    ap.add_argument("--demo-dir", default=None, help="an existing `pykit demo --out` folder (default: made under OUT)")
+    ap.add_argument("--demo-dir", default=None, help="an existing `pykit demo --out` folder (default: the demo model made and patched here)")
     ap.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1))
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -441,7 +453,7 @@ def main(argv=None) -> int:
             rec = recorded["sections"].get("demo_pointpillars") if recorded else None
             if recorded is not None and (rec is None or "error" in rec):
                 raise RuntimeError("the recorded run has no demo section")
-            entry = run_demo(out, Path(args.demo_dir) if args.demo_dir else None, args.workers, with_trt, rec)
+            entry = run_demo(Path(args.demo_dir) if args.demo_dir else None, args.workers, with_trt, rec)
         except Exception:
             entry = {"error": traceback.format_exc()}
         entry["seconds"] = time.time() - t

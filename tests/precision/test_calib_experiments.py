@@ -48,3 +48,12 @@ def test_scoring_ranks_the_rule_that_made_the_numbers_first():
     assert truth in {r["rule"] for r in top}
     assert ranking[0]["matched"] == ranking[0]["tensors"] == 3
     assert any(r["matched"] < 3 for r in ranking)  # other rules miss: the probe distributions discriminate
+
+
+def test_demo_section_calibrates_the_patched_pointpillars_model_on_the_cpu():
+    ce = _experiments()
+    patched, feeds, calibrators = ce.demo_tensors(None, count=2)
+    assert any(n.domain or n.op_type == "PillarScatter" for n in patched.graph.node)  # a plugin node runs (reference)
+    assert len(feeds) == 2 and {"pfn_relu", "bev"} <= set(calibrators)
+    assert calibrators["bev"].min_seen >= 0 and calibrators["bev"].amax_seen > 0  # the canvas: non-negative
+    assert ce.relu_inputs(patched)["pfn_relu"] == "pfn_bn"
