@@ -224,7 +224,7 @@ def trt_amax(model_bytes: bytes, batches: list[dict]) -> tuple[dict, str]:
 
 
 # ----------------------------------------------------------------------------- the demo model
-def demo_models(name: str = "pointpillars_like"):
+def demo_models(name: str = "pointpillars_seed003"):
     """(original, patched) of a demo model as ``pykit demo`` makes them (same ``demos(0)`` and
     ``patch_model`` call), without the demo's equivalence proofs."""
     from pykit import registry
@@ -254,8 +254,8 @@ def demo_tensors(demo_dir: Path | None, seed: int = 0, count: int = 16):
     if demo_dir is None:
         original, patched = demo_models()
     else:
-        patched = _load(demo_dir / "pointpillars_like.patched.onnx")
-        original = _load(demo_dir / "pointpillars_like.onnx")
+        patched = _load(demo_dir / "pointpillars_seed003.patched.onnx")
+        original = _load(demo_dir / "pointpillars_seed003.onnx")
     feeds = _feeds(original, seed + CALIBRATION_SEED_OFFSET, count)
     nodes, _ = plugin_nodes(patched)
     evaluator = ReferenceEvaluator(patched, new_ops=plugin_ops([s for _, s in nodes], _State("fp32", "reference")))
@@ -272,7 +272,7 @@ def demo_tensors(demo_dir: Path | None, seed: int = 0, count: int = 16):
 
 def run_demo(demo_dir: Path | None, workers: int, with_trt: bool, recorded: dict | None) -> dict:
     patched, feeds, calibrators = demo_tensors(demo_dir)
-    entry: dict = {"model": "pointpillars_like.patched.onnx (pykit demo)", "batches": len(feeds),
+    entry: dict = {"model": "pointpillars_seed003.patched.onnx (pykit demo)", "batches": len(feeds),
                    "relu_inputs": relu_inputs(patched)}
     if with_trt:
         from pykit.backends import trt

@@ -51,8 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="batch file, folder of batch files, or folder of .npy/.npz")
     parser.add_argument("--from-cache", metavar="CACHE", default=None,
                         help="take the scales from this calibration cache instead of calibrating on --data")
-    parser.add_argument("--algo", choices=("entropy", "minmax", "percentile"), default="entropy",
+    parser.add_argument("--algo", choices=("entropy", "minmax", "percentile", "mse"), default="entropy",
                         help="calibration algorithm (default: entropy, TensorRT's Entropy2)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="instead of a cache: every algorithm's end-to-end INT8 error on CPU (fake-quantized "
+                             "model vs fp32; top-1 where the data has labels), the best one marked")
     parser.add_argument("--percentile", type=float, default=99.99, help="percentile for --algo percentile (default 99.99)")
     parser.add_argument("--batch", type=_count(1), default=None,
                         help="samples per inference batch (default: the model's fixed batch size, else as stored)")
@@ -148,6 +151,13 @@ def run(args) -> int:
     from pykit.precision.collect import calibrate
     from pykit.surgeon.model import SurgeryError, load_model
 
+    if args.sweep:
+        if args.data is None:
+            print("error: --sweep needs --data (the batches to calibrate and evaluate on)", file=sys.stderr)
+            return 2
+        from pykit.precision.sweep import run_from_calibrate
+
+        return run_from_calibrate(args)
     if (args.data is None) == (args.from_cache is None):
         print("error: give either --data (calibrate) or --from-cache (take an existing cache's scales)", file=sys.stderr)
         return 2

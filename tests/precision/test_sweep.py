@@ -82,3 +82,21 @@ def test_bad_algorithm_and_missing_data_exit_2(tmp_path, capsys):
     np.save(tmp_path / "d.npy", np.zeros((4, 8), np.float32))
     assert main([str(tmp_path / "m.onnx"), "--data", str(tmp_path / "d.npy"), "--algos", "kl"]) == 2
     assert "unknown algorithm" in capsys.readouterr().err
+
+
+def test_pykit_calibrate_sweep_is_the_same_sweep(tmp_path, capsys):
+    import onnx
+
+    from pykit.cli.__main__ import main as pykit
+
+    model, _, _, data = _model_and_data(tmp_path)
+    onnx.save(model, tmp_path / "m.onnx")
+    np.save(tmp_path / "d.npy", data)
+    assert main([str(tmp_path / "m.onnx"), "--data", str(tmp_path / "d.npy")]) == 0
+    direct = capsys.readouterr().out
+    assert pykit(["calibrate", str(tmp_path / "m.onnx"), "--data", str(tmp_path / "d.npy"), "--sweep"]) == 0
+    via_calibrate = capsys.readouterr().out
+    rows = lambda text: [line.split()[0] for line in text.splitlines() if "<- best" in line]  # noqa: E731
+    assert rows(direct) and rows(direct) == rows(via_calibrate)
+    assert pykit(["calibrate", str(tmp_path / "m.onnx"), "--sweep"]) == 2
+    assert "--sweep needs --data" in capsys.readouterr().err
