@@ -1,29 +1,39 @@
-// GridSample's CUDA launcher in pykit._kernels.GridSample, for `pykit bench` (bench.py drives it).
-#include <cstdint>
-#include <string>
+// GridSample's launcher in pykit._kernels.GridSample (for `pykit bench`; see bench.py).
+#include <vector>
+
+#include <pybind11/stl.h>
 
 #include "bench_api.h"
 #include "grid_sample_attrs.h"
 #include "grid_sample_kernel.h"
+#include "grid_sample_shape.h"
 
 namespace pykit { namespace grid_sample {
 namespace {
 namespace py = pybind11;
 
-// TODO(grid_sample): bind what the real launcher takes (the shapes that make its Geometry, the other
-// inputs, the attributes its Params read; the placeholder's Params are the spec's defaults).
 void bind(py::module_& m) {
     m.def("launch",
-          [](const std::string& precision, std::uintptr_t src, std::uintptr_t output, std::int64_t elements,
-             float in_scale, float out_scale, std::uintptr_t stream) {
-              bench::check(launch(bench::precision<Attrs>(precision), bench::ptr(src), bench::ptr(output),
-                                  Geometry{elements}, make_params(Attrs{}), in_scale, out_scale,
-                                  bench::stream_of(stream)),
+          [](const std::string& precision, std::uintptr_t x, std::uintptr_t grid, std::uintptr_t y,
+             const std::vector<std::int64_t>& x_shape, const std::vector<std::int64_t>& grid_shape,
+             const std::string& mode, const std::string& padding_mode, std::int32_t align_corners, float s_x, float s_y,
+             std::uintptr_t stream) {
+              Attrs attrs;
+              attrs.mode = mode;
+              attrs.padding_mode = padding_mode;
+              attrs.align_corners = align_corners;
+              const Params params = make_params(attrs);
+              std::int64_t y_shape[5];
+              check_shapes(x_shape.data(), int(x_shape.size()), grid_shape.data(), int(grid_shape.size()), params, y_shape);
+              const Geometry g = make_geometry(x_shape.data(), grid_shape.data(), int(x_shape.size()));
+              bench::check(launch(bench::precision<Attrs>(precision), bench::ptr(x), bench::ptr(grid), bench::ptr(y), g,
+                                  params, s_x, s_y, bench::stream_of(stream)),
                            "GridSample launch");
           },
-          py::arg("precision"), py::arg("src"), py::arg("output"), py::arg("elements"), py::arg("in_scale") = 1.f,
-          py::arg("out_scale") = 1.f, py::arg("stream") = 0,
-          "output = the placeholder op of input 'x' (elements of the precision's dtype)");
+          py::arg("precision"), py::arg("x"), py::arg("grid"), py::arg("y"), py::arg("x_shape"), py::arg("grid_shape"),
+          py::arg("mode") = "linear", py::arg("padding_mode") = "zeros", py::arg("align_corners") = 0,
+          py::arg("s_x") = 1.f, py::arg("s_y") = 1.f, py::arg("stream") = 0,
+          "y (N, C, *grid.shape[1:-1]) = x sampled at grid (ONNX GridSample; int8: per-tensor scales s_x, s_y)");
 }
 }  // namespace
 

@@ -1,10 +1,10 @@
 // GridSample kernel core: the math, shared by the CUDA launcher (grid_sample_kernel.cu) and the CPU
-// host backend (host.cpp), so both run the same arithmetic.
+// host backend (host.cpp), so both run the same arithmetic (spec.toml states the semantics).
 //
-// TODO(grid_sample): the placeholder op copies input 'x' to every output. Write the real
-// math in output_value() (or in functions of your own that both the launcher and host.cpp call);
-// compute in fp32 whatever the storage type: load() widens, store() rounds (binary16) or
-// requantizes (int8) once at the end.
+// One output location (n, [do,] ho, wo) at a time: its grid point is read once, turned into taps
+// (per spatial axis: up to 4 plane offsets and weights, padding already applied), and the taps are
+// then applied to every channel. Coordinates in fp32 with round-to-nearest operations that are
+// never contracted into FMAs (the reference computes the same fp32 values), reflection in double.
 #pragma once
 
 #include <cstdint>
@@ -12,26 +12,242 @@
 #include "common/hd.h"
 #include "common/numeric.h"
 
+#if !defined(__CUDA_ARCH__)
+#include <cmath>
+#endif
+
 namespace pykit { namespace grid_sample {
 
-// Sizes the kernel needs, from the input shapes (TODO: rows/cols, strides... of the real op).
+enum class Mode : std::int32_t { kLinear = 0, kNearest = 1, kCubic = 2 };
+enum class Padding : std::int32_t { kZeros = 0, kBorder = 1, kReflection = 2 };
+
+constexpr int kMaxAxes = 3;
+
+// Shapes: spatial axes outermost first (D, H, W; 2-D has axes = 2 and uses [0] = H, [1] = W).
 struct Geometry {
-    std::int64_t elements;  // of input 'x' (and, for the placeholder, of every output)
+    std::int64_t n = 0, c = 0;
+    std::int32_t axes = 2;                   // spatial rank: 2 (4-D) or 3 (5-D)
+    std::int32_t in[kMaxAxes] = {1, 1, 1};   // input spatial sizes
+    std::int64_t out[kMaxAxes] = {1, 1, 1};  // output spatial sizes
+    std::int32_t in_plane = 1;               // prod(in): < 2^31 (checked by the callers)
+    std::int64_t out_plane = 1;              // prod(out)
 };
 
-// The spec's numeric attributes, as the kernel reads them (strings and arrays stay on the host:
-// turn them into numbers here if the kernel needs them).
 struct Params {
-    std::int32_t align_corners;
+    Mode mode = Mode::kLinear;
+    Padding padding = Padding::kZeros;
+    bool align_corners = false;
 };
 
-// Params from the generated Attrs struct (host.cpp, the TensorRT glue and bench.cpp call this).
-template <class AttrsT>
-inline Params make_params(const AttrsT& a) {
-    Params p{};
-    p.align_corners = a.align_corners;
-    (void)a;
-    return p;
+// Geometry from the shapes of x and grid (ranks already checked equal, 4 or 5).
+template <class Dim>
+inline Geometry make_geometry(const Dim* x_shape, const Dim* grid_shape, int rank) {
+    Geometry g;
+    g.n = std::int64_t(x_shape[0]);
+    g.c = std::int64_t(x_shape[1]);
+    g.axes = rank - 2;
+    std::int64_t in_plane = 1;
+    for (int a = 0; a < g.axes; ++a) {
+        g.in[a] = std::int32_t(x_shape[2 + a]);
+        g.out[a] = std::int64_t(grid_shape[1 + a]);
+        in_plane *= std::int64_t(x_shape[2 + a]);
+        g.out_plane *= g.out[a];
+    }
+    g.in_plane = std::int32_t(in_plane);
+    return g;
+}
+
+// Taps of one output location: per axis (outermost first) count[a] offsets (index * stride, so the
+// sum over axes is the element's offset in a channel plane) and weights.
+struct Taps {
+    std::int32_t offset[kMaxAxes][4];
+    float weight[kMaxAxes][4];
+};
+
+// Taps per axis for a mode (nearest 1, linear 2, cubic 4).
+PYKIT_HD constexpr int taps_of(Mode m) { return m == Mode::kNearest ? 1 : (m == Mode::kLinear ? 2 : 4); }
+
+// fp32 operations rounded to nearest and never fused (nvcc contracts a*b+c into FMA by default).
+PYKIT_HD float add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(a, b);
+#else
+    volatile float r = a + b;  // volatile: no contraction on hosts whose compiler would fuse
+    return r;
+#endif
+}
+PYKIT_HD float sub_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fsub_rn(a, b);
+#else
+    volatile float r = a - b;
+    return r;
+#endif
+}
+PYKIT_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    volatile float r = a * b;
+    return r;
+#endif
+}
+PYKIT_HD float floor_f(float v) {
+#if defined(__CUDA_ARCH__)
+    return floorf(v);
+#else
+    return std::floor(v);
+#endif
+}
+
+// Normalized grid value -> pixel coordinate, in the order ONNX's reference and torch use.
+PYKIT_HD float denormalize(float g, std::int32_t length, bool align_corners) {
+    if (align_corners) return mul_rn(mul_rn(add_rn(g, 1.f), 0.5f), float(length - 1));  // /2 == *0.5 exactly
+    return mul_rn(sub_rn(mul_rn(add_rn(g, 1.f), float(length)), 1.f), 0.5f);
+}
+
+// onnx.reference's _gs_reflect: reflect v at lo and hi until it lies in [lo, hi], in double as
+// there. fmod(dx, 2 range) is exact and gives the same r and parity as its dx - int(dx/range) * range
+// (both are exact there too), also where int() would overflow.
+PYKIT_HD double fmod_d(double a, double b) {
+#if defined(__CUDA_ARCH__)
+    return fmod(a, b);
+#else
+    return std::fmod(a, b);
+#endif
+}
+PYKIT_HD double reflect_coordinate(double v, double lo, double hi) {
+    const double range = hi - lo;
+    if (!(range > 0.0)) return lo;  // a length-1 axis with align_corners=1: index 0 (torch)
+    if (v < lo) {
+        const double m = fmod_d(lo - v, 2.0 * range);
+        return m <= range ? lo + m : hi - (m - range);
+    }
+    if (v > hi) {
+        const double m = fmod_d(v - hi, 2.0 * range);
+        return m <= range ? hi - m : lo + (m - range);
+    }
+    return v;
+}
+
+// Coordinate padding (before the taps): border clamps to [0, L-1], reflection reflects into the
+// valid range ([0, L-1] or [-0.5, L-0.5]), zeros leaves c as it is.
+PYKIT_HD float pad_coordinate(float c, std::int32_t length, const Params& p) {
+    const float lo = p.align_corners ? 0.f : -0.5f;
+    const float hi = p.align_corners ? float(length - 1) : float(length) - 0.5f;
+    if (c >= lo && c <= hi) return c;
+    if (p.padding == Padding::kBorder) return c < 0.f ? 0.f : (c > float(length - 1) ? float(length - 1) : c);
+    if (p.padding == Padding::kReflection) return float(reflect_coordinate(double(c), double(lo), double(hi)));
+    return c;  // zeros (and NaN: it fails both comparisons)
+}
+
+// A tap index after padding: its index in [0, L), or -1 (reads 0; zeros padding only).
+PYKIT_HD std::int64_t pad_index(std::int64_t i, std::int32_t length, const Params& p) {
+    if (i >= 0 && i < length) return i;
+    if (p.padding == Padding::kZeros) return -1;
+    if (p.padding == Padding::kBorder) return i < 0 ? 0 : std::int64_t(length) - 1;
+    // reflection of an integer at the ends of the valid range (the integer case of reflect_coordinate)
+    if (p.align_corners) {
+        if (length == 1) return 0;
+        const std::int64_t period = 2 * (std::int64_t(length) - 1);
+        std::int64_t m = (i < 0 ? -i : i) % period;
+        return m > length - 1 ? period - m : m;
+    }
+    const std::int64_t period = 2 * std::int64_t(length);
+    std::int64_t m = i % period;
+    if (m < 0) m += period;
+    return m >= length ? period - 1 - m : m;
+}
+
+// Keys' cubic convolution coefficients (A = -0.75) for the fractional offset t in [0, 1), in
+// onnx.reference's evaluation order (taps at -1, 0, 1, 2).
+PYKIT_HD void cubic_coefficients(float t, float w[4]) {
+    const float A = -0.75f;
+    const float x0 = add_rn(t, 1.f), x1 = t, x2 = sub_rn(1.f, t), x3 = sub_rn(2.f, t);
+    w[0] = sub_rn(mul_rn(add_rn(mul_rn(sub_rn(mul_rn(A, x0), 5.f * A), x0), 8.f * A), x0), 4.f * A);
+    w[1] = add_rn(mul_rn(mul_rn(sub_rn(mul_rn(A + 2.f, x1), A + 3.f), x1), x1), 1.f);
+    w[2] = add_rn(mul_rn(mul_rn(sub_rn(mul_rn(A + 2.f, x2), A + 3.f), x2), x2), 1.f);
+    w[3] = sub_rn(mul_rn(add_rn(mul_rn(sub_rn(mul_rn(A, x3), 5.f * A), x3), 8.f * A), x3), 4.f * A);
+}
+
+// The taps along one axis of length L and plane stride `stride` for the normalized value gv.
+// Offsets of taps that read 0 (zeros padding) are 0 with weight 0, so that loads stay in bounds.
+PYKIT_HD void axis_taps(float gv, std::int32_t length, std::int32_t stride, const Params& p, std::int32_t* offset,
+                        float* weight) {
+    float c = denormalize(gv, length, p.align_corners);
+    if (p.mode == Mode::kNearest) c = round_half_even(c);
+    c = pad_coordinate(c, length, p);
+    const int k = taps_of(p.mode);
+    std::int64_t first;
+    if (p.mode == Mode::kNearest) {
+        first = (c == c) ? std::int64_t(c) : -(std::int64_t(1) << 40);  // truncation, as onnx.reference's astype(int32)
+        weight[0] = 1.f;
+    } else {
+        const float f = floor_f(c);
+        const float t = sub_rn(c, f);
+        first = (c == c) ? std::int64_t(f) - (p.mode == Mode::kCubic ? 1 : 0) : -(std::int64_t(1) << 40);
+        if (p.mode == Mode::kLinear) {
+            weight[0] = sub_rn(1.f, t);
+            weight[1] = t;
+        } else {
+            cubic_coefficients(t, weight);
+        }
+    }
+    if (c != c) {  // NaN grid: every tap reads outside (0 with zeros padding, index 0 otherwise)
+        for (int j = 0; j < k; ++j) weight[j] = c;  // NaN propagates, as onnx.reference's
+    }
+    for (int j = 0; j < k; ++j) {
+        const std::int64_t i = pad_index(first + j, length, p);
+        if (i < 0) {
+            offset[j] = 0;
+            weight[j] = 0.f;
+        } else {
+            offset[j] = std::int32_t(i) * stride;
+        }
+    }
+}
+
+PYKIT_HD float grid_value(float v) { return v; }
+PYKIT_HD float grid_value(std::uint16_t v) { return half_bits_to_float(v); }
+
+// The grid point of one output location (AXES values, x first), one vector load in 4-D on the GPU
+// (the grid's row of 2 values is 8- (fp32) or 4-byte (fp16) aligned: TensorRT's and torch's
+// buffers are 256-byte aligned).
+template <int AXES>
+PYKIT_HD void load_point(const float* g, float* v) {
+#if defined(__CUDA_ARCH__)
+    if (AXES == 2) {
+        const float2 f = *reinterpret_cast<const float2*>(g);
+        v[0] = f.x;
+        v[1] = f.y;
+        return;
+    }
+#endif
+    for (int a = 0; a < AXES; ++a) v[a] = g[a];
+}
+template <int AXES>
+PYKIT_HD void load_point(const std::uint16_t* g, float* v) {
+#if defined(__CUDA_ARCH__)
+    if (AXES == 2) {
+        const unsigned int both = *reinterpret_cast<const unsigned int*>(g);
+        v[0] = half_bits_to_float(std::uint16_t(both & 0xFFFFu));
+        v[1] = half_bits_to_float(std::uint16_t(both >> 16));
+        return;
+    }
+#endif
+    for (int a = 0; a < AXES; ++a) v[a] = grid_value(g[a]);
+}
+
+// Taps for the grid point g (x first: g[0] pairs with the innermost axis W).
+template <int AXES, class G>
+PYKIT_HD void make_taps(const G* g, const Geometry& geo, const Params& p, Taps& taps) {
+    float v[AXES];
+    load_point<AXES>(g, v);
+    std::int32_t stride = 1;
+    for (int a = AXES - 1; a >= 0; --a) {
+        axis_taps(v[AXES - 1 - a], geo.in[a], stride, p, taps.offset[a], taps.weight[a]);
+        stride *= geo.in[a];
+    }
 }
 
 // Storage types: float (fp32), std::uint16_t (binary16 bits), std::int8_t (int8, with its scale).
@@ -42,14 +258,46 @@ PYKIT_HD void store(float& out, float v, float) { out = v; }
 PYKIT_HD void store(std::uint16_t& out, float v, float) { out = float_to_half_bits(v); }
 PYKIT_HD void store(std::int8_t& out, float v, float scale) { out = quantize_int8(v / scale); }
 
-// Output element i. TODO(grid_sample): the real math (the placeholder returns its input).
-template <class T>
-PYKIT_HD T output_value(const T* src, std::int64_t i, const Params& params, float in_scale, float out_scale) {
-    (void)params;
-    const float v = load(src[i], in_scale);
-    T out;
-    store(out, v, out_scale);
-    return out;
+// One channel plane sampled at the taps: separable sums, innermost axis first (as onnx.reference:
+// W within a row, then H, then D). K taps per axis; AXES 2 or 3.
+template <int K, int AXES, class T>
+PYKIT_HD float sample(const T* plane, const Taps& t, float s_in) {
+    float outer = 0.f;
+    for (int d = 0; d < (AXES == 3 ? K : 1); ++d) {
+        const int ad = 0;
+        const std::int32_t base_d = AXES == 3 ? t.offset[ad][d] : 0;
+        float mid = 0.f;
+        for (int i = 0; i < K; ++i) {
+            const int ah = AXES == 3 ? 1 : 0;
+            const int aw = AXES == 3 ? 2 : 1;
+            const std::int32_t row = base_d + t.offset[ah][i];
+            float inner = 0.f;
+            for (int j = 0; j < K; ++j)
+                inner = add_rn(inner, mul_rn(t.weight[aw][j], load(plane[row + t.offset[aw][j]], s_in)));
+            mid = add_rn(mid, mul_rn(t.weight[ah][i], inner));
+        }
+        outer = AXES == 3 ? add_rn(outer, mul_rn(t.weight[ad][d], mid)) : mid;
+    }
+    return outer;
+}
+
+// Every channel of output location `loc` (n * out_plane + o): the body of the CUDA thread and of
+// the host loop.
+template <int K, int AXES, class T, class G>
+PYKIT_HD void sample_location(const T* x, const G* grid, T* y, const Geometry& geo, const Params& p, std::int64_t loc,
+                              float s_in, float s_out) {
+    Taps taps;
+    make_taps<AXES>(grid + loc * AXES, geo, p, taps);
+    const std::int64_t n = loc / geo.out_plane;
+    const std::int64_t o = loc - n * geo.out_plane;
+    const T* xp = x + n * geo.c * geo.in_plane;
+    T* yp = y + n * geo.c * geo.out_plane + o;
+#if defined(__CUDA_ARCH__)
+#pragma unroll 4
+#endif
+    for (std::int64_t c = 0; c < geo.c; ++c) {
+        store(yp[c * geo.out_plane], sample<K, AXES>(xp + c * geo.in_plane, taps, s_in), s_out);
+    }
 }
 
 } }  // namespace pykit::grid_sample

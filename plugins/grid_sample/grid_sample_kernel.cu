@@ -5,36 +5,56 @@ namespace pykit { namespace grid_sample {
 namespace {
 constexpr int kThreads = 256;
 
-// TODO(grid_sample): the real kernel. The placeholder is elementwise, one thread per element
-// (grid-stride loop), calling the core that host.cpp runs too.
-template <class T>
-__global__ void copy_kernel(const T* src, T* output, Geometry g, Params params, float in_scale, float out_scale) {
-    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.elements;
-         i += std::int64_t(gridDim.x) * blockDim.x) {
-        output[i] = output_value(src, i, params, in_scale, out_scale);
+template <int K, int AXES, class T, class G>
+__global__ void __launch_bounds__(kThreads) grid_sample_kernel(const T* __restrict__ x, const G* __restrict__ grid,
+                                                               T* __restrict__ y, Geometry g, Params p, float s_x,
+                                                               float s_y) {
+    const std::int64_t total = g.n * g.out_plane;
+    for (std::int64_t loc = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; loc < total;
+         loc += std::int64_t(gridDim.x) * blockDim.x) {
+        sample_location<K, AXES>(x, grid, y, g, p, loc, s_x, s_y);
     }
 }
 
-template <class T>
-cudaError_t run(const void* src, void* output, const Geometry& g, const Params& params, float in_scale,
-                float out_scale, cudaStream_t stream) {
-    if (g.elements <= 0) return cudaSuccess;
-    const std::int64_t blocks = (g.elements + kThreads - 1) / kThreads;
-    const unsigned grid = unsigned(blocks < 65535 * 8 ? blocks : 65535 * 8);
-    copy_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const T*>(src), static_cast<T*>(output), g, params,
-                                               in_scale, out_scale);
+template <int K, int AXES, class T, class G>
+cudaError_t run(const void* x, const void* grid, void* y, const Geometry& g, const Params& p, float s_x, float s_y,
+                cudaStream_t stream) {
+    const std::int64_t total = g.n * g.out_plane;
+    const std::int64_t blocks = (total + kThreads - 1) / kThreads;
+    const unsigned nblocks = unsigned(blocks < 65535 * 64 ? blocks : 65535 * 64);
+    grid_sample_kernel<K, AXES><<<nblocks, kThreads, 0, stream>>>(static_cast<const T*>(x), static_cast<const G*>(grid),
+                                                                   static_cast<T*>(y), g, p, s_x, s_y);
     return cudaGetLastError();
+}
+
+template <class T, class G>
+cudaError_t dispatch(const void* x, const void* grid, void* y, const Geometry& g, const Params& p, float s_x, float s_y,
+                     cudaStream_t stream) {
+    if (g.axes == 2) {
+        switch (p.mode) {
+            case Mode::kNearest: return run<1, 2, T, G>(x, grid, y, g, p, s_x, s_y, stream);
+            case Mode::kLinear: return run<2, 2, T, G>(x, grid, y, g, p, s_x, s_y, stream);
+            case Mode::kCubic: return run<4, 2, T, G>(x, grid, y, g, p, s_x, s_y, stream);
+        }
+        return cudaErrorInvalidValue;
+    }
+    if (g.axes != 3) return cudaErrorInvalidValue;
+    switch (p.mode) {
+        case Mode::kNearest: return run<1, 3, T, G>(x, grid, y, g, p, s_x, s_y, stream);
+        case Mode::kLinear: return run<2, 3, T, G>(x, grid, y, g, p, s_x, s_y, stream);
+        case Mode::kCubic: break;  // 4-D only (callers refuse it first)
+    }
+    return cudaErrorInvalidValue;
 }
 }  // namespace
 
-// One path per storage type; callers pass only the spec's precisions (the TensorRT bases pick a
-// row of IO::kPrecisions, bench.cpp refuses others).
-cudaError_t launch(Precision precision, const void* src, void* output, const Geometry& g, const Params& params,
-                   float in_scale, float out_scale, cudaStream_t stream) {
+cudaError_t launch(Precision precision, const void* x, const void* grid, void* y, const Geometry& g,
+                   const Params& params, float s_x, float s_y, cudaStream_t stream) {
+    if (g.n * g.c * g.out_plane == 0) return cudaSuccess;
     switch (precision) {
-        case Precision::kFP32: return run<float>(src, output, g, params, in_scale, out_scale, stream);
-        case Precision::kFP16: return run<std::uint16_t>(src, output, g, params, in_scale, out_scale, stream);
-        case Precision::kINT8: return run<std::int8_t>(src, output, g, params, in_scale, out_scale, stream);
+        case Precision::kFP32: return dispatch<float, float>(x, grid, y, g, params, s_x, s_y, stream);
+        case Precision::kFP16: return dispatch<std::uint16_t, std::uint16_t>(x, grid, y, g, params, s_x, s_y, stream);
+        case Precision::kINT8: return dispatch<std::int8_t, float>(x, grid, y, g, params, s_x, s_y, stream);
     }
     return cudaErrorInvalidValue;
 }

@@ -1,11 +1,11 @@
 // GridSample TensorRT glue, one body for IPluginV2DynamicExt (TensorRT 8.x) and IPluginV3 (TensorRT >= 10):
-// output shapes and the launch; counts, formats, types, names, versions, serialization, the
-// creators' field table and error handling are the base classes' (common/trt/plugin_glue.h), from
-// the compiled spec.
+// output shapes and the launch; counts, formats (x/y of the precision, grid float32 at fp32 and int8,
+// float16 at fp16), types, names, versions, serialization, the creators' field table and error
+// handling are the base classes' (common/trt/plugin_glue.h), from the compiled spec.
 #include "grid_sample_attrs.h"
 #include "grid_sample_kernel.h"
+#include "grid_sample_shape.h"
 #include "common/trt/plugin_glue.h"
-#include "common/cuda_check.h"
 
 namespace pykit { namespace grid_sample {
 
@@ -16,26 +16,34 @@ class GridSampleGlue : public Base<GridSampleGlue<Base>, Attrs> {
 public:
     using Super::Super;
 
-    // TODO(grid_sample): the real output shapes (the placeholder's outputs have the shape of 'x').
+    // y = (N, C, *grid.shape[1:-1]).
     nvinfer1::DimsExprs output_dims(int32_t, const nvinfer1::DimsExprs* in, nvinfer1::IExprBuilder&) const {
-        return in[kSource];
+        const nvinfer1::DimsExprs& x = in[0];
+        const nvinfer1::DimsExprs& grid = in[1];
+        require(x.nbDims == 4 || x.nbDims == 5, Attrs::kPluginName,
+                "input 'x' has rank " + std::to_string(x.nbDims) + "; GridSample takes 4 or 5");
+        require(grid.nbDims == x.nbDims, Attrs::kPluginName, "input 'grid' must have the rank of x");
+        require(!(parse_mode(this->attrs_.mode) == Mode::kCubic && x.nbDims == 5), Attrs::kPluginName,
+                "mode 'cubic' only supports 4-D x (as ONNX GridSample); this x is 5-D");
+        nvinfer1::DimsExprs y;
+        y.nbDims = x.nbDims;
+        y.d[0] = x.d[0];
+        y.d[1] = x.d[1];
+        for (int32_t a = 2; a < x.nbDims; ++a) y.d[a] = grid.d[a - 1];
+        return y;
     }
 
-    // Counts, formats and types are the compiled spec's (the base); precision is the spec's row that ran.
     cudaError_t run(Precision precision, const trt::Tensors& t, void*, cudaStream_t stream) const {
-        std::int64_t elements = 1;
-        for (int32_t d = 0; d < t.in[kSource].dims.nbDims; ++d) elements *= t.in[kSource].dims.d[d];
-        const Geometry g{elements};
+        const nvinfer1::Dims& x = t.in[0].dims;
+        const nvinfer1::Dims& grid = t.in[1].dims;
+        const Params params = make_params(this->attrs_);
+        std::int64_t y_shape[5];
+        check_shapes(x.d, x.nbDims, grid.d, grid.nbDims, params, y_shape);  // never read past x or grid
+        const Geometry g = make_geometry(x.d, grid.d, x.nbDims);
         const bool int8 = precision == Precision::kINT8;
-        for (int32_t k = 0; k < IO::kNumOutputs; ++k) {
-            PYKIT_CUDA_RETURN_IF_ERROR(launch(precision, t.input(kSource), t.output(k), g, make_params(this->attrs_),
-                                              int8 ? t.in[kSource].scale : 1.f, int8 ? t.out[k].scale : 1.f, stream));
-        }
-        return cudaSuccess;
+        return launch(precision, t.input(0), t.input(1), t.output(0), g, params, int8 ? t.in[0].scale : 1.f,
+                      int8 ? t.out[0].scale : 1.f, stream);
     }
-
-private:
-    static constexpr int32_t kSource = 0;  // input 'x', which the placeholder copies
 };
 
 } }  // namespace pykit::grid_sample

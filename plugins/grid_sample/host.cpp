@@ -1,4 +1,4 @@
-// GridSample on the CPU: the kernel core as plain loops over numpy arrays (pykit._host).
+// GridSample on the CPU: the kernel core's per-location body in a loop (same fp32 arithmetic).
 #include <string>
 #include <vector>
 
@@ -7,41 +7,55 @@
 #include "host_api.h"
 #include "grid_sample_attrs.h"
 #include "grid_sample_core.h"
+#include "grid_sample_shape.h"
 
 namespace pykit { namespace grid_sample {
 namespace {
 namespace py = pybind11;
 
-constexpr int kSource = 0;  // input 'x', which the placeholder copies
+template <int K, int AXES, class T, class G>
+void apply(const T* x, const G* grid, T* y, const Geometry& g, const Params& p, float s_in, float s_out) {
+    for (std::int64_t loc = 0; loc < g.n * g.out_plane; ++loc) sample_location<K, AXES>(x, grid, y, g, p, loc, s_in, s_out);
+}
 
-// One output: the core's output_value for every element (TODO(grid_sample): the real op's loops).
-template <class T>
-void apply(const py::array& source, py::array out, const Params& params, float in_scale, float out_scale) {
-    const Geometry g{std::int64_t(source.size())};
-    const auto* src = static_cast<const T*>(source.data());
-    auto* dst = static_cast<T*>(out.mutable_data());
-    for (std::int64_t i = 0; i < g.elements; ++i) dst[i] = output_value(src, i, params, in_scale, out_scale);
+template <class T, class G>
+void dispatch(const T* x, const G* grid, T* y, const Geometry& g, const Params& p, float s_in, float s_out) {
+    if (g.axes == 2) {
+        if (p.mode == Mode::kNearest) apply<1, 2>(x, grid, y, g, p, s_in, s_out);
+        else if (p.mode == Mode::kLinear) apply<2, 2>(x, grid, y, g, p, s_in, s_out);
+        else apply<4, 2>(x, grid, y, g, p, s_in, s_out);
+    } else {
+        if (p.mode == Mode::kNearest) apply<1, 3>(x, grid, y, g, p, s_in, s_out);
+        else apply<2, 3>(x, grid, y, g, p, s_in, s_out);  // cubic 5-D refused by check_shapes
+    }
 }
 
 std::vector<py::array> run(const host::Call& call) {
     const Attrs attrs = host::attrs_from_dict<Attrs>(call.attrs);
     const Params params = make_params(attrs);
-    // Counts, dtypes, ranks, contiguity and int8 scales, checked against the compiled spec.
-    const auto bound = host::bind<Attrs>(call);
-    // TODO(grid_sample): check the shapes the real op needs (errors name the tensor) and size the outputs.
-    const py::array& source = bound.input(kSource);
-    std::vector<py::array> outputs;
-    for (int k = 0; k < IO::kNumOutputs; ++k) {
-        py::array out = bound.output(k, bound.shape(kSource));
-        const float s_in = bound.input_scale(kSource), s_out = bound.output_scale(k);
-        switch (bound.precision()) {
-            case Precision::kFP32: apply<float>(source, out, params, s_in, s_out); break;
-            case Precision::kFP16: apply<std::uint16_t>(source, out, params, s_in, s_out); break;
-            case Precision::kINT8: apply<std::int8_t>(source, out, params, s_in, s_out); break;
-        }
-        outputs.push_back(out);
+    const auto bound = host::bind<Attrs>(call);  // counts, dtypes, ranks, contiguity, int8 scales
+    const py::array& x = bound.input(0);
+    const py::array& grid = bound.input(1);
+    std::int64_t y_shape[5];
+    check_shapes(x.shape(), int(x.ndim()), grid.shape(), int(grid.ndim()), params, y_shape);
+    py::array y = bound.output(0, std::vector<py::ssize_t>(y_shape, y_shape + x.ndim()));
+    if (y.size() == 0) return {y};
+    const Geometry g = make_geometry(x.shape(), grid.shape(), int(x.ndim()));
+    const float s_in = bound.input_scale(0), s_out = bound.output_scale(0);
+    switch (bound.precision()) {
+        case Precision::kFP32:
+            dispatch(bound.data<float>(0), bound.data<float>(1), static_cast<float*>(y.mutable_data()), g, params, s_in, s_out);
+            break;
+        case Precision::kFP16:
+            dispatch(bound.data<std::uint16_t>(0), bound.data<std::uint16_t>(1), static_cast<std::uint16_t*>(y.mutable_data()),
+                     g, params, s_in, s_out);
+            break;
+        case Precision::kINT8:
+            dispatch(bound.data<std::int8_t>(0), bound.data<float>(1), static_cast<std::int8_t*>(y.mutable_data()), g,
+                     params, s_in, s_out);
+            break;
     }
-    return outputs;
+    return {y};
 }
 }  // namespace
 
