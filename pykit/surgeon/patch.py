@@ -154,17 +154,62 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
         opset = opset_of(out)
         if opset > table["opset_max"] or opset < table["opset_min"]:
             target = min(max(opset, table["opset_min"]), table["opset_max"])
+            how = ""
             try:
                 out = onnx.version_converter.convert_version(out, target)
             except Exception as exc:
                 msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                raise SurgeryError(f"cannot convert opset {opset} -> {target} for TensorRT {table['trt']}: {msg}") from None
-            changes.append(Change("convert", "converted", "main", [], f"opset {opset} -> {target} (TensorRT {table['trt']} parser accepts {table['opset_min']}..{table['opset_max']})"))
+                relabeled = _relabel_opset(out, target)
+                if relabeled is None:
+                    raise SurgeryError(f"cannot convert opset {opset} -> {target} for TensorRT {table['trt']}: {msg}") from None
+                out, how = relabeled, (f" by relabeling (the converter failed: {msg}; every node whose schema changed "
+                                       f"has the same signature at {target} and its types pass strict shape inference there)")
+            changes.append(Change("convert", "converted", "main", [], f"opset {opset} -> {target} (TensorRT {table['trt']} parser accepts {table['opset_min']}..{table['opset_max']}){how}"))
         if out.ir_version > table["ir_max"]:
             changes.append(Change("convert", "converted", "main", [], f"IR version {out.ir_version} -> {table['ir_max']}"))
             out.ir_version = table["ir_max"]
     validate_patched(out)
     return PatchResult(out, changes, left + _unpatched(out, trt, rule_names or [], changes), allow_unpatched)
+
+
+def _signature(schema):
+    """What a node must match to mean the same under another version of its op: attribute names and
+    defaults, input and output names (a renamed attribute value, e.g. GridSample-20's modes, changes a default)."""
+    attrs = {name: a.default_value.SerializeToString() for name, a in schema.attributes.items()}
+    return attrs, [i.name for i in schema.inputs], [o.name for o in schema.outputs]
+
+
+def _relabel_opset(model, target: int):
+    """The model at default-domain opset ``target`` without conversion, where onnx's converter has no
+    adapter for a change that only widened types (e.g. ConstantOfShape 20 -> 19): every node whose op
+    changed between ``target`` and the model's opset must have the same signature (_signature) in both
+    versions, and the relabeled model must pass onnx.checker and strict shape inference (which checks
+    each node's types against the schema at ``target``). None where that does not hold."""
+    import onnx
+    import onnx.defs
+
+    opset = opset_of(model)
+    for _, g in iter_graphs(model.graph):
+        for node in g.node:
+            if node.domain not in ("", "ai.onnx"):
+                continue
+            try:
+                new, old = onnx.defs.get_schema(node.op_type, opset), onnx.defs.get_schema(node.op_type, target)
+            except Exception:
+                return None
+            if new.since_version != old.since_version and _signature(new) != _signature(old):
+                return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for o in out.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            o.version = target
+    try:
+        onnx.checker.check_model(out, full_check=True)
+        onnx.shape_inference.infer_shapes(out, check_type=True, strict_mode=True)
+    except Exception:
+        return None
+    return out
 
 
 def _unpatched(patched, trt, rule_names, changes) -> list[str]:
