@@ -172,12 +172,13 @@ PYKIT_HD void cubic_coefficients(float t, float w[4]) {
 
 // The taps along one axis of length L and plane stride `stride` for the normalized value gv.
 // Offsets of taps that read 0 (zeros padding) are 0 with weight 0, so that loads stay in bounds.
+template <int K>
 PYKIT_HD void axis_taps(float gv, std::int32_t length, std::int32_t stride, const Params& p, std::int32_t* offset,
                         float* weight) {
     float c = denormalize(gv, length, p.align_corners);
     if (p.mode == Mode::kNearest) c = round_half_even(c);
     c = pad_coordinate(c, length, p);
-    const int k = taps_of(p.mode);
+    const int k = K;  // == taps_of(p.mode): a compile-time count keeps the taps in registers
     std::int64_t first;
     if (p.mode == Mode::kNearest) {
         first = (c == c) ? std::int64_t(c) : -(std::int64_t(1) << 40);  // truncation, as onnx.reference's astype(int32)
@@ -220,10 +221,11 @@ PYKIT_HD void load_point(const float* g, float* v) {
         const float2 f = *reinterpret_cast<const float2*>(g);
         v[0] = f.x;
         v[1] = f.y;
-        return;
-    }
+    } else
 #endif
-    for (int a = 0; a < AXES; ++a) v[a] = g[a];
+    {
+        for (int a = 0; a < AXES; ++a) v[a] = g[a];
+    }
 }
 template <int AXES>
 PYKIT_HD void load_point(const std::uint16_t* g, float* v) {
@@ -232,20 +234,24 @@ PYKIT_HD void load_point(const std::uint16_t* g, float* v) {
         const unsigned int both = *reinterpret_cast<const unsigned int*>(g);
         v[0] = half_bits_to_float(std::uint16_t(both & 0xFFFFu));
         v[1] = half_bits_to_float(std::uint16_t(both >> 16));
-        return;
-    }
+    } else
 #endif
-    for (int a = 0; a < AXES; ++a) v[a] = grid_value(g[a]);
+    {
+        for (int a = 0; a < AXES; ++a) v[a] = grid_value(g[a]);
+    }
 }
 
 // Taps for the grid point g (x first: g[0] pairs with the innermost axis W).
-template <int AXES, class G>
+template <int K, int AXES, class G>
 PYKIT_HD void make_taps(const G* g, const Geometry& geo, const Params& p, Taps& taps) {
     float v[AXES];
     load_point<AXES>(g, v);
     std::int32_t stride = 1;
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
     for (int a = AXES - 1; a >= 0; --a) {
-        axis_taps(v[AXES - 1 - a], geo.in[a], stride, p, taps.offset[a], taps.weight[a]);
+        axis_taps<K>(v[AXES - 1 - a], geo.in[a], stride, p, taps.offset[a], taps.weight[a]);
         stride *= geo.in[a];
     }
 }
@@ -287,7 +293,7 @@ template <int K, int AXES, class T, class G>
 PYKIT_HD void sample_location(const T* x, const G* grid, T* y, const Geometry& geo, const Params& p, std::int64_t loc,
                               float s_in, float s_out) {
     Taps taps;
-    make_taps<AXES>(grid + loc * AXES, geo, p, taps);
+    make_taps<K, AXES>(grid + loc * AXES, geo, p, taps);
     const std::int64_t n = loc / geo.out_plane;
     const std::int64_t o = loc - n * geo.out_plane;
     const T* xp = x + n * geo.c * geo.in_plane;
