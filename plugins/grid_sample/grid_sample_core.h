@@ -16,6 +16,13 @@
 #include <cmath>
 #endif
 
+// Full unrolling of the fixed-count tap and location loops on the GPU, so that Taps live in registers.
+#if defined(__CUDA_ARCH__)
+#define PYKIT_GS_UNROLL _Pragma("unroll")
+#else
+#define PYKIT_GS_UNROLL
+#endif
+
 namespace pykit { namespace grid_sample {
 
 enum class Mode : std::int32_t { kLinear = 0, kNearest = 1, kCubic = 2 };
@@ -195,8 +202,10 @@ PYKIT_HD void axis_taps(float gv, std::int32_t length, std::int32_t stride, cons
         }
     }
     if (c != c) {  // NaN grid: every tap reads outside (0 with zeros padding, index 0 otherwise)
+        PYKIT_GS_UNROLL
         for (int j = 0; j < k; ++j) weight[j] = c;  // NaN propagates, as onnx.reference's
     }
+    PYKIT_GS_UNROLL
     for (int j = 0; j < k; ++j) {
         const std::int64_t i = pad_index(first + j, length, p);
         if (i < 0) {
@@ -269,15 +278,18 @@ PYKIT_HD void store(std::int8_t& out, float v, float scale) { out = quantize_int
 template <int K, int AXES, class T>
 PYKIT_HD float sample(const T* plane, const Taps& t, float s_in) {
     float outer = 0.f;
+    PYKIT_GS_UNROLL
     for (int d = 0; d < (AXES == 3 ? K : 1); ++d) {
         const int ad = 0;
         const std::int32_t base_d = AXES == 3 ? t.offset[ad][d] : 0;
         float mid = 0.f;
+        PYKIT_GS_UNROLL
         for (int i = 0; i < K; ++i) {
             const int ah = AXES == 3 ? 1 : 0;
             const int aw = AXES == 3 ? 2 : 1;
             const std::int32_t row = base_d + t.offset[ah][i];
             float inner = 0.f;
+            PYKIT_GS_UNROLL
             for (int j = 0; j < K; ++j)
                 inner = add_rn(inner, mul_rn(t.weight[aw][j], load(plane[row + t.offset[aw][j]], s_in)));
             mid = add_rn(mid, mul_rn(t.weight[ah][i], inner));
@@ -287,22 +299,68 @@ PYKIT_HD float sample(const T* plane, const Taps& t, float s_in) {
     return outer;
 }
 
-// Every channel of output location `loc` (n * out_plane + o): the body of the CUDA thread and of
-// the host loop.
-template <int K, int AXES, class T, class G>
-PYKIT_HD void sample_location(const T* x, const G* grid, T* y, const Geometry& geo, const Params& p, std::int64_t loc,
-                              float s_in, float s_out) {
-    Taps taps;
-    make_taps<K, AXES>(grid + loc * AXES, geo, p, taps);
-    const std::int64_t n = loc / geo.out_plane;
-    const std::int64_t o = loc - n * geo.out_plane;
+// V consecutive elements stored at dst (V * sizeof(T) bytes aligned to that size): one vector store
+// on the GPU (2, 4, 8 or 16 bytes), a loop on the host.
+template <int V, class T>
+PYKIT_HD void store_vector(T* dst, const T* v) {
+#if defined(__CUDA_ARCH__)
+    constexpr int kBytes = V * int(sizeof(T));
+    if (kBytes == 16) {
+        uint4 w;
+        memcpy(&w, v, 16);
+        *reinterpret_cast<uint4*>(dst) = w;
+    } else if (kBytes == 8) {
+        uint2 w;
+        memcpy(&w, v, 8);
+        *reinterpret_cast<uint2*>(dst) = w;
+    } else if (kBytes == 4) {
+        unsigned int w;
+        memcpy(&w, v, 4);
+        *reinterpret_cast<unsigned int*>(dst) = w;
+    } else if (kBytes == 2) {
+        unsigned short w;
+        memcpy(&w, v, 2);
+        *reinterpret_cast<unsigned short*>(dst) = w;
+    } else {
+        for (int i = 0; i < V; ++i) dst[i] = v[i];
+    }
+#else
+    for (int i = 0; i < V; ++i) dst[i] = v[i];
+#endif
+}
+
+// Output locations per thread: V consecutive locations, so that each channel's V outputs leave in
+// one vector store. 4-D: 2 at fp32 (8 bytes), 4 at fp16 (8) and int8 (4); 5-D (8 taps a location)
+// half that; cubic 1 (16 taps). Registers (sm_90, ptxas -v): <= 128 for every instantiation (linear
+// 4-D: 80 at V = 2, 128 at V = 4; a few 5-D ones spill 4-8 bytes), i.e. >= 2 blocks of 256 threads
+// per SM, each thread with 4 V (4-D) or 8 V (5-D) independent gathers per channel in flight.
+// Untuned on a GPU yet: bench.py measures. Usable when out_plane % V == 0 (the V
+// locations then share n, and every channel plane's group starts at a multiple of V elements).
+template <int K, int AXES, class T>
+PYKIT_HD constexpr int locations_per_thread() {
+    return K == 4 ? 1 : (sizeof(T) == 4 ? 2 : 4) / (AXES == 3 ? 2 : 1);
+}
+
+// Every channel of the V output locations loc0 .. loc0 + V - 1 (loc = n * out_plane + o; loc0 a
+// multiple of V, out_plane % V == 0 when V > 1): the body of the CUDA thread and of the host loop.
+template <int K, int AXES, int V, class T, class G>
+PYKIT_HD void sample_locations(const T* x, const G* grid, T* y, const Geometry& geo, const Params& p, std::int64_t loc0,
+                               float s_in, float s_out) {
+    Taps taps[V];
+    PYKIT_GS_UNROLL
+    for (int v = 0; v < V; ++v) make_taps<K, AXES>(grid + (loc0 + v) * AXES, geo, p, taps[v]);
+    const std::int64_t n = loc0 / geo.out_plane;
+    const std::int64_t o = loc0 - n * geo.out_plane;
     const T* xp = x + n * geo.c * geo.in_plane;
     T* yp = y + n * geo.c * geo.out_plane + o;
 #if defined(__CUDA_ARCH__)
-#pragma unroll 4
+#pragma unroll 1  // the V locations' taps give the loads in flight; unrolling channels doubled the registers
 #endif
     for (std::int64_t c = 0; c < geo.c; ++c) {
-        store(yp[c * geo.out_plane], sample<K, AXES>(xp + c * geo.in_plane, taps, s_in), s_out);
+        T out[V];
+        PYKIT_GS_UNROLL
+        for (int v = 0; v < V; ++v) store(out[v], sample<K, AXES>(xp + c * geo.in_plane, taps[v], s_in), s_out);
+        store_vector<V>(yp + c * geo.out_plane, out);
     }
 }
 

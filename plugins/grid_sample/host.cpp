@@ -13,9 +13,17 @@ namespace pykit { namespace grid_sample {
 namespace {
 namespace py = pybind11;
 
+// The CUDA kernel's grouping (V locations per thread where out_plane % V == 0), so the host runs
+// the same code path the GPU runs for this shape.
 template <int K, int AXES, class T, class G>
 void apply(const T* x, const G* grid, T* y, const Geometry& g, const Params& p, float s_in, float s_out) {
-    for (std::int64_t loc = 0; loc < g.n * g.out_plane; ++loc) sample_location<K, AXES>(x, grid, y, g, p, loc, s_in, s_out);
+    constexpr int V = locations_per_thread<K, AXES, T>();
+    if (V > 1 && g.out_plane % V == 0) {
+        for (std::int64_t loc = 0; loc < g.n * g.out_plane; loc += V)
+            sample_locations<K, AXES, V>(x, grid, y, g, p, loc, s_in, s_out);
+    } else {
+        for (std::int64_t loc = 0; loc < g.n * g.out_plane; ++loc) sample_locations<K, AXES, 1>(x, grid, y, g, p, loc, s_in, s_out);
+    }
 }
 
 template <class T, class G>
