@@ -199,3 +199,14 @@ def test_corpus_patches_for_trt_85_and_matches_stored_outputs(name):
     got = ReferenceEvaluator(result.model, new_ops=plugin_ops([SPEC], _State())).run(list(stored), feeds)
     for (out, want), value in zip(stored.items(), got):
         assert np.abs(value - want).max() <= 1e-4 * np.abs(want).max() + 1e-6, out
+
+
+def test_cubic_border_is_refused_by_the_proof_not_silently_taken():
+    """onnxruntime (the proof's runtime) and onnx.reference (the plugin's definition) differ for cubic +
+    border near the edges: the rewrite is refused with the proof's reason instead of being kept."""
+    from pykit.surgeon.model import PLUGIN_DOMAIN
+    from pykit.surgeon.patch import patch_model
+
+    result = patch_model(_model({"mode": "cubic", "padding_mode": "border"}, (1, 2, 5, 6), (1, 3, 4, 2), 20))
+    assert not [n for n in result.model.graph.node if n.domain == PLUGIN_DOMAIN]
+    assert any(c.action == "skipped" and c.rule == "grid_sample" for c in result.changes)
