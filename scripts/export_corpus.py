@@ -222,7 +222,36 @@ def _modules():
                 return msg.new_ones(size).scatter_reduce_(0, index, msg, reduce="prod", include_self=True)
             return msg.new_zeros(size).scatter_reduce_(0, index, msg, reduce=f"a{self.reduce}", include_self=False)
 
-    return dict(Seed003Scatter=Seed003Scatter, Seed003PointPillars=Seed003PointPillars,
+    class VoxelMorphSpatialTransformer(nn.Module):
+        # voxelmorph/voxelmorph voxelmorph/torch/layers.py, SpatialTransformer (__init__ and forward),
+        # commit 539e331a852087b19bd12720082b0d0787193ffe: an identity grid buffer plus the flow,
+        # normalized to [-1, 1] per axis, channels moved last and reversed (x, y[, z]), then
+        # nnf.grid_sample(src, new_locs, align_corners=True, mode=self.mode). 2-D and 3-D (5-D tensors).
+        def __init__(self, size, mode="bilinear"):
+            super().__init__()
+            self.mode = mode
+            vectors = [torch.arange(0, s) for s in size]
+            grids = torch.meshgrid(vectors, indexing="ij")
+            grid = torch.stack(grids)
+            grid = torch.unsqueeze(grid, 0)
+            grid = grid.type(torch.FloatTensor)
+            self.register_buffer("grid", grid)
+
+        def forward(self, src, flow):
+            new_locs = self.grid + flow
+            shape = flow.shape[2:]
+            for i in range(len(shape)):
+                new_locs[:, i, ...] = 2 * (new_locs[:, i, ...] / (shape[i] - 1) - 0.5)
+            if len(shape) == 2:
+                new_locs = new_locs.permute(0, 2, 3, 1)
+                new_locs = new_locs[..., [1, 0]]
+            elif len(shape) == 3:
+                new_locs = new_locs.permute(0, 2, 3, 4, 1)
+                new_locs = new_locs[..., [2, 1, 0]]
+            return nn.functional.grid_sample(src, new_locs, align_corners=True, mode=self.mode)
+
+    return dict(VoxelMorphSpatialTransformer=VoxelMorphSpatialTransformer,
+                Seed003Scatter=Seed003Scatter, Seed003PointPillars=Seed003PointPillars,
                 MMDet3DPointPillarsScatterSingle=MMDet3DPointPillarsScatterSingle,
                 MMDet3DPointPillarsScatterBatch=MMDet3DPointPillarsScatterBatch,
                 OpenPCDetPointPillarScatter=OpenPCDetPointPillarScatter,
@@ -339,6 +368,29 @@ def torch_cases():
             cases.append(dict(name=f"pyg_scatter_{reduce}_{tag}", cls="PyGScatter",
                               kwargs=dict(num_nodes=5, reduce=reduce), inputs=graph, opset=opset, dynamo=dynamo,
                               taker="ScatterElementsReduce", upstream=pyg_real + (f"scatter(reduce='{reduce}')",)))
+    cases += grid_sample_cases()
+    return cases
+
+
+def grid_sample_cases():
+    """VoxelMorph's SpatialTransformer (a flow warp, F.grid_sample align_corners=True): 2-D at opset 16
+    (GridSample-16, 4-D) and 3-D at opset 20 (5-D grid_sample exports only from opset 20), bilinear
+    and nearest; flows of a few pixels, so that points leave the image (zeros padding)."""
+    vxm = ("voxelmorph/voxelmorph", "voxelmorph/torch/layers.py", "539e331a852087b19bd12720082b0d0787193ffe",
+           "SpatialTransformer.forward")
+
+    def warp(shape):
+        return lambda rng: {"src": rng.standard_normal((1, 2) + shape).astype(np.float32),
+                            "flow": (rng.standard_normal((1, len(shape)) + shape) * 1.5).astype(np.float32)}
+
+    cases = []
+    for mode in ("bilinear", "nearest"):
+        cases.append(dict(name=f"voxelmorph_warp2d_{mode}_opset16", cls="VoxelMorphSpatialTransformer",
+                          kwargs=dict(size=(8, 10), mode=mode), inputs=warp((8, 10)), opset=16, dynamo=False,
+                          taker="GridSample", upstream=vxm))
+        cases.append(dict(name=f"voxelmorph_warp3d_{mode}_opset20", cls="VoxelMorphSpatialTransformer",
+                          kwargs=dict(size=(4, 6, 5), mode=mode), inputs=warp((4, 6, 5)), opset=20, dynamo=False,
+                          taker="GridSample", upstream=vxm))
     return cases
 
 
@@ -506,6 +558,8 @@ def node_test_taker(test: str, model: onnx.ModelProto) -> str | None:
         # the _expanded tests are the op's ONNX function body, primitive ops TensorRT imports; the
         # decomposed-LayerNorm rule matches the exporters' decompositions, not this one
         return None if "_expanded" in test else "LayerNorm"
+    if test.startswith("test_gridsample"):  # all opset 22 (5-D and opset-20 mode names: no native import before 11.2)
+        return "GridSample"
     ops = {n.op_type: n for n in model.graph.node}
     for op in ("ScatterElements", "ScatterND"):
         if op in ops:

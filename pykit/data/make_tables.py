@@ -55,7 +55,24 @@ SCATTER_11 = [
     dict(SCATTER_10[1], source=SCATTER_10[1]["source"] + " (10.x importer; NVIDIA/TensorRT v11.1 still ships "
          "plugin/scatterElementsPlugin and its CHANGELOG 11.0 removals do not include it)"),
 ]
-SEMANTICS = {"8.5": SCATTER_WRONG_8, "8.6": SCATTER_WRONG_8, "10.0": SCATTER_10, "10.15": SCATTER_10, "11": SCATTER_11}
+# GridSample before 11.2 (11.2's release notes: "5D GridSample" added; `--trt 11` is the earliest 11.x):
+# the importer builds IGridSampleLayer, which takes 4-D input only (NvInfer.h IGridSampleLayer: "input
+# tensor of shape [N, C, H, W]"; a 5-D node fails in addGridSample with "API Usage Error", NVIDIA/TensorRT
+# issue #4618), and maps the mode names of opset 16 (bilinear, nearest, bicubic) to InterpolationMode;
+# opset 20 renamed them (linear, cubic), which these parsers do not know. Taker: plugins/grid_sample.
+GRIDSAMPLE_BEFORE_11_2 = [
+    {"op": "GridSample", "input": 0, "input_ranks": [4], "effect": "rejected",
+     "message": "TensorRT's GridSample (IGridSampleLayer) takes 4-D input only before 11.2 (5-D fails in addGridSample)",
+     "source": "NvInfer.h IGridSampleLayer (4-D input); NVIDIA/TensorRT issue #4618 (5-D GridSample: 'addGridsample: "
+               "Error Code 3: API Usage Error'); TensorRT 11.2.1 release notes 'GridSample 3D support'"},
+    {"op": "GridSample", "attribute": "mode", "unless": ["bilinear", "nearest", "bicubic"], "effect": "rejected",
+     "message": "opset 20's mode names (linear, cubic; linear is GridSample-20's default) are not the importer's "
+                "(bilinear, nearest, bicubic: opset 16's)",
+     "source": "ONNX GridSample-20 changelog (modes renamed linear/cubic); the importer's mode strings are opset 16's"},
+]
+SEMANTICS = {"8.5": SCATTER_WRONG_8 + GRIDSAMPLE_BEFORE_11_2, "8.6": SCATTER_WRONG_8 + GRIDSAMPLE_BEFORE_11_2,
+             "10.0": SCATTER_10 + GRIDSAMPLE_BEFORE_11_2, "10.15": SCATTER_10 + GRIDSAMPLE_BEFORE_11_2,
+             "11": SCATTER_11 + GRIDSAMPLE_BEFORE_11_2}
 
 # TensorRT 10.15 operators.md, transcribed (operator -> supported; restrictions kept where a rule needs them)
 OPS_10_15_N = """AffineGrid Bernoulli BitShift BitwiseAnd BitwiseNot BitwiseOr BitwiseXor Col2Im CenterCropPad Compress

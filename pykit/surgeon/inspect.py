@@ -144,8 +144,26 @@ def _attr(node, name, default=None):
     return default
 
 
-def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main") -> Finding | None:
-    """A finding for one node, or None when the parser imports it natively with the right semantics."""
+def _schema_default(op: str, opset: int, attribute: str, fallback):
+    """The default of an attribute in the op's schema at the model's opset (GridSample's mode is
+    'bilinear' at 16, 'linear' from 20), or ``fallback``."""
+    import onnx.defs
+    from onnx import helper
+
+    try:
+        a = onnx.defs.get_schema(op, max(opset, 1)).attributes[attribute]
+        if a.default_value is not None and a.default_value.name:
+            v = helper.get_attribute_value(a.default_value)
+            return v.decode() if isinstance(v, bytes) else v
+    except Exception:
+        pass
+    return fallback
+
+
+def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main",
+             ranks: dict[str, int] | None = None) -> Finding | None:
+    """A finding for one node, or None when the parser imports it natively with the right semantics.
+    ``ranks``: tensor name -> rank where shape inference knows it (for rank-dependent semantics)."""
     op, dom = node.op_type, node.domain
     name = node.name or f"<unnamed {op}>"
     plugin = plugins.get(op)
@@ -169,12 +187,19 @@ def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main") 
     for rule in table.get("semantics", []):
         if rule["op"] != op:
             continue
-        value = _attr(node, rule["attribute"], rule["unless"])
-        if value == rule["unless"]:
-            continue
+        if "input_ranks" in rule:  # {"input": k, "input_ranks": [...]}: flagged when input k's known rank is not listed
+            rank = (ranks or {}).get(node.input[rule["input"]]) if len(node.input) > rule["input"] else None
+            if rank is None or rank in rule["input_ranks"]:
+                continue
+            what = f"input {rule['input']} of rank {rank}"
+        else:  # "unless": the one value (or list of values) the parser handles; absent -> the schema's default
+            accepted = rule["unless"] if isinstance(rule["unless"], list) else [rule["unless"]]
+            value = _attr(node, rule["attribute"], _schema_default(op, opset, rule["attribute"], accepted[0]))
+            if value in accepted:
+                continue
+            what = f"{rule['attribute']}='{value}'"
         kind = {"wrong": "wrong-semantics", "rejected": "rejected", "external": "external"}[rule["effect"]]
-        return Finding(graph, name, op, dom, kind, f"{rule['attribute']}='{value}': {rule['message']}",
-                       takers_for(op) if kind != "external" else takers_for(op))
+        return Finding(graph, name, op, dom, kind, f"{what}: {rule['message']}", takers_for(op))
     since = _schema_since(op, opset)
     if opset > table["opset_max"] and since is not None and since > table["opset_max"]:
         return Finding(graph, name, op, dom, "above-opset",
@@ -314,6 +339,23 @@ def _for_speed(model, native: list[int]) -> list[str]:
     return notes
 
 
+def _ranks(model) -> dict[str, int]:
+    """Tensor name -> rank, where shape inference (or the model) knows it."""
+    import onnx
+
+    try:
+        typed = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        typed = model
+    out = {}
+    for _, g in iter_graphs(typed.graph):
+        for v in list(g.input) + list(g.value_info) + list(g.output):
+            t = v.type.tensor_type
+            if v.type.HasField("tensor_type") and t.HasField("shape"):
+                out[v.name] = len(t.shape.dim)
+    return out
+
+
 def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
     from pykit import registry
 
@@ -329,9 +371,10 @@ def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
         limits.append(f"model IR version {model.ir_version} > {table['ir_max']} (patch --trt {trt} lowers it)")
     findings = []
     main_status = []
+    ranks = _ranks(model) if any("input_ranks" in r for r in table.get("semantics", [])) else {}
     for path, graph in iter_graphs(model.graph):
         for k, node in enumerate(graph.node):
-            f = classify(node, table, opset, plugins, path)
+            f = classify(node, table, opset, plugins, path, ranks)
             if f is not None:
                 f.index = k
                 findings.append(f)

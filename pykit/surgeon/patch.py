@@ -8,6 +8,7 @@ tensors go) -> topological sort -> opset/IR conversion to what the target parser
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, iter_graphs, opset_of, topo_order
@@ -154,17 +155,100 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
         opset = opset_of(out)
         if opset > table["opset_max"] or opset < table["opset_min"]:
             target = min(max(opset, table["opset_min"]), table["opset_max"])
+            how = ""
             try:
                 out = onnx.version_converter.convert_version(out, target)
             except Exception as exc:
                 msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-                raise SurgeryError(f"cannot convert opset {opset} -> {target} for TensorRT {table['trt']}: {msg}") from None
-            changes.append(Change("convert", "converted", "main", [], f"opset {opset} -> {target} (TensorRT {table['trt']} parser accepts {table['opset_min']}..{table['opset_max']})"))
+                around = _convert_around(out, target, str(exc))
+                if around is None:
+                    raise SurgeryError(f"cannot convert opset {opset} -> {target} for TensorRT {table['trt']}: {msg}") from None
+                out, ops = around
+                how = (f"; converted around {', '.join(ops)} (no adapter in onnx's converter; the same attributes, "
+                       f"inputs and outputs at {target}, and their types pass strict shape inference there)")
+            changes.append(Change("convert", "converted", "main", [], f"opset {opset} -> {target} (TensorRT {table['trt']} parser accepts {table['opset_min']}..{table['opset_max']}){how}"))
         if out.ir_version > table["ir_max"]:
             changes.append(Change("convert", "converted", "main", [], f"IR version {out.ir_version} -> {table['ir_max']}"))
             out.ir_version = table["ir_max"]
     validate_patched(out)
     return PatchResult(out, changes, left + _unpatched(out, trt, rule_names or [], changes), allow_unpatched)
+
+
+_NO_ADAPTER = re.compile(r"No Adapter (?:To|From) Version \$?\d+ for (\w+)")
+_PASSTHROUGH = "pykit.convert_around"  # a temporary domain: the converter leaves such nodes as they are
+
+
+def _same_meaning(node, source: int, target: int) -> bool:
+    """Whether a default-domain node means the same at opset ``target`` as at ``source`` as far as
+    the schemas show: the same attribute names and defaults and input/output names in both versions,
+    and no string attribute set to a non-default value (an enum whose values may have grown, as
+    ScatterElements-18's reduction or GridSample-20's mode). The node's types are checked afterwards
+    (strict shape inference at ``target``)."""
+    import onnx.defs
+
+    try:
+        new, old = onnx.defs.get_schema(node.op_type, source), onnx.defs.get_schema(node.op_type, target)
+    except Exception:
+        return False
+
+    def signature(schema):
+        attrs = {name: a.default_value.SerializeToString() for name, a in schema.attributes.items()}
+        return attrs, [i.name for i in schema.inputs], [o.name for o in schema.outputs]
+
+    if signature(new) != signature(old):
+        return False
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.STRING:
+            default = new.attributes[a.name].default_value
+            if not default.name or default.s != a.s:
+                return False
+    return True
+
+
+def _convert_around(model, target: int, first_error: str):
+    """onnx's version converter run around the nodes it has no adapter for, where those nodes mean
+    the same at ``target`` (_same_meaning; e.g. ConstantOfShape 20 -> 19, a change that only added
+    types): they are moved to a temporary domain, the rest is converted, they come back as they are,
+    and the result must pass onnx.checker and strict shape inference at ``target`` (the nodes' types
+    against the ``target`` schemas). Returns (model, ops converted around) or None."""
+    import onnx
+
+    source = opset_of(model)
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    work.opset_import.append(onnx.helper.make_opsetid(_PASSTHROUGH, 1))
+    around: set[str] = set()
+    error = first_error
+    for _ in range(32):  # one op type per failed attempt
+        hit = _NO_ADAPTER.search(error)
+        if hit is None or hit.group(1) in around:
+            return None
+        op = hit.group(1)
+        nodes = [n for _, g in iter_graphs(work.graph) for n in g.node if n.op_type == op and n.domain in ("", "ai.onnx")]
+        if not nodes or not all(_same_meaning(n, source, target) for n in nodes):
+            return None
+        for n in nodes:
+            n.domain = _PASSTHROUGH
+        around.add(op)
+        try:
+            out = onnx.version_converter.convert_version(work, target)
+        except Exception as exc:
+            error = str(exc)
+            continue
+        for _, g in iter_graphs(out.graph):
+            for n in g.node:
+                if n.domain == _PASSTHROUGH:
+                    n.domain = ""
+        keep = [o for o in out.opset_import if o.domain != _PASSTHROUGH]
+        del out.opset_import[:]
+        out.opset_import.extend(keep)
+        try:
+            onnx.checker.check_model(out, full_check=True)
+            onnx.shape_inference.infer_shapes(out, check_type=True, strict_mode=True)
+        except Exception:
+            return None
+        return out, sorted(around)
+    return None
 
 
 def _unpatched(patched, trt, rule_names, changes) -> list[str]:
