@@ -37,6 +37,17 @@ IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 NAMESPACE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
+def _check_not_an_onnx_op(name: str, where: str) -> None:
+    """TensorRT's ONNX parser picks an importer by op_type whatever the node's domain: a plugin named
+    like an ONNX op (GridSample, DeformConv) would be imported as TensorRT's own op and never created."""
+    import onnx.defs
+
+    if onnx.defs.has(name):
+        raise SpecError(f"{where}: plugin name '{name}' is an ONNX op: TensorRT's ONNX parser imports a node of that "
+                        f"op_type natively (importers match op_type whatever the domain) and would never create the "
+                        f"plugin; name it otherwise (e.g. '{name}Plugin')")
+
+
 def snake_case(name: str) -> str:
     """UpperCamelCase plugin name -> lower_snake_case (LayerNorm -> layer_norm): its folder's name
     and the name of its reference function."""
@@ -356,6 +367,7 @@ def load_spec(path: str | Path) -> PluginSpec:
     if extra:
         raise SpecError(f"{where}: tolerance for unsupported precision(s) {extra}")
 
+    _check_not_an_onnx_op(name, where)
     folder = path.parent
     return PluginSpec(
         name=name,

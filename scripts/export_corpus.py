@@ -387,10 +387,10 @@ def grid_sample_cases():
     for mode in ("bilinear", "nearest"):
         cases.append(dict(name=f"voxelmorph_warp2d_{mode}_opset16", cls="VoxelMorphSpatialTransformer",
                           kwargs=dict(size=(8, 10), mode=mode), inputs=warp((8, 10)), opset=16, dynamo=False,
-                          taker="GridSample", upstream=vxm))
+                          taker="GridSampler", upstream=vxm))
         cases.append(dict(name=f"voxelmorph_warp3d_{mode}_opset20", cls="VoxelMorphSpatialTransformer",
                           kwargs=dict(size=(4, 6, 5), mode=mode), inputs=warp((4, 6, 5)), opset=20, dynamo=False,
-                          taker="GridSample", upstream=vxm))
+                          taker="GridSampler", upstream=vxm))
     return cases
 
 
@@ -559,7 +559,7 @@ def node_test_taker(test: str, model: onnx.ModelProto) -> str | None:
         # decomposed-LayerNorm rule matches the exporters' decompositions, not this one
         return None if "_expanded" in test else "LayerNorm"
     if test.startswith("test_gridsample"):  # all opset 22 (5-D and opset-20 mode names: no native import before 11.2)
-        return "GridSample"
+        return "GridSampler"
     ops = {n.op_type: n for n in model.graph.node}
     for op in ("ScatterElements", "ScatterND"):
         if op in ops:

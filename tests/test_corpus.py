@@ -39,7 +39,7 @@ TORCH_TOLERANCE = {"PillarScatter": dict(rtol=0.0, atol=0.0),
                    "LayerNorm": dict(rtol=1e-5, atol=2e-5),
                    # GridSample (bilinear/nearest warps): <= 8 weighted taps (3-D) summed in orders that may
                    # differ (ORT vs torch), each product/sum 1 ulp; |src| <~ 4: <= ~16 ulps of 4 ~ 8e-6 -> atol 2e-5
-                   "GridSample": dict(rtol=1e-5, atol=2e-5)}
+                   "GridSampler": dict(rtol=1e-5, atol=2e-5)}
 NODE_TEST_TOLERANCE = dict(rtol=1e-3, atol=1e-7)
 
 

@@ -59,7 +59,7 @@ SCATTER_11 = [
 # the importer builds IGridSampleLayer, which takes 4-D input only (NvInfer.h IGridSampleLayer: "input
 # tensor of shape [N, C, H, W]"; a 5-D node fails in addGridSample with "API Usage Error", NVIDIA/TensorRT
 # issue #4618), and maps the mode names of opset 16 (bilinear, nearest, bicubic) to InterpolationMode;
-# opset 20 renamed them (linear, cubic), which these parsers do not know. Taker: plugins/grid_sample.
+# opset 20 renamed them (linear, cubic), which these parsers do not know. Taker: plugins/grid_sampler (GridSampler).
 GRIDSAMPLE_BEFORE_11_2 = [
     {"op": "GridSample", "input": 0, "input_ranks": [4], "effect": "rejected",
      "message": "TensorRT's GridSample (IGridSampleLayer) takes 4-D input only before 11.2 (5-D fails in addGridSample)",

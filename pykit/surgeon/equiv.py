@@ -222,6 +222,9 @@ class _State:
         self.unsupported: list[str] = []
 
 
+_OPSET16_MODES = {"bilinear": "linear", "bicubic": "cubic"}
+
+
 def onnx_gap_ops() -> list:
     """OpRun classes for standard ops onnx.reference does not implement, or implements wrongly:
 
@@ -232,9 +235,12 @@ def onnx_gap_ops() -> list:
       into the running ones whenever the ``momentum`` attribute is present, which every torch export
       at opset 9-13 writes; ONNX computes Y in inference mode there (one output). Here Y is always
       the inference-mode value (``training_mode`` = 1 is refused: not an inference graph).
+    * ``GridSample``: onnx.reference knows only opset 20's mode names (linear, cubic); opset 16's
+      (bilinear, bicubic: what torch exports at opset 16) mean the same.
     """
     from onnx.reference.op_run import OpRun
     from onnx.reference.ops.op_batch_normalization import _batchnorm_test_mode
+    from onnx.reference.ops.op_grid_sample import GridSample as _GridSample
     from onnx.reference.ops.op_scatter_elements import ScatterElements
 
     class Scatter(ScatterElements):
@@ -251,7 +257,15 @@ def onnx_gap_ops() -> list:
                 raise ValueError("BatchNormalization with training_mode=1 is not an inference graph")
             return (_batchnorm_test_mode(x, scale, bias, mean, var, epsilon=epsilon).astype(x.dtype),)
 
-    return [Scatter, BatchNormalization]
+    class GridSample(_GridSample):
+        op_domain = ""
+
+        def _run(self, X, grid, mode=None, padding_mode=None, align_corners=None):
+            mode = mode or self.mode
+            return super()._run(X, grid, mode=_OPSET16_MODES.get(mode, mode), padding_mode=padding_mode,
+                                align_corners=align_corners)
+
+    return [Scatter, BatchNormalization, GridSample]
 
 
 def plugin_ops(specs, state: _State):

@@ -5,11 +5,11 @@
 #include <pybind11/stl.h>  // array attributes <-> Python lists
 
 #include "host_api.h"
-#include "grid_sample_attrs.h"
-#include "grid_sample_core.h"
-#include "grid_sample_shape.h"
+#include "grid_sampler_attrs.h"
+#include "grid_sampler_core.h"
+#include "grid_sampler_shape.h"
 
-namespace pykit { namespace grid_sample {
+namespace pykit { namespace grid_sampler {
 namespace {
 namespace py = pybind11;
 
@@ -69,4 +69,4 @@ std::vector<py::array> run(const host::Call& call) {
 
 PYKIT_REGISTER_HOST_PLUGIN(Attrs, run);
 
-} }  // namespace pykit::grid_sample
+} }  // namespace pykit::grid_sampler

@@ -30,7 +30,7 @@ def _warp_grid(rng, n, out, axes):
 
 
 class GridSampleCase(BenchCase):
-    plugin = "GridSample"
+    plugin = "GridSampler"
 
     def __init__(self, precision, x_shape, seed=0):
         self.precision, self.x_shape, self.seed = precision, tuple(x_shape), seed
@@ -93,7 +93,7 @@ class GridSampleCase(BenchCase):
             return {"ok": False, "detail": "non-finite outputs (unwritten elements?)"}
         err = float((got - ref).abs().max())
         limit = 1e-4 if self.precision == "fp32" else 1e-2
-        return {"ok": err < limit, "detail": f"max |y - ref| = {err:.2e} vs float64 torch grid_sample (limit {limit:g})"}
+        return {"ok": err < limit, "detail": f"max |y - ref| = {err:.2e} vs float64 torch grid_sampler (limit {limit:g})"}
 
     def trt_call(self):
         rng = np.random.default_rng(self.seed)

@@ -1,6 +1,6 @@
-#include "grid_sample_kernel.h"
+#include "grid_sampler_kernel.h"
 
-namespace pykit { namespace grid_sample {
+namespace pykit { namespace grid_sampler {
 
 namespace {
 constexpr int kThreads = 256;
@@ -8,7 +8,7 @@ constexpr int kThreads = 256;
 // Thread t takes the V output locations V*t .. V*t + V - 1 (consecutive along Wo: a warp writes
 // 32 * V consecutive elements of each channel plane).
 template <int K, int AXES, int V, class T, class G>
-__global__ void __launch_bounds__(kThreads) grid_sample_kernel(const T* __restrict__ x, const G* __restrict__ grid,
+__global__ void __launch_bounds__(kThreads) grid_sampler_kernel(const T* __restrict__ x, const G* __restrict__ grid,
                                                                T* __restrict__ y, Geometry g, Params p, float s_x,
                                                                float s_y) {
     const std::int64_t groups = g.n * g.out_plane / V;
@@ -24,7 +24,7 @@ cudaError_t launch_v(const void* x, const void* grid, void* y, const Geometry& g
     const std::int64_t groups = g.n * g.out_plane / V;
     const std::int64_t blocks = (groups + kThreads - 1) / kThreads;
     const unsigned nblocks = unsigned(blocks < 65535 * 64 ? blocks : 65535 * 64);
-    grid_sample_kernel<K, AXES, V><<<nblocks, kThreads, 0, stream>>>(
+    grid_sampler_kernel<K, AXES, V><<<nblocks, kThreads, 0, stream>>>(
         static_cast<const T*>(x), static_cast<const G*>(grid), static_cast<T*>(y), g, p, s_x, s_y);
     return cudaGetLastError();
 }
@@ -72,4 +72,4 @@ cudaError_t launch(Precision precision, const void* x, const void* grid, void* y
     return cudaErrorInvalidValue;
 }
 
-} }  // namespace pykit::grid_sample
+} }  // namespace pykit::grid_sampler

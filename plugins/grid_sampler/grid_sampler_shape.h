@@ -6,10 +6,10 @@
 #include <string>
 
 #include "common/errors.h"
-#include "grid_sample_attrs.h"
-#include "grid_sample_core.h"
+#include "grid_sampler_attrs.h"
+#include "grid_sampler_core.h"
 
-namespace pykit { namespace grid_sample {
+namespace pykit { namespace grid_sampler {
 
 inline Mode parse_mode(const std::string& m) {
     if (m == "linear") return Mode::kLinear;
@@ -65,4 +65,4 @@ inline void check_shapes(const Dim* x, int x_rank, const Dim* grid, int grid_ran
     require(plane <= INT32_MAX, name, "input 'x': a channel plane of more than 2^31-1 elements is not supported");
 }
 
-} }  // namespace pykit::grid_sample
+} }  // namespace pykit::grid_sampler

@@ -1,4 +1,4 @@
-// GridSample kernel core: the math, shared by the CUDA launcher (grid_sample_kernel.cu) and the CPU
+// GridSample kernel core: the math, shared by the CUDA launcher (grid_sampler_kernel.cu) and the CPU
 // host backend (host.cpp), so both run the same arithmetic (spec.toml states the semantics).
 //
 // One output location (n, [do,] ho, wo) at a time: its grid point is read once, turned into taps
@@ -23,7 +23,7 @@
 #define PYKIT_GS_UNROLL
 #endif
 
-namespace pykit { namespace grid_sample {
+namespace pykit { namespace grid_sampler {
 
 enum class Mode : std::int32_t { kLinear = 0, kNearest = 1, kCubic = 2 };
 enum class Padding : std::int32_t { kZeros = 0, kBorder = 1, kReflection = 2 };
@@ -364,4 +364,4 @@ PYKIT_HD void sample_locations(const T* x, const G* grid, T* y, const Geometry& 
     }
 }
 
-} }  // namespace pykit::grid_sample
+} }  // namespace pykit::grid_sampler

@@ -16,9 +16,9 @@
 
 #include "common/io.h"
 
-#include "grid_sample_core.h"
+#include "grid_sampler_core.h"
 
-namespace pykit { namespace grid_sample {
+namespace pykit { namespace grid_sampler {
 
 // x (N, C, *in) and y (N, C, *out) of the precision's dtype, grid (N, *out, axes) float32 (fp32,
 // int8) or binary16 (fp16); 4-D grids are read as float2/half2 pairs: grid must be 8-byte (fp32) or
@@ -27,4 +27,4 @@ namespace pykit { namespace grid_sample {
 cudaError_t launch(Precision precision, const void* x, const void* grid, void* y, const Geometry& g,
                    const Params& params, float s_x, float s_y, cudaStream_t stream);
 
-} }  // namespace pykit::grid_sample
+} }  // namespace pykit::grid_sampler

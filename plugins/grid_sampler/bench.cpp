@@ -4,11 +4,11 @@
 #include <pybind11/stl.h>
 
 #include "bench_api.h"
-#include "grid_sample_attrs.h"
-#include "grid_sample_kernel.h"
-#include "grid_sample_shape.h"
+#include "grid_sampler_attrs.h"
+#include "grid_sampler_kernel.h"
+#include "grid_sampler_shape.h"
 
-namespace pykit { namespace grid_sample {
+namespace pykit { namespace grid_sampler {
 namespace {
 namespace py = pybind11;
 
@@ -39,4 +39,4 @@ void bind(py::module_& m) {
 
 PYKIT_REGISTER_BENCH_LAUNCHER(Attrs, bind);
 
-} }  // namespace pykit::grid_sample
+} }  // namespace pykit::grid_sampler

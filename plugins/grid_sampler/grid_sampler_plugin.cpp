@@ -2,12 +2,12 @@
 // output shapes and the launch; counts, formats (x/y of the precision, grid float32 at fp32 and int8,
 // float16 at fp16), types, names, versions, serialization, the creators' field table and error
 // handling are the base classes' (common/trt/plugin_glue.h), from the compiled spec.
-#include "grid_sample_attrs.h"
-#include "grid_sample_kernel.h"
-#include "grid_sample_shape.h"
+#include "grid_sampler_attrs.h"
+#include "grid_sampler_kernel.h"
+#include "grid_sampler_shape.h"
 #include "common/trt/plugin_glue.h"
 
-namespace pykit { namespace grid_sample {
+namespace pykit { namespace grid_sampler {
 
 template <template <class, class> class Base>
 class GridSampleGlue : public Base<GridSampleGlue<Base>, Attrs> {
@@ -46,6 +46,6 @@ public:
     }
 };
 
-} }  // namespace pykit::grid_sample
+} }  // namespace pykit::grid_sampler
 
-PYKIT_DEFINE_CREATORS(grid_sample, pykit::grid_sample::GridSampleGlue)
+PYKIT_DEFINE_CREATORS(grid_sampler, pykit::grid_sampler::GridSampleGlue)

@@ -91,7 +91,7 @@ def axis_taps(gv: np.ndarray, length: int, mode: str, padding: str, align_corner
     return taps
 
 
-def grid_sample(inputs: dict[str, np.ndarray], attrs: dict) -> dict[str, np.ndarray]:
+def grid_sampler(inputs: dict[str, np.ndarray], attrs: dict) -> dict[str, np.ndarray]:
     """y[n, c, o] = x[n, c] interpolated at grid[n, o] (ONNX GridSample-16/20)."""
     x = np.asarray(inputs["x"], np.float64)
     grid = np.asarray(inputs["grid"], F32)

@@ -1,4 +1,4 @@
-"""Rewrite rule: ONNX GridSample (opset 16, 20, 22) -> GridSample.
+"""Rewrite rule: ONNX GridSample (opset 16, 20, 22) -> GridSampler (pykit's plugin).
 
 Which nodes: every 5-D GridSample (TensorRT's native GridSample is 4-D only before 11.2), and every
 GridSample of a model at opset >= 20 (TensorRT 8.x parsers stop at opset 17 and onnx's version
@@ -25,7 +25,7 @@ def _mode(value) -> str:
 
 
 _REPLACEMENT = Replacement(
-    plugin="GridSample",
+    plugin="GridSampler",
     op="GridSample",
     inputs=[Input(0), Input(1)],
     attrs={
@@ -36,9 +36,9 @@ _REPLACEMENT = Replacement(
 )
 
 
-@register("grid_sample", plugin="GridSample", ops=["GridSample"])
-def grid_sample(ctx, node, forced):
-    """GridSample (5-D, or any at opset >= 20) -> GridSample; opset 16's mode names renamed."""
+@register("grid_sampler", plugin="GridSampler", ops=["GridSample"])
+def grid_sampler(ctx, node, forced):
+    """GridSample (5-D, or any at opset >= 20) -> GridSampler; opset 16's mode names renamed."""
     x = node.inputs[0]
     rank = len(x.shape) if x.shape is not None else None
     mode = _mode(node.attrs.get("mode", "linear"))
