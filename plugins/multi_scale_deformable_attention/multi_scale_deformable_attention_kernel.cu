@@ -97,6 +97,8 @@ attend(const T* __restrict__ value, const std::int32_t* __restrict__ spatial_sha
         const std::int64_t m = bqm % g.heads;
         const std::int64_t b = bqm / (g.heads * g.queries);
         const std::int64_t row = bqm * g.levels * g.points;  // weights_row(g, b, q, m)
+        const T* head = value + value_row(g, b, 0, m) + chunk * VEC;  // value[b, key, m, chunk] = head[key * stride]
+        const std::int64_t stride = g.heads * g.channels;
         float acc[VEC];
 #pragma unroll
         for (int c = 0; c < VEC; ++c) acc[c] = 0.f;
@@ -109,7 +111,7 @@ attend(const T* __restrict__ value, const std::int32_t* __restrict__ spatial_sha
 #pragma unroll
                 for (int tap = 0; tap < 4; ++tap)
                     if (t.key[tap] >= 0)
-                        Chunk<T, VEC>::fma_row(value + value_row(g, b, t.key[tap], m) + chunk * VEC, t.weight[tap], acc);
+                        Chunk<T, VEC>::fma_row(head + t.key[tap] * stride, t.weight[tap], acc);
             }
         }
         Chunk<T, VEC>::store(output + bqm * g.channels + chunk * VEC, acc);
