@@ -234,3 +234,27 @@ def test_corpus_export_patches_proven_and_matches_torch(name):
     (got,) = ev.run(list(stored), feeds)
     (want,) = stored.values()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=3e-5)
+
+
+def test_proof_catches_a_wrong_original_semantics(monkeypatch):
+    """The proof is not vacuous: with semantics that sample half a pixel off (align_corners=True's
+    mapping instead of mmcv's), the rewrite is refused."""
+    from pykit.surgeon import rules
+    from pykit.surgeon.patch import patch_model
+
+    rules.all_rules()
+    good = rules.semantics_for("mmdeploy", "MMCVMultiScaleDeformableAttention")
+
+    def shifted(inputs, attrs):
+        value, shapes, starts, loc, weights = inputs
+        hw = np.asarray(shapes, np.float64)[:, ::-1]  # (W, H) per level
+        loc = np.asarray(loc, np.float64)
+        moved = loc + (0.5 - loc) / hw[None, None, None, :, None, :]  # x = loc*(W-1) in pixels
+        return good.run([value, shapes, starts, moved, weights], attrs)
+
+    monkeypatch.setitem(rules._SEMANTICS, ("mmdeploy", "MMCVMultiScaleDeformableAttention"),
+                        rules.Semantics("mmdeploy", "MMCVMultiScaleDeformableAttention", shifted, "wrong on purpose"))
+    result = patch_model(_custom_model(), trt="8.5")
+    assert not result.rewrites
+    assert any("proof failed" in c.detail for c in result.changes if c.action == "skipped"), \
+        [str(c) for c in result.changes]
