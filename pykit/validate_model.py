@@ -3,16 +3,23 @@
 
 For each precision the patched model goes through TensorRT's ONNX parser (plugin nodes by the
 parser's plugin fallback), is built, serialized, deserialized and run on seeded random inputs
-drawn from the original's ``pykit.input_specs`` (other seeds than calibration's). The plugin
-layers' outputs are forced to the precision (output types + obey constraints); TensorRT chooses
-for every other layer. What ran is read back, not assumed: each plugin records its I/O types at
-enqueue, and TensorRT's engine inspector lists every layer's output type.
+drawn from the original's ``pykit.input_specs`` (other seeds than calibration's), or on stored
+inputs (``feeds``, also compared with their stored outputs). Each plugin layer's outputs are forced
+to the best precision its spec offers at or below the engine's (``plugin_precision``: a
+ScatterElementsReduce, fp32/fp16 only, runs fp16 inside an int8 engine, which then gets kFP16 too);
+TensorRT chooses for every other layer. What ran is read back, not assumed: each plugin records
+its I/O types at enqueue, and TensorRT's engine inspector lists every layer's output type.
 
 INT8 is built two ways from the same calibration batches (seeded inputs, disjoint from the
-evaluation inputs): (a) pykit's own Entropy2 calibration of the patched model on CPU (numpy
-reference evaluator, plugin nodes by their numpy references), handed to TensorRT as explicit
-per-tensor ranges; (b) TensorRT's IInt8EntropyCalibrator2 fed those batches. The two sets of
-scales are compared tensor by tensor.
+evaluation inputs; the stored inputs when given), each in its own try (one failing never skips the
+other): (a) pykit's own Entropy2 calibration of the patched model on CPU (numpy reference
+evaluator, plugin nodes by their numpy references), handed to TensorRT as explicit per-tensor
+ranges, plus max|w| of every float initializer and Constant (``constant_ranges``): TensorRT 8.5's
+parser turns an initializer that a plugin reads into a constant layer NAMED after it whose output
+tensor is unnamed, so runner.cpp finds those ranges by the layer's name (``int8_ranges`` in the
+report lists what got a range and what was left without); (b) TensorRT's IInt8EntropyCalibrator2
+fed those batches, plus the same constants' ranges (its calibration gives none to a plugin's
+constant inputs; a constant's range is max|w| whoever computes it). The two sets of scales are compared tensor by tensor.
 
 Error model, per graph output y, reference O = the original on onnxruntime in fp32:
     max |y - O| <= rtol(precision) * max |O| + 1e-6
@@ -64,6 +71,7 @@ class EngineResult:
     message: str = ""
     gpu_ms: float | None = None   # median latency, trtexec's "GPU Compute Time"
     host_ms: float | None = None  # median of H2D copies + compute + D2H copies, trtexec's "Latency"
+    stored: list = field(default_factory=list)  # OutputChecks against the stored expected outputs
 
 
 def _load(path):
@@ -154,7 +162,12 @@ def pykit_scales(patched, batches: list[dict], progress: bool = False) -> dict:
         wanted = [t for t in tensors if t not in feeds]
         return dict(zip(wanted, evaluator.run(wanted, feeds)))
 
-    result = calibrate(data=batches, tensors=tensors, run=run, input_names=inputs, algo="entropy", progress=progress)
+    from pykit.precision.batches import Batch
+
+    # each feed dict is one batch as given: a model's inputs need not share a leading dimension
+    # (ScatterElements' data and indices do not)
+    result = calibrate(data=[Batch(dict(f)) for f in batches], tensors=tensors, run=run, input_names=inputs,
+                       algo="entropy", progress=progress)
     return {name: float(s) for name, s in result.scales().items() if s > 0}
 
 
@@ -168,20 +181,81 @@ def compare_scales(ours: dict, theirs: dict) -> list[dict]:
     return rows
 
 
-def _check_outputs(results: list[dict], references: list[dict], precision: str, rtol: float) -> list[OutputCheck]:
+def _max_err(got, want) -> float:
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    if got.shape != want.shape:  # never broadcast one into the other
+        return float("inf")
+    return float(np.max(np.abs(got - want))) if want.size else 0.0
+
+
+def _check_outputs(results: list[dict], references: list[dict], rtol: float) -> list[OutputCheck]:
     checks = []
     for name in references[0]:
-        err = max(float(np.max(np.abs(np.asarray(r[name], np.float64) - np.asarray(o[name], np.float64))))
-                  if np.size(o[name]) else 0.0 for r, o in zip(results, references))
+        err = max(_max_err(r[name], o[name]) for r, o in zip(results, references))
         ref = max(float(np.max(np.abs(o[name]))) if np.size(o[name]) else 0.0 for o in references)
         allowed = rtol * ref + ATOL
         checks.append(OutputCheck(name, err, ref, allowed, bool(err <= allowed)))
     return checks
 
 
+ORDER = ("fp32", "fp16", "int8")
+
+
+def plugin_precision(spec, precision: str) -> str:
+    """The precision a plugin runs at inside an engine asked for `precision`: the best its spec
+    offers that is not above it (fp32 < fp16 < int8), e.g. ScatterElementsReduce (fp32, fp16) runs
+    fp16 in an int8 engine. A spec offering nothing at or below `precision` is an error."""
+    offered = [p for p in spec.precisions if ORDER.index(p) <= ORDER.index(precision)]
+    if not offered:
+        raise ModelValidationError(f"{spec.name} offers {list(spec.precisions)}: nothing at or below {precision}")
+    return max(offered, key=ORDER.index)
+
+
+def constant_ranges(model) -> dict:
+    """amax = max|value| of every float initializer and Constant node output, by its ONNX name: the
+    name TensorRT 8.5's parser gives the constant layer it makes for it (runner.cpp finds the range
+    by the layer's name). An all-zero constant gets amax 1 (any range holds it exactly)."""
+    from onnx import TensorProto, numpy_helper
+
+    values = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t.data_type:
+                    values[node.output[0]] = a.t
+    out = {}
+    for name, tensor in values.items():
+        if tensor.data_type not in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE):
+            continue
+        array = numpy_helper.to_array(tensor).astype(np.float64)
+        amax = float(np.max(np.abs(array))) if array.size else 0.0
+        out[name] = float(np.float32(amax)) if amax > 0 and np.isfinite(amax) else 1.0
+    return out
+
+
+def _stored_checks(results: list[dict], expected: list[dict], rtol: float) -> list[OutputCheck]:
+    """The engine's outputs against the stored expected outputs (the framework's), where stored."""
+    names = [n for n in results[0] if all(n in e for e in expected)]
+    if not names:
+        return []
+    return _check_outputs([{n: r[n] for n in names} for r in results], [{n: e[n] for n in names} for e in expected], rtol)
+
+
 def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int8"), seed: int = 0,
-                   inputs: int = 3, calibration_batches: int = 16, rtol: dict | None = None, log=print) -> dict:
-    """Build and run the patched model's engines; returns a JSON-able dict of everything checked."""
+                   inputs: int = 3, calibration_batches: int = 16, rtol: dict | None = None, log=print,
+                   feeds: list[dict] | None = None, expected: list[dict] | None = None, latency: bool = True,
+                   native: bool = False, explicit: bool = False) -> dict:
+    """Build and run the patched model's engines; returns a JSON-able dict of everything checked.
+
+    feeds: evaluate on these stored inputs (and calibrate on them) instead of seeded random ones;
+    expected: their stored expected outputs (ONNX test_data_set / corpus .npz, read with
+    pykit.surgeon.equiv.load_stored), compared as well, next to onnxruntime(original).
+    latency: time every engine (Engine.latency). native: also build the ORIGINAL as TensorRT imports
+    it (no plugins) at each precision, compared and timed the same way (its build error, if any, is
+    that engine's result). explicit: the patched model is explicitly quantized (Q/DQ, e.g. from
+    `pykit calibrate --qdq`): built with no calibrator and no ranges, once without the kINT8 flag
+    (TensorRT 11's way; 8.5's answer recorded) and once with it; `precisions` is not used.
+    Each engine is built in its own try: one build's failure is recorded and never skips another."""
     from pykit.backends import trt
     import onnx
 
@@ -193,67 +267,132 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
     nodes, plugin_names = plugin_nodes(patched)
     if not nodes:
         raise ModelValidationError(f"{patched_path}: no plugin nodes; nothing of pykit's to validate")
+    if expected is not None and (feeds is None or len(expected) != len(feeds)):
+        raise ModelValidationError("expected outputs need their feeds: one expected dict per feed dict")
+    specs = {s.name: s for _, s in nodes}
     model_bytes = parser_bytes(patched)
     trt.plugin_library()  # creators registered before the parser looks for them
     _trt = trt.trt_module()
     builder = trt.builder()
-    eval_feeds = _feeds(original, seed, inputs)
+    eval_feeds = list(feeds) if feeds is not None else _feeds(original, seed, inputs)
     references = [_onnxruntime(original, f) for f in eval_feeds]
-    calib_feeds = _feeds(original, seed + CALIBRATION_SEED_OFFSET, calibration_batches) if "int8" in precisions else []
+    if "int8" in precisions and not explicit:
+        calib_feeds = list(feeds) if feeds is not None else _feeds(original, seed + CALIBRATION_SEED_OFFSET,
+                                                                   calibration_batches)
+    else:
+        calib_feeds = []
 
-    def engine_result(precision, variant, plan) -> EngineResult:
+    def engine_result(precision, variant, plan, targets, native_engine=False) -> EngineResult:
         engine = _trt.Engine(plan)  # deserialized from the plan: what a deployment loads
         types = {d["name"]: d["dtype"] for d in engine.io() if d["input"]}
         ran, results = {}, []
-        for feeds in eval_feeds:
+        for f in eval_feeds:
             trt.clear_enqueue_record()
-            out = engine.run(engine_feeds(feeds, types))
+            out = engine.run(engine_feeds(f, types))
             results.append({name: out[name] for name in references[0]})
             for name, seen in trt.enqueue_record().items():
-                spec = next((s for _, s in nodes if s.name == name), None)
-                if spec is not None:
-                    ran[name] = trt.actual_precision(spec, precision, seen)
+                if name in specs:
+                    ran[name] = trt.actual_precision(specs[name], targets[name], seen)
         res = EngineResult(precision, variant, ran, layer_types(engine.layers()))
-        timing = engine.latency(engine_feeds(eval_feeds[0], types), 0, 20, 200)
-        res.gpu_ms, res.host_ms = float(np.median(timing["gpu_ms"])), float(np.median(timing["host_ms"]))
-        res.outputs = _check_outputs(results, references, precision, rtol[precision])
-        missing = [n for n in plugin_names if n not in ran]
-        wrong = {n: p for n, p in ran.items() if p != precision}
-        problems = [f"plugin(s) {missing} never ran"] if missing else []
-        problems += [f"{n} ran {p}, not {precision}" for n, p in wrong.items()]
+        if latency:
+            timing = engine.latency(engine_feeds(eval_feeds[0], types), 0, 20, 200)
+            res.gpu_ms, res.host_ms = float(np.median(timing["gpu_ms"])), float(np.median(timing["host_ms"]))
+        res.outputs = _check_outputs(results, references, rtol[precision])
+        res.stored = _stored_checks(results, expected, rtol[precision]) if expected else []
+        problems = []
+        if not native_engine:
+            missing = [n for n in plugin_names if n not in ran]
+            problems += [f"plugin(s) {missing} never ran"] if missing else []
+            problems += [f"{n} ran {p}, not {targets[n]}" for n, p in ran.items() if p != targets[n]]
         problems += [f"output '{o.output}': max|err| {o.max_abs_err:.3g} > {o.allowed:.3g}" for o in res.outputs if not o.passed]
+        problems += [f"output '{o.output}' vs stored: max|err| {o.max_abs_err:.3g} > {o.allowed:.3g}"
+                     for o in res.stored if not o.passed]
         res.passed, res.message = not problems, "; ".join(problems)
         log(f"{variant}: {'PASS' if res.passed else 'FAIL'} plugins {ran} layers {res.layer_types}"
             + (f" ({res.message})" if problems else ""))
         return res
 
-    report = {"patched": str(patched_path), "original": str(original_path), "seed": seed, "inputs": inputs,
-              "rtol": rtol, "atol": ATOL, "engines": [], "scales": [], "calibration_batches": len(calib_feeds)}
+    report = {"patched": str(patched_path), "original": str(original_path), "seed": seed,
+              "inputs": len(eval_feeds), "stored_inputs": feeds is not None, "stored_expected": expected is not None,
+              "rtol": rtol, "atol": ATOL, "engines": [], "scales": [], "calibration_batches": len(calib_feeds),
+              "explicit": explicit, "plugin_precisions": {}}
+
+    def attempt(precision, variant, build, targets, native_engine=False):
+        """One engine: built, run, checked; any exception is this engine's FAIL with its message."""
+        try:
+            plan = build()
+            report["engines"].append(asdict(engine_result(precision, variant, plan, targets, native_engine)))
+        except Exception as exc:  # a failed build is that engine's FAIL, named; the others still run
+            report["engines"].append(asdict(EngineResult(precision, variant, {}, {}, [], False,
+                                                         f"{type(exc).__name__}: {exc}")))
+            log(f"{variant}: FAIL {type(exc).__name__}: {exc}")
+
+    if explicit:
+        targets = {n: plugin_precision(specs[n], "int8") for n in plugin_names}
+        report["plugin_precisions"]["int8"] = targets
+        attempt("int8", "int8 explicit Q/DQ, no kINT8 flag",
+                lambda: builder.build_onnx(model_bytes, "fp32", {}, force_plugins=False), targets)
+        attempt("int8", "int8 explicit Q/DQ, kINT8 flag",
+                lambda: builder.build_onnx(model_bytes, "int8", {}, force_plugins=False), targets)
+        precisions = ()
+    original_bytes = None
     for precision in precisions:
         try:
-            if precision != "int8":
-                plan = builder.build_onnx(model_bytes, precision, {})
-                report["engines"].append(asdict(engine_result(precision, precision, plan)))
-                continue
-            ours = pykit_scales(patched, calib_feeds)
+            targets = {n: plugin_precision(specs[n], precision) for n in plugin_names}
+        except ModelValidationError as exc:
+            report["engines"].append(asdict(EngineResult(precision, precision, {}, {}, [], False, str(exc))))
+            continue
+        report["plugin_precisions"][precision] = targets
+        if native:
+            if original_bytes is None:
+                original_bytes = parser_bytes(original)
+            attempt(precision, f"native {precision}" + (" (TensorRT calibrator)" if precision == "int8" else ""),
+                    lambda p=precision: builder.build_onnx(
+                        original_bytes, p, {}, force_plugins=False,
+                        calibration=[engine_feeds(f, _int64_as_int32(original)) for f in calib_feeds] if p == "int8" else []),
+                    {}, native_engine=True)
+        if precision != "int8":
+            attempt(precision, precision,
+                    lambda p=precision, t=targets: builder.build_onnx(model_bytes, p, {}, plugin_precisions=t), targets)
+            continue
+        ours = {}
+
+        def pykit_build(t=targets):
+            ours.update(pykit_scales(patched, calib_feeds))
             report["pykit_cache"] = format_cache(ours)
-            plan = builder.build_onnx(model_bytes, "int8", {k: float(np.float32(s) * np.float32(127)) for k, s in ours.items()})
-            report["engines"].append(asdict(engine_result("int8", "int8 (pykit cache)", plan)))
+            ranges = {**constant_ranges(patched), **{k: float(np.float32(s) * np.float32(127)) for k, s in ours.items()}}
+            plan = builder.build_onnx(model_bytes, "int8", ranges, plugin_precisions=t)
+            report["int8_ranges"] = builder.int8_ranges()
+            return plan
+
+        def calibrator_build(t=targets):
             # the calibrator copies raw bytes: int64 inputs as the int32 the parser makes of them
-            int64_inputs = {i.name: "int32" for i in patched.graph.input
-                            if i.type.tensor_type.elem_type == onnx.TensorProto.INT64}
-            plan = builder.build_onnx(model_bytes, "int8", {},
-                                      calibration=[engine_feeds(f, int64_inputs) for f in calib_feeds])
-            cache = bytes(builder.calibration_cache()).decode()
-            report["tensorrt_cache"] = cache
-            theirs = parse_cache(cache, "TensorRT's calibration cache").scales if cache else {}
-            report["scales"] = compare_scales(ours, theirs)
-            report["engines"].append(asdict(engine_result("int8", "int8 (TensorRT calibrator)", plan)))
-        except Exception as exc:  # a failed build is that precision's FAIL, named
-            report["engines"].append(asdict(EngineResult(precision, precision, {}, {}, [], False, f"{type(exc).__name__}: {exc}")))
-            log(f"{precision}: FAIL {type(exc).__name__}: {exc}")
-    report["passed"] = bool(report["engines"]) and all(e["passed"] for e in report["engines"])
+            # the constants' ranges (max|w|) too: TensorRT's calibrator leaves a plugin's constant inputs
+            # (a LayerNorm's scale/bias initializers) without a scale
+            plan = builder.build_onnx(model_bytes, "int8", constant_ranges(patched), plugin_precisions=t,
+                                      calibration=[engine_feeds(f, _int64_as_int32(patched)) for f in calib_feeds])
+            report["tensorrt_cache"] = bytes(builder.calibration_cache()).decode()
+            report["int8_ranges_with_calibrator"] = builder.int8_ranges()
+            return plan
+
+        attempt("int8", "int8 (pykit cache)", pykit_build, targets)
+        attempt("int8", "int8 (TensorRT calibrator)", calibrator_build, targets)
+        if ours and report.get("tensorrt_cache"):
+            try:
+                theirs = parse_cache(report["tensorrt_cache"], "TensorRT's calibration cache").scales
+                report["scales"] = compare_scales(ours, theirs)
+            except Exception as exc:  # noqa: BLE001 - the comparison is a report, not a verdict
+                report["scales_error"] = f"{type(exc).__name__}: {exc}"
+    report["passed"] = bool(report["engines"]) and all(e["passed"] for e in report["engines"]
+                                                       if not e["variant"].startswith("native")
+                                                       and "no kINT8 flag" not in e["variant"])
     return report
+
+
+def _int64_as_int32(model) -> dict:
+    import onnx
+
+    return {i.name: "int32" for i in model.graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.INT64}
 
 
 def markdown(report: dict, environment: dict, command: str) -> str:
@@ -269,16 +408,36 @@ def markdown(report: dict, environment: dict, command: str) -> str:
     lines += [f"- {k}: {v}" for k, v in environment.items()]
     rows = []
     for e in report["engines"]:
+        stored = {o["output"]: o for o in e.get("stored") or []}
         for o in e["outputs"] or [{"output": "-", "max_abs_err": float("nan"), "max_ref": float("nan"), "allowed": float("nan"), "passed": False}]:
+            s = stored.get(o["output"])
             rows.append([e["variant"], e.get("gpu_ms") or "-", e.get("host_ms") or "-",
                          ", ".join(f"{k} {v}" for k, v in e["plugins_ran"].items()) or "-",
                          ", ".join(f"{k}: {v}" for k, v in sorted(e["layer_types"].items())) or "-",
-                         o["output"], o["max_abs_err"], o["max_ref"], o["allowed"], "PASS" if e["passed"] else "FAIL"])
-    lines += ["", "## Engines", "", "GPU ms / host ms: median of 200 runs after 20 warm-up runs, CUDA events on the "
+                         o["output"], o["max_abs_err"], o["max_ref"], o["allowed"],
+                         s["max_abs_err"] if s else "-", "PASS" if e["passed"] else "FAIL"])
+    data = ("the stored inputs, compared also with the stored expected outputs (column 'vs stored')"
+            if report.get("stored_expected") else "the stored inputs" if report.get("stored_inputs") else "seeded inputs")
+    lines += ["", "## Engines", "", f"Evaluated on {report['inputs']} {data}. Each plugin runs at the best precision "
+              "its spec offers at or below the engine's (" + "; ".join(
+                  f"{p}: " + ", ".join(f"{k} {v}" for k, v in t.items()) for p, t in report.get("plugin_precisions", {}).items())
+              + "); what it ran is its enqueue record. Engines named 'native' are the original as TensorRT imports it "
+              "(no plugins) and, like the 'no kINT8 flag' experiment of an explicit Q/DQ build, are measurements outside "
+              "the verdict.", "", "GPU ms / host ms: median of 200 runs after 20 warm-up runs, CUDA events on the "
               "stream (GPU: the engine's work alone; host: pinned host-to-device copies of the inputs + the work + "
               "device-to-host copies of the outputs), as trtexec reports GPU Compute Time and Latency.", "", markdown_table(
         ["engine", "GPU ms", "host ms", "plugin ran (enqueue record)", "engine layers by output type", "output", "max abs err",
-         "max abs ref", "allowed", "result"], rows)]
+         "max abs ref", "allowed", "vs stored", "result"], rows)]
+    ranges = report.get("int8_ranges")
+    if ranges:
+        by_layer = [r for r in ranges["set"] if r["tensor"] != r["from"]]
+        lines += ["", "## INT8 ranges given to TensorRT (pykit cache build)", "",
+                  f"{len(ranges['set'])} tensors got a range; {len(by_layer)} of them are constant layers TensorRT made "
+                  "for initializers/Constant nodes, found by the layer's (ONNX) name; float tensors left without one: "
+                  + (", ".join(f"`{m}`" for m in ranges["missing"]) or "none") + "."]
+        if by_layer:
+            lines += ["", markdown_table(["TensorRT tensor", "ONNX name (its constant layer)", "amax"],
+                                         [[r["tensor"], r["from"], r["amax"]] for r in by_layer])]
     failed = [e for e in report["engines"] if not e["passed"]]
     if failed:
         lines += ["", "## Failures", ""] + [f"- {e['variant']}: {e['message']}" for e in failed]

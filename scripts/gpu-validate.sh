@@ -6,7 +6,8 @@
 # Builds with plain CMake (no pip, no network needed) against $TENSORRT_ROOT into build/gpu, then:
 # doctor (library and creators), the host backend, `pykit validate --backend trt --report` (every
 # case in one-plugin engines + lifecycle checks), and the demo's patched models as whole engines
-# against their originals on onnxruntime (`--model/--against`, reports in OUT_DIR/model-*).
+# against their originals on onnxruntime (`--model/--against`, reports in OUT_DIR/model-*), and the
+# corpus (scripts/gpu-corpus.py: OUT_DIR/corpus).
 # On the project's lent H200, ../shared/gpu/README.md stages TensorRT 8.5.3 as /tmp/tensorrt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +28,10 @@ status=0
 "$PY" -m pykit.cli validate --backend trt --no-progress --report "$OUT_DIR" || status=1
 DEMO=$(mktemp -d)
 "$PY" -m pykit.cli demo --out "$DEMO" > "$DEMO/demo.log" || { cat "$DEMO/demo.log"; status=1; }
-"$PY" -m pykit.cli validate --backend trt --model "$DEMO/pointpillars_like.patched.onnx" \
-  --against "$DEMO/pointpillars_like.onnx" --report "$OUT_DIR/model-pointpillars" || status=1
+"$PY" -m pykit.cli validate --backend trt --model "$DEMO/pointpillars_seed003.patched.onnx" \
+  --against "$DEMO/pointpillars_seed003.onnx" --report "$OUT_DIR/model-pointpillars" || status=1
 "$PY" -m pykit.cli validate --backend trt --precision fp32,fp16 --model "$DEMO/scatter_elements_add.patched.onnx" \
   --against "$DEMO/scatter_elements_add.onnx" --report "$OUT_DIR/model-scatter-elements" || status=1
+# the corpus (tests/corpus + the demo's export): parser vs table, native vs patched engines
+"$PY" scripts/gpu-corpus.py "$OUT_DIR/corpus" || status=1
 exit $status

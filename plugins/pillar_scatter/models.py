@@ -1,27 +1,53 @@
-"""PillarScatter's example model, built in code (no downloads): :func:`pointpillars_like`, a pillar
-feature net (MatMul "linear" -> BatchNormalization -> ReLU -> ReduceMax over the points of a pillar)
--> ScatterND of the pillar features into a zero BEV canvas (linear cell index (b*ny + y)*nx + x
-computed from int32 coords via Cast/Gather/Mul/Add; reduction "none" in the demo, as real exporters
-write ``canvas[:, idx] = feats``, e.g. mmdet3d's dynamo export in tests/corpus) -> Reshape/Transpose
-to NCHW -> a small conv head with two outputs (class scores, boxes). Opset 17, IR 8: TensorRT 8.5's
-limits. TensorRT 8.5 imports that ScatterND correctly, so the demo forces the rewrite (``FORCE``).
+"""PillarScatter's example models.
+
+`pykit demo` starts from a real export (issue #11 item 7): ``demo/model.onnx`` is seed 003's
+PointPillars middle feature extractor (``canvas.scatter(1, idx.unsqueeze(0).expand(C, -1), voxels.t())``)
+between a pillar feature net and a small detection head, written by torch.onnx.export at opset 10,
+where the scatter is the ``Scatter`` op TensorRT 7.1 had no importer for
+(``scripts/export_corpus.py``; provenance in demo/PROVENANCE.md, torch's outputs in demo/data.npz).
+TensorRT 8.5 imports it, slower than PillarScatter, so the demo forces the rewrite (``FORCE``) and
+proves it on the stored inputs.
+
+:func:`pointpillars_like` builds a PointPillars-like graph in code (ScatterND form, reductions,
+batch column on/off): the surgery tests' fixture for shapes the export does not cover.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from pykit.surgeon.models import finish, initializer
 
+DEMO = Path(__file__).resolve().parent / "demo"
+
 
 def demos(seed: int = 0) -> dict:
     """The models `pykit demo` inspects, patches and proves, by file name."""
-    return {"pointpillars_like": pointpillars_like(reduction="none", seed=seed)}
+    import json
+
+    import onnx
+    from onnx import helper
+
+    from pykit.surgeon.models import INPUT_SPECS_KEY
+
+    model = onnx.load(str(DEMO / "model.onnx"))
+    model.doc_string = ("seed 003's PointPillars (pillar feature net, canvas.scatter at opset 10, SECOND block, "
+                        "Anchor3DHead convs), exported by torch.onnx.export: demo/PROVENANCE.md")
+    # how pykit draws valid random inputs for it (validate --model): unique (y, x) cells in the canvas
+    ny, nx = model.graph.output[0].type.tensor_type.shape.dim[2].dim_value, model.graph.output[0].type.tensor_type.shape.dim[3].dim_value
+    helper.set_model_props(model, {INPUT_SPECS_KEY: json.dumps({
+        "pillars": {"kind": "normal"},
+        "coords": {"kind": "int", "low": [0, 0, 0, 0], "high": [1, 1, ny, nx], "unique_rows": True}})})
+    return {"pointpillars_seed003": model}
 
 
 # What `pykit demo` rewrites although TensorRT imports it (patch_model's ``force``: op types or node
-# names), by demo model: TensorRT 8.5 imports ScatterND (reduction none) correctly, but slower than
-# PillarScatter, so the demo rewrites it for speed.
-FORCE = {"pointpillars_like": ["ScatterND"]}
+# names), by demo model: TensorRT 8.5 imports Scatter correctly, but slower than PillarScatter.
+FORCE = {"pointpillars_seed003": ["Scatter"]}
+
+# Stored inputs and expected outputs (torch's) the demo compares on, by demo model.
+DATA = {"pointpillars_seed003": DEMO / "data.npz"}
 
 
 def pointpillars_like(pillars: int = 256, points: int = 8, point_features: int = 9, channels: int = 16,

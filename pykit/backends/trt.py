@@ -168,3 +168,28 @@ class TensorRTBackend:
         plan = self.engine(spec, precision, inputs, attrs, input_scales, output_scales)
         engine = trt_module().Engine(plan)  # serialize -> deserialize: every run goes through the plugin's deserializer
         return self.run_engine(engine, spec, precision, inputs, input_scales, output_scales)
+
+
+def parse_onnx(model) -> dict:
+    """The installed TensorRT's ONNX parser on `model` (a ModelProto or its bytes), every plugin
+    library loaded first (as build_onnx): {'parsed': bool, 'layers': int, 'log': [str], 'errors':
+    [{'node', 'node_name', 'op_type', 'code', 'code_name', 'description', 'file', 'line', 'function'}]}.
+    TensorRT 8.5's errors carry only the node's index; its name and op type are filled in here from
+    the model's top-level graph (an index outside it is left None)."""
+    import onnx
+
+    if isinstance(model, (bytes, bytearray)):
+        data, proto = bytes(model), onnx.load_from_string(bytes(model))
+    else:
+        data, proto = model.SerializeToString(), model
+    plugin_library()
+    result = trt_module().parse_onnx(data)
+    nodes = proto.graph.node
+    for error in result["errors"]:
+        i = error["node"]
+        if 0 <= i < len(nodes):
+            if error["node_name"] is None:
+                error["node_name"] = nodes[i].name
+            if error["op_type"] is None:
+                error["op_type"] = nodes[i].op_type
+    return result

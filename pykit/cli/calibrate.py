@@ -2,17 +2,23 @@
 
     pykit calibrate MODEL.onnx --data PATH --algo entropy|minmax|percentile [--percentile 99.99]
                     [--batch N] [--skip K] [--max-batches M] [--tensors T ...] --cache OUT.cache
-                    [--qdq OUT.onnx] [--seed S]
+                    [--qdq OUT.onnx [--qdq-scope all|compute] [--qdq-plugins fused|pairs]] [--seed S]
+    pykit calibrate MODEL.onnx --from-cache TRT.cache --qdq OUT.onnx [...]
 
 PATH is a sampleINT8 batch file, a folder of batch files, or a folder (or file) of .npy/.npz.
-The model runs on CPU in onnxruntime; every float activation is calibrated unless --tensors
-names some.  Prints a table tensor | amax | scale.
+The model runs on CPU in onnxruntime (a patched model's plugin nodes by their numpy references);
+every float activation is calibrated unless --tensors names some.  Prints a table tensor | amax | scale.
+--from-cache takes the scales from an existing calibration cache (TensorRT's `TRT-<version>-<algo>`
+text, e.g. written by TensorRT's IInt8EntropyCalibrator2) instead of calibrating; cache entries that
+name no tensor of the model (TensorRT's own layer names) are listed and left out.
 """
 from __future__ import annotations
 
 import argparse
 import re
 import sys
+
+import numpy as np
 
 from pykit.precision.cache import ALGORITHMS
 
@@ -42,7 +48,9 @@ def _trt_version_arg(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="ONNX model to calibrate")
-    parser.add_argument("--data", required=True, help="batch file, folder of batch files, or folder of .npy/.npz")
+    parser.add_argument("--data", help="batch file, folder of batch files, or folder of .npy/.npz")
+    parser.add_argument("--from-cache", metavar="CACHE", default=None,
+                        help="take the scales from this calibration cache instead of calibrating on --data")
     parser.add_argument("--algo", choices=("entropy", "minmax", "percentile"), default="entropy",
                         help="calibration algorithm (default: entropy, TensorRT's Entropy2)")
     parser.add_argument("--percentile", type=float, default=99.99, help="percentile for --algo percentile (default 99.99)")
@@ -51,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip", type=_count(0), default=0, help="skip the first K batches (as sampleINT8's BatchStream)")
     parser.add_argument("--max-batches", type=_count(1), default=None, help="use at most M batches after the skip")
     parser.add_argument("--tensors", nargs="+", default=None, help="tensors to calibrate (default: all float activations)")
-    parser.add_argument("--cache", required=True, help="calibration cache to write")
+    parser.add_argument("--cache", default=None, help="calibration cache to write (required unless --from-cache)")
     parser.add_argument("--cache-algorithm", choices=ALGORITHMS, default=None,
                         help="algorithm in the cache header (default: EntropyCalibration2 for entropy, "
                              "MinMaxCalibration for minmax, LegacyCalibration for percentile)")
@@ -59,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="TensorRT version for the cache header, e.g. 10.3.0 or 100300 "
                              "(default: the installed tensorrt's, else 8503)")
     parser.add_argument("--qdq", default=None, help="also write the model with Q/DQ pairs at the calibrated scales")
+    parser.add_argument("--qdq-scope", choices=("all", "compute"), default="all",
+                        help="tensors given Q/DQ in the --qdq model: all = every scaled tensor (default); compute = "
+                             "the int8 tensors of plugin nodes and the data inputs of Conv/ConvTranspose/Gemm/MatMul "
+                             "(index arithmetic and the rest stay float)")
+    parser.add_argument("--qdq-plugins", choices=("fused", "pairs"), default="fused",
+                        help="plugin nodes in the --qdq model: fused = Q -> plugin(int8) -> DQ (default; what TensorRT "
+                             "needs to keep a plugin int8), pairs = Q/DQ pairs on their tensors like any other")
     parser.add_argument("--qdq-weights", choices=("per_channel", "per_tensor", "none"), default="per_channel",
                         help="Q/DQ on Conv/Gemm/MatMul weights in the --qdq model (default per_channel)")
     parser.add_argument("--seed", type=int, default=None,
@@ -79,6 +94,37 @@ def _trt_version(arg):
         return trt_version_number(tensorrt.__version__)
     except Exception:
         return DEFAULT_VERSION
+
+
+def _tensor_names(model) -> set:
+    g = model.graph
+    return ({i.name for i in g.input} | {i.name for i in g.initializer}
+            | {o for n in g.node for o in list(n.input) + list(n.output) if o})
+
+
+def _plugin_run(model):
+    """For a patched model (plugin nodes): run(feeds) -> every tensor, on onnx's reference evaluator
+    with each plugin by its numpy reference (onnxruntime has no plugin ops); None otherwise."""
+    from pykit.surgeon.model import PLUGIN_DOMAIN
+
+    if not any(n.domain == PLUGIN_DOMAIN for n in model.graph.node):
+        return None
+    from onnx.reference import ReferenceEvaluator
+
+    from pykit.precision.collect import default_tensors
+    from pykit.precision.qdq import qdq_ops
+    from pykit.surgeon.equiv import _State, plugin_nodes, plugin_ops
+
+    nodes, _ = plugin_nodes(model)
+    specs = {s.name: s for _, s in nodes}
+    evaluator = ReferenceEvaluator(model, new_ops=plugin_ops(specs.values(), _State("fp32", "reference")) + qdq_ops())
+    tensors = default_tensors(model)
+
+    def run(feeds):
+        wanted = [t for t in tensors if t not in feeds]
+        return dict(zip(wanted, evaluator.run(wanted, feeds)))
+
+    return run
 
 
 def _fixed_batch(model):
@@ -102,52 +148,85 @@ def run(args) -> int:
     from pykit.precision.collect import calibrate
     from pykit.surgeon.model import SurgeryError, load_model
 
+    if (args.data is None) == (args.from_cache is None):
+        print("error: give either --data (calibrate) or --from-cache (take an existing cache's scales)", file=sys.stderr)
+        return 2
+    if args.from_cache and not args.qdq:
+        print("error: --from-cache makes a Q/DQ model: give --qdq OUT.onnx", file=sys.stderr)
+        return 2
+    if args.data is not None and not args.cache:
+        print("error: --cache OUT is required when calibrating (--data)", file=sys.stderr)
+        return 2
     try:
-        check_output_is_not_input(args.cache, [args.model, args.data])
+        sources = [args.model, args.data or args.from_cache]
+        if args.cache:
+            check_output_is_not_input(args.cache, sources)
         if args.qdq:
-            check_output_is_not_input(args.qdq, [args.model, args.data, args.cache])
+            check_output_is_not_input(args.qdq, sources + ([args.cache] if args.cache else []))
         model = load_model(args.model)
     except (ValueError, SurgeryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    fixed = _fixed_batch(model)
-    batch = args.batch
-    if fixed is not None:
-        if batch is None:
-            batch = fixed
-        elif batch != fixed:
-            print(f"error: --batch {batch} but the model's inputs have a fixed batch of {fixed}", file=sys.stderr)
+    if args.from_cache:
+        from pykit.precision.cache import CacheFormatError, read_cache
+
+        try:
+            cache = read_cache(args.from_cache)
+        except (OSError, CacheFormatError) as e:
+            print(f"error: {e}", file=sys.stderr)
             return 2
-    stream = BatchStream(args.data, batch_size=batch, skip=args.skip, max_batches=args.max_batches,
-                         drop_last=fixed is not None, shuffle_seed=args.seed)
-    try:
-        result = calibrate(model, stream, algo=args.algo, tensors=args.tensors, percentile=args.percentile,
-                           progress=not args.no_progress)
-    except (BatchFileError, KeyError, ValueError, TypeError, RuntimeError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
-    amax = result.amax()
-    scales = result.scales()
+        names = _tensor_names(model)
+        scales = {k: v for k, v in cache.scales.items() if k in names}
+        left = [k for k in cache.scales if k not in names]
+        print(f"{args.from_cache}: {cache.algorithm} (TensorRT {cache.version}), {len(scales)} of {len(cache.scales)} "
+              "entries name tensors of the model" + (f"; left out: {', '.join(left)}" if left else ""))
+        amax = {k: float(np.float32(v) * np.float32(127)) for k, v in scales.items()}
+        algorithm, result = cache.algorithm, None
+    else:
+        fixed = _fixed_batch(model)
+        batch = args.batch
+        if fixed is not None:
+            if batch is None:
+                batch = fixed
+            elif batch != fixed:
+                print(f"error: --batch {batch} but the model's inputs have a fixed batch of {fixed}", file=sys.stderr)
+                return 2
+        stream = BatchStream(args.data, batch_size=batch, skip=args.skip, max_batches=args.max_batches,
+                             drop_last=fixed is not None, shuffle_seed=args.seed)
+        try:
+            result = calibrate(model, stream, algo=args.algo, tensors=args.tensors, percentile=args.percentile,
+                               progress=not args.no_progress, run=_plugin_run(model))
+        except (BatchFileError, KeyError, ValueError, TypeError, RuntimeError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            print(f"error: {msg}", file=sys.stderr)
+            return 2
+        amax = result.amax()
+        scales = result.scales()
+        algorithm = args.cache_algorithm or result.cache_algorithm
     width = max([len("tensor")] + [len(n) for n in scales])
     print(f"{'tensor':<{width}}  {'amax':>12}  {'scale':>12}")
     for name in scales:
         print(f"{name:<{width}}  {amax[name]:>12.6g}  {scales[name]:>12.6g}")
     # Everything is made before anything is written, and written all together or not at all: a
     # failing --qdq must not leave a cache behind (nor the other way round).
-    algorithm = args.cache_algorithm or result.cache_algorithm
-    try:
-        outputs = {args.cache: format_cache(scales, algorithm=algorithm,
-                                            version=_trt_version(args.trt_version)).encode("utf-8")}
-    except ValueError as e:
-        print(f"error: cannot write {args.cache}: {e}", file=sys.stderr)
-        return 2
+    outputs = {}
+    if args.cache:
+        try:
+            outputs[args.cache] = format_cache(scales, algorithm=algorithm,
+                                               version=_trt_version(args.trt_version)).encode("utf-8")
+        except ValueError as e:
+            print(f"error: cannot write {args.cache}: {e}", file=sys.stderr)
+            return 2
     if args.qdq:
-        from pykit.precision.qdq import insert_qdq
+        from pykit.precision.qdq import compute_tensors, insert_qdq
 
         weights = None if args.qdq_weights == "none" else args.qdq_weights
         try:
-            outputs[args.qdq] = insert_qdq(model, scales, weights=weights).SerializeToString()
+            chosen = scales
+            if args.qdq_scope == "compute":
+                keep = set(compute_tensors(model))
+                chosen = {k: v for k, v in scales.items() if k in keep}
+            outputs[args.qdq] = insert_qdq(model, chosen, weights=weights, plugins=args.qdq_plugins).SerializeToString()
         except Exception as e:
             print(f"error: cannot make the Q/DQ model {args.qdq}: {e}; nothing written", file=sys.stderr)
             return 2
@@ -157,7 +236,8 @@ def run(args) -> int:
         print(f"error: cannot write {', '.join(map(str, outputs))}: {e.strerror or e}; nothing written",
               file=sys.stderr)
         return 2
-    print(f"{len(scales)} tensors, {result.batches} batches ({result.samples} samples); wrote {args.cache}")
+    if result is not None:
+        print(f"{len(scales)} tensors, {result.batches} batches ({result.samples} samples); wrote {args.cache}")
     if args.qdq:
         print(f"wrote {args.qdq}")
     return 0

@@ -1,8 +1,11 @@
 """Validate plugins against their numpy references at each precision on a backend.
 
 With --backend trt: every case in a one-plugin TensorRT engine, then the lifecycle checks
-(pykit/lifecycle.py). With --model PATCHED --against ORIGINAL (trt only): the whole patched model's
-engines at each precision vs the original on onnxruntime (pykit/validate_model.py)."""
+(pykit/lifecycle.py); with --typed, the precision asked the strongly typed way instead (fp16 by
+tensor types/casts, int8 by Q/DQ layers: pykit/validate_typed.py). With --model PATCHED --against
+ORIGINAL (trt only): the whole patched model's engines at each precision vs the original on
+onnxruntime (pykit/validate_model.py); --data: on stored inputs, also against their stored outputs;
+--native: the original's own TensorRT import too; --explicit: a Q/DQ model, explicitly quantized."""
 from __future__ import annotations
 
 import sys
@@ -23,6 +26,23 @@ def add_arguments(parser) -> None:
     parser.add_argument("--inputs", type=int, default=3, help="with --model: seeded inputs to compare on (default 3)")
     parser.add_argument("--calibration-batches", type=int, default=16,
                         help="with --model, int8: seeded calibration inputs (default 16)")
+    parser.add_argument("--data", action="append", metavar="DIR_OR_NPZ",
+                        help="with --model: evaluate (and calibrate) on these stored inputs (an ONNX test_data_set_N "
+                             "folder or a .npz with input:/output: keys; repeatable) and compare with their stored outputs")
+    parser.add_argument("--native", action="store_true",
+                        help="with --model: also build the original as TensorRT imports it (no plugins), compared and timed")
+    parser.add_argument("--explicit", action="store_true",
+                        help="with --model: the patched model is explicitly quantized (Q/DQ, `pykit calibrate --qdq`): "
+                             "build it with no calibrator and no ranges, without and with the kINT8 flag")
+    parser.add_argument("--typed", action="store_true",
+                        help="trt: ask each plugin's precision the strongly typed way (TensorRT 11: fp16 by tensor "
+                             "types or casts, int8 by Q/DQ layers, builder flags only where 8.5 needs them); "
+                             "every form and flag set is one row (pykit/validate_typed.py)")
+    parser.add_argument("--compare", metavar="RESULTS_JSON",
+                        help="with --typed --report: today's mode's results.json (from `pykit validate --backend trt "
+                             "--report`), shown next to each row")
+    parser.add_argument("--max-cases", type=int, default=None,
+                        help="with --typed: at most N cases per plugin (the first N of its cases)")
 
 
 def _seed(text: str) -> int:
@@ -78,12 +98,25 @@ def run_model(args, precisions) -> int:
         from pykit.backends import get_backend
 
         get_backend("trt")
+        feeds = expected = None
+        if args.data:
+            from pykit.surgeon.equiv import load_stored
+            from pykit.surgeon.model import load_model
+
+            original = load_model(args.against, check=False)
+            stored = [load_stored(original, path) for path in args.data]
+            feeds, expected = [f for f, _ in stored], [e for _, e in stored]
+            if not all(expected):
+                expected = None  # some data set stores no outputs: compare with onnxruntime only
         report = validate_model(args.model, args.against, precisions, seed=args.seed, inputs=args.inputs,
-                                calibration_batches=args.calibration_batches)
+                                calibration_batches=args.calibration_batches, feeds=feeds, expected=expected,
+                                native=args.native, explicit=args.explicit)
     except Exception as exc:  # noqa: BLE001 - one line naming what failed
         from pykit.backends import BackendUnavailable
 
-        if isinstance(exc, (ModelValidationError, BackendUnavailable)):
+        from pykit.surgeon.model import SurgeryError
+
+        if isinstance(exc, (ModelValidationError, BackendUnavailable, SurgeryError)):
             print(f"pykit validate: {exc}", file=sys.stderr)
             return 2
         raise
@@ -104,6 +137,47 @@ def run_model(args, precisions) -> int:
     return 0 if report["passed"] else 1
 
 
+def run_typed(args, precisions) -> int:
+    from pykit import registry
+    from pykit.backends import BackendUnavailable, get_backend
+    from pykit.report import text_table
+    from pykit.validate_typed import markdown, run_typed_validation
+
+    if args.backend != "trt":
+        print("pykit validate: --typed builds TensorRT engines: use --backend trt", file=sys.stderr)
+        return 2
+    try:
+        get_backend("trt")
+        specs = [registry.get(name) for name in args.plugin] if args.plugin else registry.discover()
+    except (BackendUnavailable, registry.RegistryError) as exc:
+        print(f"pykit validate: {exc}", file=sys.stderr)
+        return 2
+    command, env = command_line(), environment("trt")
+
+    def write(rows):  # after every row: what ran is on disk even if the run is cut short
+        import json
+        from pathlib import Path
+
+        from pykit.files import write_atomic
+
+        out = Path(args.report)
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / "typed.json", json.dumps({"environment": env, "command": command, "rows": rows},
+                                                    indent=1, default=str).encode())
+        write_atomic(out / "typed.md", markdown(rows, env, command, args.compare).encode())
+
+    rows = run_typed_validation(specs, precisions, seed=args.seed, max_cases=args.max_cases,
+                                on_row=write if args.report else None)
+    print(text_table(["plugin", "precision", "form", "builder flags", "cases", "ran", "max abs err", "result", "detail"],
+                     [[r["plugin"], r["precision"], r["form"], r["flags"], r["cases"], r["ran"], r["max_abs_err"],
+                       r["result"], r["detail"][:120]] for r in rows]))
+    if args.report:
+        print(f"wrote {args.report}/typed.md and {args.report}/typed.json")
+    # a measurement: a form 8.5 refuses is a result, not a failure; only a wrong answer fails
+    wrong = [r for r in rows if r["result"] == "FAIL"]
+    return 1 if wrong else 0
+
+
 def run(args) -> int:
     import json
 
@@ -119,6 +193,8 @@ def run(args) -> int:
         return 2
     if args.model:
         return run_model(args, precisions)
+    if args.typed:
+        return run_typed(args, precisions)
     try:
         backend = get_backend(args.backend)
         specs = registry.discover()

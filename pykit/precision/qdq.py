@@ -24,7 +24,8 @@ import numpy as np
 
 from .numerics import INT8_MAX
 
-__all__ = ["fake_quant_session", "insert_qdq", "node_io_tensors", "WEIGHT_OPS"]
+__all__ = ["fake_quant_session", "insert_qdq", "node_io_tensors", "plugin_int8_tensors", "unfuse_plugin_qdq",
+           "WEIGHT_OPS"]
 
 #: op type -> (weight input index, output-channel axis of the weight, or a callable(node) -> axis)
 WEIGHT_OPS = {
@@ -73,13 +74,54 @@ def _weight_scales(w: np.ndarray, axis: int | None) -> np.ndarray:
     return scale.astype(np.float32)
 
 
+def plugin_int8_tensors(node) -> tuple[list[int], list[int]]:
+    """(input indices, output indices) of a plugin node that are int8 when its plugin runs int8, from
+    its spec; ([], []) for a plugin whose spec offers no int8 (it runs fp16/fp32 in an int8 engine)."""
+    from pykit import registry
+
+    spec = registry.get(node.op)
+    if "int8" not in spec.precisions:
+        return [], []
+    return ([i for i, t in enumerate(spec.inputs) if t.dtype("int8") == "int8" and i < len(node.inputs)],
+            [j for j, t in enumerate(spec.outputs) if t.dtype("int8") == "int8" and j < len(node.outputs)])
+
+
+def compute_tensors(model) -> list[str]:
+    """The tensors an explicitly quantized engine needs in int8 to compute in int8: the int8 inputs
+    and outputs of plugin nodes (their specs') and the data inputs of Conv/ConvTranspose/Gemm/MatMul.
+    Index arithmetic, shapes and the rest stay float (a Q/DQ pair on a float-computed index would
+    round it)."""
+    import onnx_graphsurgeon as gs
+
+    from pykit.surgeon.model import PLUGIN_DOMAIN
+
+    graph = gs.import_onnx(load_model(model))
+    out: list[str] = []
+    for node in graph.nodes:
+        names = []
+        if node.domain == PLUGIN_DOMAIN:
+            ins, outs = plugin_int8_tensors(node)
+            names = [node.inputs[i].name for i in ins] + [node.outputs[j].name for j in outs]
+        elif node.op in WEIGHT_OPS and node.inputs:
+            names = [node.inputs[0].name]
+        out += [n for n in names if n not in out]
+    return out
+
+
 def insert_qdq(model, scales: dict, *, weights: str | None = None,
-               weight_ops: Iterable[str] = tuple(WEIGHT_OPS)):
+               weight_ops: Iterable[str] = tuple(WEIGHT_OPS), plugins: str = "fused"):
     """A copy of ``model`` with a Q/DQ pair (int8, zero point 0) on each tensor of ``scales``.
 
     ``scales``: ``{tensor name: float scale}`` (``amax/127``, e.g. from a calibration cache).
     ``weights``: ``None`` (leave weights float), ``"per_channel"`` or ``"per_tensor"``: also
     quantize the constant weights of ``weight_ops`` nodes whose data input (input 0) is in ``scales``.
+    ``plugins``: how plugin nodes (domain ``trt.plugins``) whose spec offers int8 are quantized:
+    ``"fused"``: ``Q -> plugin -> DQ``, the plugin reading the Q's int8 output and writing int8 that
+    a DequantizeLinear (writing the original tensor name) reads: the form TensorRT needs to keep a
+    plugin in int8. Every int8 tensor of the plugin (its spec's) needs a scale: from ``scales``, or
+    ``max|w|/127`` for a constant (a LayerNorm's scale/bias initializers). ``"pairs"``: plugin nodes
+    are consumers like any other (``x -> Q -> DQ -> plugin -> y -> Q -> DQ``), left to TensorRT's
+    Q/DQ fusion.
     """
     import onnx
     import onnx_graphsurgeon as gs
@@ -92,6 +134,8 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
         raise ValueError(f"weights must be None, 'per_channel' or 'per_tensor', got {weights!r}")
     if weights == "per_channel" and opset < 13:
         raise ValueError(f"per-channel Q/DQ needs opset >= 13; model has opset {opset}")
+    if plugins not in ("fused", "pairs"):
+        raise ValueError(f"plugins must be 'fused' or 'pairs', got {plugins!r}")
     graph = gs.import_onnx(model)
     tensors = graph.tensors()
     fresh = name_allocator(set(tensors))
@@ -107,14 +151,61 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
                      inputs=[q_out, sc, zp], outputs=[dst])
         graph.nodes.extend([q, dq])
 
-    quantized: dict[str, object] = {}  # original name -> tensor consumers now read
-    for name, scale in scales.items():
-        if name not in tensors:
-            raise KeyError(f"tensor {name!r} (from the scales) is not in the graph")
-        t = tensors[name]
+    def checked(name, scale) -> np.float32:
         s = np.float32(scale)
         if not (np.isfinite(s) and s > 0):
             raise ValueError(f"tensor {name!r}: scale must be finite and positive, got {scale}")
+        return s
+
+    fused_outputs: set[str] = set()  # plugin outputs already dequantized by the fused form
+    if plugins == "fused":
+        from pykit.surgeon.model import PLUGIN_DOMAIN
+
+        quantized_inputs: dict[str, object] = {}  # tensor name -> the int8 tensor its Q writes
+        for node in [n for n in graph.nodes if n.domain == PLUGIN_DOMAIN]:
+            ins, outs = plugin_int8_tensors(node)
+            for i in ins:
+                t = node.inputs[i]
+                if t.name not in quantized_inputs:
+                    if t.name in scales:
+                        s = checked(t.name, scales[t.name])
+                    elif isinstance(t, gs.Constant):
+                        s = np.float32(_weight_scales(np.asarray(t.values), None))
+                    else:
+                        raise KeyError(f"plugin node {node.name!r} ({node.op}): input {t.name!r} runs int8 "
+                                       "but has no scale")
+                    q_out = gs.Variable(fresh(f"{t.name}_int8"), dtype=np.int8, shape=t.shape)
+                    graph.nodes.append(gs.Node(
+                        "QuantizeLinear", name=fresh(f"{t.name}_QuantizeLinear"), inputs=[
+                            t, gs.Constant(fresh(f"{t.name}_scale"), np.asarray(s, dtype=np.float32)),
+                            gs.Constant(fresh(f"{t.name}_zero_point"), np.zeros((), dtype=np.int8))],
+                        outputs=[q_out]))
+                    quantized_inputs[t.name] = q_out
+                node.inputs[i] = quantized_inputs[t.name]
+            for j in outs:
+                t = node.outputs[j]
+                if t.name not in scales:
+                    raise KeyError(f"plugin node {node.name!r} ({node.op}): output {t.name!r} runs int8 "
+                                   "but has no scale")
+                s = checked(t.name, scales[t.name])
+                raw = gs.Variable(fresh(f"{t.name}_int8"), dtype=np.int8, shape=t.shape)
+                replace_in(node.outputs, t, raw)
+                graph.nodes.append(gs.Node(
+                    "DequantizeLinear", name=fresh(f"{t.name}_DequantizeLinear"), inputs=[
+                        raw, gs.Constant(fresh(f"{t.name}_scale"), np.asarray(s, dtype=np.float32)),
+                        gs.Constant(fresh(f"{t.name}_zero_point"), np.zeros((), dtype=np.int8))],
+                    outputs=[t]))
+                fused_outputs.add(t.name)
+
+    quantized: dict[str, object] = {}  # original name -> tensor consumers now read
+    for name, scale in scales.items():
+        if name in fused_outputs:
+            quantized[name] = tensors[name]
+            continue
+        if name not in tensors:
+            raise KeyError(f"tensor {name!r} (from the scales) is not in the graph")
+        t = tensors[name]
+        s = checked(name, scale)
         if isinstance(t, gs.Constant):
             dst = gs.Variable(fresh(f"{name}_dq"), dtype=np.float32, shape=t.shape)
             for consumer in list(t.outputs):
@@ -170,6 +261,86 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
     out.metadata_props.extend(model.metadata_props)
     onnx.checker.check_model(out)
     return out
+
+
+def unfuse_plugin_qdq(model):
+    """The fused form's meaning as float pairs, for CPU evaluation: each plugin input read from a
+    QuantizeLinear gets a DequantizeLinear (same scale) before the plugin, and each plugin output
+    read by a DequantizeLinear is written in float and quantized by a QuantizeLinear (same scale)
+    first. An int8 plugin computes exactly that (int8 in at the Q's scale, int8 out at the DQ's),
+    so the result runs with plugin references at fp32 (pykit.surgeon.equiv.plugin_ops)."""
+    import onnx
+    from onnx import helper
+
+    from pykit.surgeon.model import PLUGIN_DOMAIN
+
+    model = load_model(model)
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    fresh = name_allocator({t for n in graph.node for t in list(n.input) + list(n.output)}
+                           | {i.name for i in graph.initializer} | {i.name for i in graph.input})
+    nodes = []
+    for n in graph.node:
+        if n.domain != PLUGIN_DOMAIN:
+            nodes.append(n)
+            continue
+        after = []
+        for k, name in enumerate(n.input):
+            q = producer.get(name)
+            if q is not None and q.op_type == "QuantizeLinear":
+                f = fresh(f"{name}_dequantized")
+                nodes.append(helper.make_node("DequantizeLinear", [name, *q.input[1:]], [f], name=fresh(f"{f}_DQ")))
+                n.input[k] = f
+        for k, name in enumerate(n.output):
+            dqs = [c for c in consumers.get(name, []) if c.op_type == "DequantizeLinear"]
+            if dqs and len(dqs) == len(consumers[name]):
+                f = fresh(f"{name}_float")
+                after.append(helper.make_node("QuantizeLinear", [f, *dqs[0].input[1:]], [name], name=fresh(f"{f}_Q")))
+                n.output[k] = f
+        nodes.append(n)
+        nodes.extend(after)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return out
+
+
+def qdq_ops():
+    """QuantizeLinear / DequantizeLinear for onnx.reference's evaluator at any opset (its own start at
+    19), int8 with zero point, per tensor or per ``axis``; round half to even and saturation to
+    [-128, 127] as ONNX and TensorRT define them. With plugin references: ``new_ops=plugin_ops(...) +
+    qdq_ops()``."""
+    from onnx.reference.op_run import OpRun
+
+    def along(scale, x, axis):
+        scale = np.asarray(scale)
+        if scale.ndim == 0 or x.ndim == 0:
+            return scale
+        shape = [1] * x.ndim
+        shape[axis % x.ndim] = -1
+        return scale.reshape(shape)
+
+    class QuantizeLinear(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, zero_point=None, axis=1, **_):
+            zp = np.int32(0) if zero_point is None else along(zero_point, x, axis).astype(np.int32)
+            q = np.rint(np.asarray(x, np.float32) / along(scale, x, axis).astype(np.float32)) + zp
+            return (np.clip(q, -128, 127).astype(np.int8),)
+
+    class DequantizeLinear(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, zero_point=None, axis=1, **_):
+            zp = np.int32(0) if zero_point is None else along(zero_point, x, axis).astype(np.int32)
+            return (((np.asarray(x).astype(np.int32) - zp) * along(scale, x, axis).astype(np.float32)).astype(np.float32),)
+
+    return [QuantizeLinear, DequantizeLinear]
 
 
 def fake_quant_session(model, threads: int | None = None):

@@ -1,9 +1,11 @@
-"""The main job on a fresh CPU machine: build each plugin folder's example models (models.py:
-PillarScatter's PointPillars-like model, ScatterElementsReduce's ScatterElements(reduction=add)
-model), inspect them for TensorRT 8.5, patch them (the nodes inspect flags, and those a models.py
-``FORCE`` names: rewritten for speed although TensorRT imports them), prove equivalence at the
-precisions of the plugin's spec with the host backend, lint the result, and write the models and a
-Markdown report."""
+"""The main job on a fresh CPU machine: take each plugin folder's example models (models.py:
+PillarScatter's seed-003 PointPillars export, ScatterElementsReduce's ScatterElements(reduction=add)
+model), say what every TensorRT parser version pykit knows does with the original, inspect them for
+the target, patch them (the nodes inspect flags, and those a models.py ``FORCE`` names: rewritten
+for speed although TensorRT imports them; every rewrite with its proof), prove equivalence at the
+precisions of the plugin's spec with the host backend (on the stored inputs and against the stored
+outputs where models.py ``DATA`` has them), lint the result, and write the models and a Markdown
+report."""
 from __future__ import annotations
 
 import time
@@ -12,9 +14,23 @@ from pathlib import Path
 from pykit.surgeon.model import SurgeryError, save_atomic
 
 
+def _versions(model) -> list[str]:
+    """One line per TensorRT parser table: what that version does with the model."""
+    from pykit.surgeon.inspect import inspect_model, load_table
+
+    lines = []
+    for v in ("8.5", "8.6", "10.0", "10.15", "11"):
+        r = inspect_model(model, v)
+        t = load_table(v)
+        where = f"TensorRT {r.trt} (opset {t['opset_min']}..{t['opset_max']})"
+        verdicts = [f"{f.node} ({f.op}): {f.kind}, {f.message}" for f in r.blocking] + list(r.limits)
+        lines.append(f"{where}: " + ("; ".join(verdicts) if verdicts else "imports every node natively"))
+    return lines
+
+
 def _job(name, model, out: Path, trt: str, precisions, backend: str, seed: int, log,
-         force=()) -> tuple[bool, list[str]]:
-    from pykit.surgeon.equiv import equivalence
+         force=(), data: Path | None = None) -> tuple[bool, list[str]]:
+    from pykit.surgeon.equiv import equivalence, load_stored
     from pykit.surgeon.inspect import inspect_model
     from pykit.surgeon.lint import lint_model
     from pykit.surgeon.patch import patch_model
@@ -23,6 +39,10 @@ def _job(name, model, out: Path, trt: str, precisions, backend: str, seed: int, 
     ok = True
     orig_path, patched_path = out / f"{name}.onnx", out / f"{name}.patched.onnx"
     save_atomic(model, orig_path)
+    versions = _versions(model)
+    log(f"[{name}] the original, by TensorRT parser version:\n" + "\n".join(versions))
+    md += ["### the original, by TensorRT parser version (pykit's operator tables)", "",
+           *[f"- {line}" for line in versions], ""]
     report = inspect_model(model, trt)
     log(f"[{name}] inspect --trt {trt}:\n" + report.text())
     flagged = [f for f in report.blocking]
@@ -52,10 +72,14 @@ def _job(name, model, out: Path, trt: str, precisions, backend: str, seed: int, 
         md.append(f"After patching, TensorRT {trt} imports every node: {len(after.segments)} segment(s) of "
                   f"{', '.join(str(s.size) for s in after.segments)} node(s).")
         md.append("")
-    results = equivalence(model, result.model, precisions, backend=backend, seed=seed)
+    feeds = stored = None
+    if data is not None:
+        feeds, stored = load_stored(model, data)
+    results = equivalence(model, result.model, precisions, backend=backend, seed=seed, feeds=feeds, stored=stored)
     lines = [line for r in results for line in r.lines()]
-    log(f"[{name}] equiv ({backend}):\n" + "\n".join(lines))
-    md += [f"### equivalence ({backend} backend, seed {seed})", "", "```", *lines, "```", ""]
+    on = f"stored inputs and outputs of {data.name}" if data is not None else f"seed {seed}"
+    log(f"[{name}] equiv ({backend}, {on}):\n" + "\n".join(lines))
+    md += [f"### equivalence ({backend} backend, {on})", "", "```", *lines, "```", ""]
     ok &= all(r.passed for r in results)
     errors, checked = lint_model(result.model)
     log(f"[{name}] lint: {checked} plugin node(s), {len(errors)} error(s)")
@@ -94,9 +118,10 @@ def run_demo(out: str | Path = "pykit-demo", trt: str = "8.5", seed: int = 0, ba
                    "model runs on its numpy reference.)", ""]
             runs_on = "reference"
         models = registry.load_module(spec, "models")
-        forced = getattr(models, "FORCE", {})
+        forced, data = getattr(models, "FORCE", {}), getattr(models, "DATA", {})
         for name, model in models.demos(seed).items():
-            passed, part = _job(name, model, out, trt, list(spec.precisions), runs_on, seed, log, forced.get(name, ()))
+            passed, part = _job(name, model, out, trt, list(spec.precisions), runs_on, seed, log, forced.get(name, ()),
+                                data.get(name))
             ok &= passed
             md += part
     md += [f"Overall: **{'PASS' if ok else 'FAIL'}** ({time.time() - t0:.1f} s). TensorRT engine validation "

@@ -222,6 +222,38 @@ class _State:
         self.unsupported: list[str] = []
 
 
+def onnx_gap_ops() -> list:
+    """OpRun classes for standard ops onnx.reference does not implement, or implements wrongly:
+
+    * ``Scatter`` (opset 9-10, deprecated by ScatterElements, which is the same op without a
+      reduction): what torch's exporter writes for ``tensor.scatter`` at opset 10 (seed 003's form);
+      onnx.reference has no kernel for it.
+    * ``BatchNormalization``: onnx.reference's opset-9 kernel mixes the batch's own mean and variance
+      into the running ones whenever the ``momentum`` attribute is present, which every torch export
+      at opset 9-13 writes; ONNX computes Y in inference mode there (one output). Here Y is always
+      the inference-mode value (``training_mode`` = 1 is refused: not an inference graph).
+    """
+    from onnx.reference.op_run import OpRun
+    from onnx.reference.ops.op_batch_normalization import _batchnorm_test_mode
+    from onnx.reference.ops.op_scatter_elements import ScatterElements
+
+    class Scatter(ScatterElements):
+        op_domain = ""
+
+        def _run(self, data, indices, updates, axis=None):
+            return super()._run(data, indices, updates, axis=axis, reduction=None)
+
+    class BatchNormalization(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, bias, mean, var, epsilon=None, momentum=None, training_mode=None, spatial=None):
+            if training_mode:
+                raise ValueError("BatchNormalization with training_mode=1 is not an inference graph")
+            return (_batchnorm_test_mode(x, scale, bias, mean, var, epsilon=epsilon).astype(x.dtype),)
+
+    return [Scatter, BatchNormalization]
+
+
 def plugin_ops(specs, state: _State):
     """One OpRun subclass per plugin, named as its op type, in the trt.plugins domain."""
     from onnx import helper
@@ -317,12 +349,80 @@ def body_plugin_nodes(model):
 # ---- emulation in the original --------------------------------------------------------------------
 
 
+def _emulate(graph, src, name, precision: str, scale: float, tag: str):
+    """Nodes appended to ``graph`` that give ``src`` as the precision stores it, as tensor ``name``:
+    Cast to fp16 and back, or quantize_int8/dequantize_int8 exactly (clip(rint(x / s), -127, 127) * s
+    in float32: Div/Round/Clip/Mul)."""
+    import onnx_graphsurgeon as gs
+
+    out = gs.Variable(name, dtype=np.float32, shape=src.shape)
+    if precision == "fp16":
+        mid = gs.Variable(f"{src.name}__{tag}_h", dtype=np.float16, shape=src.shape)
+        graph.nodes += [gs.Node("Cast", f"{tag}/to_fp16", {"to": 10}, [src], [mid]),
+                        gs.Node("Cast", f"{tag}/to_fp32", {"to": 1}, [mid], [out])]
+    else:
+        s = gs.Constant(f"{tag}_scale", np.array(scale, np.float32))
+        lo, hi = gs.Constant(f"{tag}_lo", np.array(-127, np.float32)), gs.Constant(f"{tag}_hi", np.array(127, np.float32))
+        d, r, q = (gs.Variable(f"{src.name}__{tag}_{x}", dtype=np.float32, shape=src.shape) for x in "drq")
+        graph.nodes += [gs.Node("Div", f"{tag}/div", {}, [src, s], [d]),
+                        gs.Node("Round", f"{tag}/round", {}, [d], [r]),
+                        gs.Node("Clip", f"{tag}/clip", {}, [r, lo, hi], [q]),
+                        gs.Node("Mul", f"{tag}/mul", {}, [q, s], [out])]
+    return out
+
+
+def emulate_helpers(original, patched, precision: str, scales: dict):
+    """The patched model with the same emulation on the edges from a plugin's inputs into the
+    rewrite's other new nodes (e.g. LayerNormalization's Mean/InvStdDev, which the rule computes
+    beside the plugin): in the original one replaced node read the emulated tensor for all its
+    outputs, so the rewrite's helper nodes must read it too."""
+    import onnx_graphsurgeon as gs
+
+    if precision == "fp32":
+        return patched
+    nodes, _ = plugin_nodes(patched)
+    old = {(n.name, n.op_type) for n in original.graph.node}
+    graph = gs.import_onnx(patched)
+    tensors = graph.tensors()
+    helpers = [n for n in graph.nodes if (n.name, n.op) not in old and n.domain != PLUGIN_DOMAIN]
+    if not helpers:
+        return patched
+    k = 0
+    for pn, spec in nodes:
+        for t, name in zip(spec.inputs, pn.input):
+            if t.dtype(precision) not in ("float16", "int8") or name not in tensors:
+                continue
+            src = tensors[name]
+            users = [n for n in helpers if any(x is src for x in n.inputs)]
+            if not users:
+                continue
+            k += 1
+            e = _emulate(graph, src, f"{name}__emu_helper{k}", precision, scales.get(name, 1.0), f"emu_helper{k}")
+            for u in users:
+                for j, x in enumerate(u.inputs):
+                    if x is src:
+                        u.inputs[j] = e
+    graph.toposort()
+    model = gs.export_onnx(graph)
+    model.ir_version = patched.ir_version
+    del model.opset_import[:]
+    model.opset_import.extend(patched.opset_import)
+    return model
+
+
 def emulate_original(original, patched, precision: str, scales: dict):
     """The original with the plugin's precision emulation at the cuts (see the module docstring)."""
     import onnx_graphsurgeon as gs
 
     if precision == "fp32":
         return original
+    opset = next((o.version for o in original.opset_import if o.domain in ("", "ai.onnx")), 11)
+    if precision == "int8" and opset < 11:
+        # the emulation's Round and Clip-with-inputs exist from opset 11; onnx's version converter
+        # lifts the rest (Scatter -> ScatterElements, same semantics)
+        from onnx import version_converter
+
+        original = version_converter.convert_version(original, 11)
     nodes, _ = plugin_nodes(patched)
     kept = {(n.name, n.op_type) for n in patched.graph.node}
     removed = {n.name for n in original.graph.node if (n.name, n.op_type) not in kept}  # a plugin node may keep its op's name
@@ -332,22 +432,7 @@ def emulate_original(original, patched, precision: str, scales: dict):
 
     def emulation(src, name, scale):
         count[0] += 1
-        k = count[0]
-        out = gs.Variable(name, dtype=np.float32, shape=src.shape)
-        if precision == "fp16":
-            mid = gs.Variable(f"{src.name}__emu{k}_h", dtype=np.float16, shape=src.shape)
-            graph.nodes += [gs.Node("Cast", f"emu{k}/to_fp16", {"to": 10}, [src], [mid]),
-                            gs.Node("Cast", f"emu{k}/to_fp32", {"to": 1}, [mid], [out])]
-        else:
-            # quantize_int8/dequantize_int8 exactly: clip(rint(x / s), -127, 127) * s in float32
-            s = gs.Constant(f"emu{k}_scale", np.array(scale, np.float32))
-            lo, hi = gs.Constant(f"emu{k}_lo", np.array(-127, np.float32)), gs.Constant(f"emu{k}_hi", np.array(127, np.float32))
-            d, r, q = (gs.Variable(f"{src.name}__emu{k}_{x}", dtype=np.float32, shape=src.shape) for x in "drq")
-            graph.nodes += [gs.Node("Div", f"emu{k}/div", {}, [src, s], [d]),
-                            gs.Node("Round", f"emu{k}/round", {}, [d], [r]),
-                            gs.Node("Clip", f"emu{k}/clip", {}, [r, lo, hi], [q]),
-                            gs.Node("Mul", f"emu{k}/mul", {}, [q, s], [out])]
-        return out
+        return _emulate(graph, src, name, precision, scale, f"emu{count[0]}")
 
     def replace_in(node, old, new):
         for j, x in enumerate(node.inputs):
@@ -506,7 +591,7 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
     cut_names = [o for n, _ in nodes for o in n.output if o in original_values]
 
     state = _State("fp32", backend)
-    ev = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state))
+    ev = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state) + onnx_gap_ops())
     ev.run(None, feeds)  # fp32 pass: calibrates the int8 scales (amax of plugin inputs/outputs)
     scales_from_fp32 = {}
     from pykit.precision import numerics
@@ -530,10 +615,11 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
             continue
         orig_p = emulate_original(original, patched, p, scales_from_fp32)
         O = _ort(orig_p, feeds, outputs)
-        R0 = dict(zip(outputs + cut_names, ReferenceEvaluator(orig_p).run(outputs + cut_names, feeds)))
+        R0 = dict(zip(outputs + cut_names, ReferenceEvaluator(orig_p, new_ops=onnx_gap_ops()).run(outputs + cut_names, feeds)))
         state = _State(p, backend)
         state.scales = scales_from_fp32
-        Pv = dict(zip(outputs + cut_names, ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state)).run(outputs + cut_names, feeds)))
+        patched_p = emulate_helpers(original, patched, p, scales_from_fp32)
+        Pv = dict(zip(outputs + cut_names, ReferenceEvaluator(patched_p, new_ops=plugin_ops(specs.values(), state) + onnx_gap_ops()).run(outputs + cut_names, feeds)))
         all_exact = not unreachable
         for n, spec in nodes:
             for t, name in zip(spec.outputs, n.output):
@@ -543,7 +629,11 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
                 ref = np.asarray(R0[name], np.float64)
                 got = np.asarray(Pv[name], np.float64)
                 step = scales_from_fp32.get(name, 0.0) if t.dtype(p) == "int8" else 0.0
-                err = np.abs(got - ref) if got.shape == ref.shape else np.full(1, np.inf)
+                if got.shape == ref.shape:  # equal values (infinities, NaN with NaN) differ by 0, as in _max_abs
+                    same = (got == ref) | (np.isnan(got) & np.isnan(ref))
+                    err = np.where(same, 0.0, np.abs(np.where(same, 0.0, got - ref)))
+                else:
+                    err = np.full(1, np.inf)
                 allowed = 2 * tol.bound(np.abs(ref), step) if got.shape == ref.shape else np.zeros(1)
                 mx = _max_abs(got, ref)
                 worst = float(np.max(np.where(allowed > 0, err / np.where(allowed > 0, allowed, 1), np.where(err > 0, np.inf, 0.0)))) if err.size else 0.0

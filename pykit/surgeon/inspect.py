@@ -84,6 +84,7 @@ class Report:
     to_framework: list[Finding]
     min_segment_size: int
     total_nodes: int
+    for_speed: list[str] = field(default_factory=list)  # natively imported nodes a forced rule rewrites
 
     @property
     def blocking(self) -> list[Finding]:
@@ -110,6 +111,7 @@ class Report:
             lines.append(f"  left to plugins: {f.node} ({f.op}) -> {', '.join(f.takers)}")
         for f in self.to_framework:
             lines.append(f"  left to the framework (no plugin): {f.node} ({f.op})")
+        lines += [f"for speed: {x}" for x in self.for_speed]
         return "\n".join(lines)
 
 
@@ -266,6 +268,52 @@ def _first_taker(model, findings) -> None:
                 break
 
 
+SPEED_TRIALS = 32  # natively imported nodes tried against the rules, at most, per model
+
+
+def _for_speed(model, native: list[int]) -> list[str]:
+    """Natively imported main-graph nodes a rule rewrites when forced (`patch --node`), each tried
+    on a copy and proven, as patch would: PointPillars' scatter imports on 8.5 but runs slower than
+    PillarScatter (`pykit bench --model` measures it)."""
+    from pykit.surgeon.rules import all_rules
+
+    rules = list(all_rules().values())
+    candidates = [k for k in native if any(model.graph.node[k].op_type in r.ops for r in rules)]
+    if not candidates:
+        return []
+    import onnx
+    import onnx_graphsurgeon as gs
+
+    from pykit.surgeon.patch import _proven_rewrite
+    from pykit.surgeon.rules import Change
+
+    try:
+        typed = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        typed = model
+    graph = gs.import_onnx(typed)
+    notes = []
+    for k in candidates[:SPEED_TRIALS]:
+        if k >= len(graph.nodes):
+            continue
+        node = graph.nodes[k]
+        for rule in (r for r in rules if node.op in r.ops):
+            trial = graph.copy()
+            try:
+                change = _proven_rewrite(rule, trial, "main", trial.nodes[k], True, [], [0],
+                                         list(typed.opset_import), model.ir_version, model)
+            except Exception:
+                continue
+            if isinstance(change, Change):
+                notes.append(f"{node.name or '<unnamed>'} ({node.op}) imports natively; rule {rule.name} rewrites it "
+                             f"to {rule.plugin} when forced (patch --node {node.name or node.op}), proven on "
+                             f"{change.proof.probes} probes")
+                break
+    if len(candidates) > SPEED_TRIALS:
+        notes.append(f"{len(candidates) - SPEED_TRIALS} more natively imported node(s) a rule anchors on were not tried")
+    return notes
+
+
 def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
     from pykit import registry
 
@@ -293,9 +341,10 @@ def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
     runnable = {k: (f is None or not f.blocking) for k, f in enumerate(main_status)}
     segments = partition(model.graph, runnable)
     blocked = [f for f in main_status if f is not None and f.blocking]
+    for_speed = _for_speed(model, [k for k, f in enumerate(main_status) if f is None])
     return Report(
         trt=table["trt"], table=table, model_opset=opset, model_ir=model.ir_version, findings=findings,
         limits=limits, segments=segments,
         to_plugins=[f for f in blocked if f.takers], to_framework=[f for f in blocked if not f.takers],
-        min_segment_size=min_segment_size, total_nodes=len(model.graph.node),
+        min_segment_size=min_segment_size, total_nodes=len(model.graph.node), for_speed=for_speed,
     )

@@ -166,7 +166,9 @@ def _original_runner(model, new_ops=None):
                 state["ort_error"] = _first_line(exc)
         if state["ref"] is None:
             try:
-                state["ref"] = ReferenceEvaluator(model, new_ops=new_ops or None)
+                from pykit.surgeon.equiv import onnx_gap_ops
+
+                state["ref"] = ReferenceEvaluator(model, new_ops=onnx_gap_ops() + list(new_ops or []))
             except Exception as exc:
                 raise _Unprovable(f"neither onnxruntime ({state['ort_error']}) nor onnx.reference "
                                   f"({_first_line(exc)}) runs the original subgraph") from None
@@ -260,15 +262,17 @@ class _Domain:
         return not self.violations(feeds, unique)[0]
 
     def violations(self, feeds, unique: bool = True):
-        """(any violation?, positions along the leading axis of the offending index tensors, or None
-        where they cannot be told)."""
+        """(any violation?, {axis length: positions along an axis of that length of an offending index
+        tensor}, or None where they cannot be told). Every axis counts, not only the leading one: an
+        index expanded over channels (seed 003's ``idx.unsqueeze(0).expand(C, -1)``) has its pillars on
+        axis 1, and the probe drawer redraws the rows of an int input whose leading length matches."""
         values = dict(feeds)
         if self.run is not None:
             try:
                 values.update(zip(self.outs, self.run(feeds)))
             except Exception:
                 return True, None  # an index inside the index computation was out of range
-        bad_any, rows = False, set()
+        bad_any, rows = False, {}
         for n, data, idx, axis, need_unique in self.checks:
             dv = _const(data) if data.name not in values else values[data.name]
             iv = _const(idx) if idx.name not in values else values[idx.name]
@@ -285,7 +289,6 @@ class _Domain:
                     dest = np.indices(iv.shape).reshape(iv.ndim, -1)
                     dest[axis % iv.ndim] = np.where(iv < 0, iv + s, iv).reshape(-1)
                     bad |= _repeated(dest.T).reshape(iv.shape)
-                lead = bad.reshape(iv.shape[0], -1).any(axis=1) if iv.ndim else bad.reshape(1)
             else:  # GatherND / ScatterND: the last axis of indices addresses data's leading dims
                 k = iv.shape[-1]
                 lim = np.asarray(shape[:k]).reshape([1] * (iv.ndim - 1) + [k])
@@ -293,11 +296,13 @@ class _Domain:
                 bad = np.any((iv < lo) | (iv >= lim), axis=-1)
                 if unique and need_unique:
                     bad |= _repeated(iv.reshape(-1, k)).reshape(bad.shape)
-                lead = bad.reshape(bad.shape[0], -1).any(axis=1) if bad.ndim else bad.reshape(1)
-            if lead.any():
+            bad = np.asarray(bad).reshape(bad.shape or (1,))
+            if bad.any():
                 bad_any = True
-                rows = None if rows is None else rows | {int(r) for r in np.nonzero(lead)[0]}
-                self.lead_dims = getattr(self, "lead_dims", set()) | {iv.shape[0] if iv.ndim else 1}
+                if rows is not None:
+                    for a in range(bad.ndim):
+                        hit = bad.any(axis=tuple(i for i in range(bad.ndim) if i != a))
+                        rows.setdefault(bad.shape[a], set()).update(int(r) for r in np.nonzero(hit)[0])
         return bad_any, rows
 
 
@@ -407,15 +412,15 @@ def _probes(inputs, shapes, domain: _Domain, seed: int, count: int):
                 if not bad:
                     feeds.append(f)
                     break
-                # redraw only the offending rows where an index tensor's leading axis is an int input's;
-                # every REDRAW_ROWS-th attempt redraws everything: an index tensor's rows need not be the
-                # input's (a masked GatherND's rows are a subset whose size may equal the input's)
-                leads = getattr(domain, "lead_dims", set())
-                movable = [t for t in ints if len(shapes[t.name]) >= 1 and shapes[t.name][0] in leads]
-                if rows is not None and movable and attempt % REDRAW_ROWS:
+                # redraw only the offending rows where an axis of an index tensor is as long as an int
+                # input's leading axis; every REDRAW_ROWS-th attempt redraws everything: an index
+                # tensor's rows need not be the input's (a masked GatherND's rows are a subset whose
+                # size may equal the input's)
+                movable = [t for t in ints if rows and len(shapes[t.name]) >= 1 and shapes[t.name][0] in rows]
+                if movable and attempt % REDRAW_ROWS:
                     for t in movable:
                         fresh = draw_int(t, edge=k < 3)
-                        sel = [r for r in rows if r < shapes[t.name][0]]
+                        sel = sorted(rows[shapes[t.name][0]])
                         f[t.name][sel] = fresh[sel]
                     continue
             f = dict(fixed)

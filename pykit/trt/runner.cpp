@@ -8,7 +8,12 @@
 //     .build_onnx(...)   -> bytes            an ONNX model (plugin nodes via the parser's fallback);
 //                                            int8 from explicit ranges or an entropy calibrator fed
 //                                            Python batches (.calibration_cache() then holds its cache)
-//     .check_plugin(...) -> dict             create / clone / serialize / deserialize a plugin, no engine
+//     .build_plugin_typed(...) -> bytes      one plugin, its precision asked by tensor types and Q/DQ
+//                                            layers (TensorRT 11's strongly typed way), flags as named
+//     .int8_ranges() -> dict                 the ranges the last build_onnx set, and the float
+//                                            tensors it left without one
+//   check_plugin(...) -> dict                create / clone / serialize / deserialize a plugin, no engine
+//   parse_onnx(model) -> dict                the installed parser's verdict and every IParserError
 //   Engine(plan)                             deserialized engine + execution context
 //     .io() / .run({name: array}, profile) / .time(...) / .latency(...) / .layers()
 //
@@ -21,6 +26,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <tuple>
 #include <utility>
@@ -138,19 +144,25 @@ struct InputSpec {
     std::vector<int64_t> min, opt, max;
 };
 
-// Precision flags shared by both builds; external tactic sources off (cuBLAS/cuDNN may be stubs).
-void configure(nv::IBuilderConfig& config, const std::string& precision, std::size_t workspace) {
+// Workspace, no TF32 (fp32 means fp32), external tactic sources off (cuBLAS/cuDNN may be stubs).
+void set_common(nv::IBuilderConfig& config, std::size_t workspace) {
     config.setMemoryPoolLimit(nv::MemoryPoolType::kWORKSPACE, workspace);
-    config.clearFlag(nv::BuilderFlag::kTF32);  // fp32 means fp32
-    if (precision == "fp16") config.setFlag(nv::BuilderFlag::kFP16);
-    else if (precision == "int8") config.setFlag(nv::BuilderFlag::kINT8);
-    else if (precision != "fp32") throw std::invalid_argument("precision must be fp32, fp16 or int8, got '" + precision + "'");
+    config.clearFlag(nv::BuilderFlag::kTF32);
     config.setTacticSources(1U << uint32_t(nv::TacticSource::kEDGE_MASK_CONVOLUTIONS) |
                             1U << uint32_t(nv::TacticSource::kJIT_CONVOLUTIONS));
 #if NV_TENSORRT_MAJOR == 8 && NV_TENSORRT_MINOR >= 5
     config.setPreviewFeature(nv::PreviewFeature::kDISABLE_EXTERNAL_TACTIC_SOURCES_FOR_CORE_0805, true);
 #endif
 }
+
+// Precision flags (today's implicit mode) + the common settings.
+void configure(nv::IBuilderConfig& config, const std::string& precision, std::size_t workspace) {
+    if (precision == "fp16") config.setFlag(nv::BuilderFlag::kFP16);
+    else if (precision == "int8") config.setFlag(nv::BuilderFlag::kINT8);
+    else if (precision != "fp32") throw std::invalid_argument("precision must be fp32, fp16 or int8, got '" + precision + "'");
+    set_common(config, workspace);
+}
+
 
 void add_profile(nv::IBuilder& builder, nv::IBuilderConfig& config, const std::vector<InputSpec>& inputs) {
     nv::IOptimizationProfile* profile = builder.createOptimizationProfile();
@@ -330,19 +342,41 @@ py::dict check_plugin(const std::string& name, const std::string& version, const
     return out;
 }
 
-void force_plugin_precision(nv::INetworkDefinition& network, nv::DataType run_type) {
-    // Output types only (see build_plugin): the plugin's supportsFormatCombination ties its float
-    // inputs to them; setPrecision would also constrain its int32 inputs.
+nv::DataType run_type_of(const std::string& precision) {
+    if (precision == "fp32") return nv::DataType::kFLOAT;
+    if (precision == "fp16") return nv::DataType::kHALF;
+    if (precision == "int8") return nv::DataType::kINT8;
+    throw std::invalid_argument("precision must be fp32, fp16 or int8, got '" + precision + "'");
+}
+
+// Each plugin layer's float outputs forced to its precision: `per_plugin` (plugin type -> precision,
+// the best its spec offers <= the engine's), else the engine's. Returns the precisions forced (a
+// plugin at fp16 inside an int8 engine needs kFP16 too). Output types only (see build_plugin): the
+// plugin's supportsFormatCombination ties its float inputs to them; setPrecision would also
+// constrain its int32 inputs.
+std::vector<nv::DataType> force_plugin_precision(nv::INetworkDefinition& network, const std::string& precision,
+                                                 const std::map<std::string, std::string>& per_plugin) {
+    std::vector<nv::DataType> forced;
     for (int32_t l = 0; l < network.getNbLayers(); ++l) {
         nv::ILayer* layer = network.getLayer(l);
         if (layer->getType() != nv::LayerType::kPLUGIN_V2) continue;
+        const std::string type = static_cast<nv::IPluginV2Layer*>(layer)->getPlugin().getPluginType();
+        auto it = per_plugin.find(type);
+        const nv::DataType run_type = run_type_of(it == per_plugin.end() ? precision : it->second);
+        forced.push_back(run_type);
         for (int32_t i = 0; i < layer->getNbOutputs(); ++i)
             if (layer->getOutput(i)->getType() == nv::DataType::kFLOAT) layer->setOutputType(i, run_type);
     }
+    return forced;
 }
 
-nv::DataType run_type_of(const std::string& precision) {
-    return precision == "fp16" ? nv::DataType::kHALF : precision == "int8" ? nv::DataType::kINT8 : nv::DataType::kFLOAT;
+// A scalar float constant (a Q/DQ scale); `store` keeps the value alive until the build ends.
+nv::ITensor* scalar_constant(nv::INetworkDefinition& network, std::deque<float>& store, float value) {
+    store.push_back(value);
+    nv::Weights w{nv::DataType::kFLOAT, &store.back(), 1};
+    nv::IConstantLayer* c = network.addConstant(nv::Dims{0, {}}, w);
+    if (c == nullptr) fail("addConstant failed for a Q/DQ scale");
+    return c->getOutput(0);
 }
 
 class Builder {
@@ -437,12 +471,14 @@ public:
         return serialize(*builder_, *network, *config);
     }
 
-    // int8: `ranges` (tensor -> amax, pykit's calibration), or, when `calibration` holds batches
+    // int8: `ranges` (tensor -> amax, pykit's calibration) and/or, when `calibration` holds batches
     // ([{input name: array}]), TensorRT's entropy calibrator fed those batches. force_plugins:
-    // plugin layers' float outputs forced to the precision (+ obey constraints); other layers free.
+    // plugin layers' float outputs forced to `plugin_precisions[plugin type]` (default: `precision`)
+    // + obey constraints; other layers free. An explicitly quantized (Q/DQ) model: int8, no ranges,
+    // no calibration, force_plugins off; "fp32" then asks with no kINT8 flag at all.
     py::bytes build_onnx(const py::bytes& model, const std::string& precision, const std::map<std::string, float>& ranges,
                          const std::vector<InputSpec>& inputs, std::size_t workspace, bool force_plugins,
-                         const py::list& calibration) {
+                         const py::list& calibration, const std::map<std::string, std::string>& plugin_precisions) {
         logger().take();
         Ptr<nv::INetworkDefinition> network{builder_->createNetworkV2(
             1U << uint32_t(nv::NetworkDefinitionCreationFlag::kEXPLICIT_BATCH))};
@@ -457,28 +493,157 @@ public:
         configure(*config, precision, workspace);
         config->setProfilingVerbosity(nv::ProfilingVerbosity::kDETAILED);  // Engine.layers() reads it
         if (force_plugins && precision != "fp32") {
-            force_plugin_precision(*network, run_type_of(precision));
+            for (nv::DataType t : force_plugin_precision(*network, precision, plugin_precisions))
+                if (t == nv::DataType::kHALF) config->setFlag(nv::BuilderFlag::kFP16);  // an fp16 plugin in an int8 engine
             config->setFlag(nv::BuilderFlag::kOBEY_PRECISION_CONSTRAINTS);
         }
         std::unique_ptr<BatchCalibrator> calibrator;
         calibration_cache_.clear();
+        ranges_set_.clear();
+        ranges_missing_.clear();
         if (precision == "int8" && !calibration.empty()) {
             calibrator.reset(new BatchCalibrator(calibration));
             config->setInt8Calibrator(calibrator.get());
-        } else if (precision == "int8") {
-            // Explicit per-tensor ranges (pykit's calibration); tensors without one stay unquantized.
-            auto set = [&](nv::ITensor* t) {
-                auto it = ranges.find(t->getName());
-                if (it != ranges.end()) t->setDynamicRange(-it->second, it->second);
+        }
+        if (precision == "int8" && !ranges.empty()) {  // with a calibrator: e.g. the constants' ranges only
+            // Explicit per-tensor ranges (pykit's calibration) by tensor name. The parser gives the
+            // constant layer it makes for an initializer (or a Constant node's value) the ONNX name as
+            // its LAYER name (onnx-tensorrt 8.5 convertToTensor -> registerLayer) and leaves the
+            // output tensor unnamed ("(Unnamed Layer* N) [Constant]_output"): those are found by the
+            // layer's name. Float tensors left without a range stay unquantized; they are listed.
+            auto set = [&](nv::ITensor* t, nv::ILayer* producer) {
+                // not `!= kFLOAT`: a plugin output forced by setOutputType may already read kINT8/kHALF
+                if (t->getType() == nv::DataType::kINT32 || t->getType() == nv::DataType::kBOOL) return;
+                std::string key = t->getName();
+                auto it = ranges.find(key);
+                if (it == ranges.end() && producer && producer->getType() == nv::LayerType::kCONSTANT) {
+                    key = producer->getName();
+                    it = ranges.find(key);
+                }
+                if (it == ranges.end()) {
+                    ranges_missing_.emplace_back(t->getName());
+                    return;
+                }
+                if (!t->setDynamicRange(-it->second, it->second)) fail("setDynamicRange failed for '" + key + "'");
+                ranges_set_.emplace_back(t->getName(), key, it->second);
             };
-            for (int32_t i = 0; i < network->getNbInputs(); ++i) set(network->getInput(i));
+            for (int32_t i = 0; i < network->getNbInputs(); ++i) set(network->getInput(i), nullptr);
             for (int32_t l = 0; l < network->getNbLayers(); ++l)
-                for (int32_t o = 0; o < network->getLayer(l)->getNbOutputs(); ++o) set(network->getLayer(l)->getOutput(o));
+                for (int32_t o = 0; o < network->getLayer(l)->getNbOutputs(); ++o)
+                    set(network->getLayer(l)->getOutput(o), network->getLayer(l));
         }
         if (!inputs.empty()) add_profile(*builder_, *config, inputs);
         py::bytes plan = serialize(*builder_, *network, *config);
         if (calibrator) calibration_cache_ = calibrator->cache();
         return plan;
+    }
+
+    // The ranges the last build_onnx set: {"set": [{tensor, from (the ranges key), amax}], "missing":
+    // [float tensors left without a range]} (both empty unless int8 with ranges).
+    py::dict int8_ranges() const {
+        py::list set;
+        for (const auto& [tensor, key, amax] : ranges_set_) {
+            py::dict row;
+            row["tensor"] = tensor;
+            row["from"] = key;
+            row["amax"] = amax;
+            set.append(row);
+        }
+        py::dict out;
+        out["set"] = set;
+        out["missing"] = ranges_missing_;
+        return out;
+    }
+
+    // One plugin, its precision asked the TensorRT-11 way (strongly typed networks): by tensor types
+    // and Q/DQ layers, with builder flags only as `flags` names them ("fp16", "int8"; none by default).
+    //   fp16 "io":    the plugin's float inputs and outputs are fp16 network inputs and outputs
+    //   fp16 "cast":  float32 network I/O, identity layers with output type fp16/fp32 around the plugin
+    //                 (8.5 has no ICastLayer; the identity is its conversion layer)
+    //   int8 "fused": float32 input -> Quantize(s) -> plugin -> Dequantize(s_out) -> float32 output
+    //   int8 "qdq":   Q -> DQ on each plugin input and output (the pairs insert_qdq writes on tensors),
+    //                 left to TensorRT's Q/DQ fusion
+    // scales: tensor name -> int8 scale (float tensors quantized at int8); fp32 builds as build_plugin.
+    py::bytes build_plugin_typed(const std::string& name, const std::string& version, const std::string& ns,
+                                 const std::vector<std::tuple<std::string, std::string, py::object>>& given,
+                                 const std::vector<InputSpec>& inputs, const std::vector<std::string>& outputs,
+                                 const std::string& precision, const std::string& form,
+                                 const std::map<std::string, float>& scales, const std::vector<std::string>& flags,
+                                 std::size_t workspace) {
+        logger().take();
+        const bool fp16 = precision == "fp16", int8 = precision == "int8";
+        if (!(precision == "fp32" || (fp16 && (form == "io" || form == "cast")) || (int8 && (form == "fused" || form == "qdq"))))
+            throw std::invalid_argument("typed build: no form '" + form + "' at " + precision +
+                                        " (fp16: io, cast; int8: fused, qdq)");
+        nv::IPluginCreator* creator = find_creator(name, version, ns);
+        Fields fields(given);
+        Ptr<nv::IPluginV2> plugin{creator->createPlugin(name.c_str(), &fields.collection)};
+        if (!plugin) fail(name + ": createPlugin failed");
+        Ptr<nv::INetworkDefinition> network{builder_->createNetworkV2(
+            1U << uint32_t(nv::NetworkDefinitionCreationFlag::kEXPLICIT_BATCH))};
+        Ptr<nv::IBuilderConfig> config{builder_->createBuilderConfig()};
+        set_common(*config, workspace);
+        config->setProfilingVerbosity(nv::ProfilingVerbosity::kDETAILED);
+        for (const std::string& f : flags) {
+            if (f == "fp16") config->setFlag(nv::BuilderFlag::kFP16);
+            else if (f == "int8") config->setFlag(nv::BuilderFlag::kINT8);
+            else throw std::invalid_argument("typed build: unknown builder flag '" + f + "' (fp16, int8)");
+        }
+        std::deque<float> store;
+        auto scale_of = [&](const std::string& tensor) -> const float* {
+            auto it = scales.find(tensor);
+            return it == scales.end() ? nullptr : &it->second;
+        };
+        auto quantize = [&](nv::ITensor* t, float s) {
+            nv::IQuantizeLayer* q = network->addQuantize(*t, *scalar_constant(*network, store, s));
+            if (q == nullptr) fail("addQuantize failed");
+            return q->getOutput(0);
+        };
+        auto dequantize = [&](nv::ITensor* t, float s) {
+            nv::IDequantizeLayer* dq = network->addDequantize(*t, *scalar_constant(*network, store, s));
+            if (dq == nullptr) fail("addDequantize failed");
+            return dq->getOutput(0);
+        };
+        auto cast = [&](nv::ITensor* t, nv::DataType to) {
+            nv::IIdentityLayer* id = network->addIdentity(*t);
+            if (id == nullptr) fail("addIdentity failed");
+            id->setOutputType(0, to);
+            return id->getOutput(0);
+        };
+
+        std::vector<nv::ITensor*> tensors;
+        for (const InputSpec& in : inputs) {
+            nv::ITensor* t = network->addInput(in.name.c_str(), data_type(in.dtype), to_dims(in.opt));
+            if (t == nullptr) fail("addInput failed for '" + in.name + "'");
+            const float* s = scale_of(in.name);
+            if (t->getType() == nv::DataType::kFLOAT && fp16 && form == "cast") t = cast(t, nv::DataType::kHALF);
+            else if (t->getType() == nv::DataType::kFLOAT && int8 && s) {
+                t = quantize(t, *s);
+                if (form == "qdq") t = dequantize(t, *s);
+            }
+            tensors.push_back(t);
+        }
+        nv::IPluginV2Layer* layer = network->addPluginV2(tensors.data(), int32_t(tensors.size()), *plugin);
+        if (layer == nullptr) fail(name + ": addPluginV2 failed");
+        layer->setName(name.c_str());
+        if (int32_t(outputs.size()) != layer->getNbOutputs())
+            throw std::invalid_argument(name + ": the plugin has " + std::to_string(layer->getNbOutputs()) + " outputs");
+        for (int32_t i = 0; i < layer->getNbOutputs(); ++i) {
+            nv::ITensor* out = layer->getOutput(i);
+            const float* s = scale_of(outputs[i]);
+            const bool is_float = out->getType() == nv::DataType::kFLOAT || out->getType() == nv::DataType::kHALF;
+            if (is_float && fp16 && form == "cast") out = cast(out, nv::DataType::kFLOAT);
+            else if (is_float && int8 && s) {
+                if (form == "qdq") out = quantize(out, *s);
+                out = dequantize(out, *s);
+            }
+            if (out != layer->getOutput(i)) layer->getOutput(i)->setName((outputs[i] + ":plugin").c_str());
+            out->setName(outputs[i].c_str());
+            network->markOutput(*out);
+            if (is_float && fp16 && form == "io") out->setType(nv::DataType::kHALF);
+        }
+        add_profile(*builder_, *config, inputs);
+        return serialize(*builder_, *network, *config);
     }
 
     // The cache TensorRT's calibrator wrote in the last build_onnx with batches ("" otherwise).
@@ -487,6 +652,8 @@ public:
 private:
     Ptr<nv::IBuilder> builder_;
     std::string calibration_cache_;
+    std::vector<std::tuple<std::string, std::string, float>> ranges_set_;  // (tensor, ranges key, amax)
+    std::vector<std::string> ranges_missing_;
 };
 
 class Engine {
@@ -663,6 +830,63 @@ private:
     std::vector<std::unique_ptr<DeviceBuffer>> buffers_;
 };
 
+const char* parser_code_name(nvonnxparser::ErrorCode code) {
+    switch (code) {
+        case nvonnxparser::ErrorCode::kSUCCESS: return "kSUCCESS";
+        case nvonnxparser::ErrorCode::kINTERNAL_ERROR: return "kINTERNAL_ERROR";
+        case nvonnxparser::ErrorCode::kMEM_ALLOC_FAILED: return "kMEM_ALLOC_FAILED";
+        case nvonnxparser::ErrorCode::kMODEL_DESERIALIZE_FAILED: return "kMODEL_DESERIALIZE_FAILED";
+        case nvonnxparser::ErrorCode::kINVALID_VALUE: return "kINVALID_VALUE";
+        case nvonnxparser::ErrorCode::kINVALID_GRAPH: return "kINVALID_GRAPH";
+        case nvonnxparser::ErrorCode::kINVALID_NODE: return "kINVALID_NODE";
+        case nvonnxparser::ErrorCode::kUNSUPPORTED_GRAPH: return "kUNSUPPORTED_GRAPH";
+        case nvonnxparser::ErrorCode::kUNSUPPORTED_NODE: return "kUNSUPPORTED_NODE";
+        default: return "unknown";
+    }
+}
+
+// The installed TensorRT's ONNX parser run on `model` (the plugin libraries loaded by the caller,
+// as for build_onnx: pykit.backends.trt.parse_onnx does both). Every IParserError: the node index
+// in the top-level graph (-1: none); node_name / op_type only where the parser reports them
+// (TensorRT >= 10: IParserError::nodeName/nodeOperator; 8.5's errors carry the index alone, None).
+py::dict parse_onnx(const py::bytes& model) {
+    static nv::IBuilder* builder = nullptr;  // one per process, never destroyed (exit-order safe)
+    logger().take();
+    if (builder == nullptr) builder = nv::createInferBuilder(logger());
+    if (builder == nullptr) fail("createInferBuilder failed (is a GPU visible?)");
+    Ptr<nv::INetworkDefinition> network{builder->createNetworkV2(
+        1U << uint32_t(nv::NetworkDefinitionCreationFlag::kEXPLICIT_BATCH))};
+    Ptr<nvonnxparser::IParser> parser{nvonnxparser::createParser(*network, logger())};
+    const std::string bytes = model;
+    const bool parsed = parser->parse(bytes.data(), bytes.size());
+    py::list errors;
+    for (int32_t i = 0; i < parser->getNbErrors(); ++i) {
+        const nvonnxparser::IParserError* e = parser->getError(i);
+        py::dict d;
+        d["node"] = e->node();
+#if NV_TENSORRT_MAJOR >= 10
+        d["node_name"] = e->nodeName() ? py::object(py::str(e->nodeName())) : py::object(py::none());
+        d["op_type"] = e->nodeOperator() ? py::object(py::str(e->nodeOperator())) : py::object(py::none());
+#else
+        d["node_name"] = py::none();
+        d["op_type"] = py::none();
+#endif
+        d["code"] = int(e->code());
+        d["code_name"] = parser_code_name(e->code());
+        d["description"] = std::string(e->desc() ? e->desc() : "");
+        d["file"] = std::string(e->file() ? e->file() : "");
+        d["line"] = e->line();
+        d["function"] = std::string(e->func() ? e->func() : "");
+        errors.append(d);
+    }
+    py::dict out;
+    out["parsed"] = parsed;
+    out["layers"] = network->getNbLayers();
+    out["errors"] = errors;
+    out["log"] = logger().take();  // the parser's warnings and errors as logged
+    return out;
+}
+
 } }  // namespace pykit::trt_runner
 
 PYBIND11_MODULE(_trt, m) {
@@ -710,8 +934,17 @@ PYBIND11_MODULE(_trt, m) {
              py::arg("workspace") = std::size_t(1) << 30)
         .def("build_onnx", &Builder::build_onnx, py::arg("model"), py::arg("precision"), py::arg("ranges"),
              py::arg("inputs") = std::vector<InputSpec>{}, py::arg("workspace") = std::size_t(1) << 30,
-             py::arg("force_plugins") = true, py::arg("calibration") = py::list())
+             py::arg("force_plugins") = true, py::arg("calibration") = py::list(),
+             py::arg("plugin_precisions") = std::map<std::string, std::string>{})
+        .def("build_plugin_typed", &Builder::build_plugin_typed, py::arg("name"), py::arg("version"),
+             py::arg("namespace"), py::arg("fields"), py::arg("inputs"), py::arg("outputs"), py::arg("precision"),
+             py::arg("form"), py::arg("scales"), py::arg("flags") = std::vector<std::string>{},
+             py::arg("workspace") = std::size_t(1) << 30)
+        .def("int8_ranges", &Builder::int8_ranges)
         .def("calibration_cache", &Builder::calibration_cache);
+    m.def("parse_onnx", &parse_onnx, py::arg("model"),
+          "run the installed TensorRT's ONNX parser on a model (bytes): {'parsed': bool, 'layers': int, "
+          "'errors': [{'node', 'node_name', 'op_type', 'code', 'code_name', 'description', 'file', 'line', 'function'}]}");
     m.def("check_plugin", &check_plugin, py::arg("name"), py::arg("version"), py::arg("namespace"), py::arg("fields"),
           "create, clone, serialize and deserialize a plugin (no engine): what the lifecycle checks read");
 

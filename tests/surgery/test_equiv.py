@@ -82,3 +82,32 @@ def test_scatter_elements_reduce_host_backend():
 def test_unpatched_model_is_refused():
     with pytest.raises(SurgeryError, match="no plugin nodes"):
         equivalence(PP, PP, ["fp32"])
+
+
+def test_the_reference_evaluator_runs_opset10_exports_as_onnxruntime_does():
+    # torch's opset-10 exports hold Scatter (no onnx.reference kernel) and BatchNormalization with a
+    # momentum attribute (onnx.reference's opset-9 kernel then mixes in the batch's own statistics);
+    # pykit's evaluator gets both right: it must agree with onnxruntime
+    import onnxruntime as ort
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx.reference import ReferenceEvaluator
+
+    from pykit.surgeon.equiv import onnx_gap_ops
+
+    rng = np.random.default_rng(10)
+    C = 4
+    inits = [onnx.numpy_helper.from_array(a.astype(np.float32), n) for n, a in
+             (("scale", rng.uniform(0.5, 1.5, C)), ("bias", rng.normal(0, 0.1, C)), ("mean", rng.normal(0, 1, C)),
+              ("var", rng.uniform(0.5, 2, C)), ("zeros", np.zeros((2, 6))))]
+    nodes = [h.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"], ["bn"], epsilon=1e-3, momentum=0.99),
+             h.make_node("Scatter", ["zeros", "idx", "bn"], ["out"], axis=1)]
+    graph = h.make_graph(nodes, "opset10", [h.make_tensor_value_info("x", T.FLOAT, [2, C]),
+                                            h.make_tensor_value_info("idx", T.INT64, [2, C])],
+                         [h.make_tensor_value_info("out", T.FLOAT, [2, 6])], inits)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 10)], ir_version=5)
+    feeds = {"x": rng.normal(2, 3, (2, C)).astype(np.float32), "idx": np.array([[5, 0, 2, 3], [1, 5, 0, 2]])}
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got = ReferenceEvaluator(model, new_ops=onnx_gap_ops()).run(None, feeds)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert np.count_nonzero(got[0, [1, 4]]) == 0 and np.count_nonzero(got[1, [3, 4]]) == 0  # unnamed cells stay 0

@@ -176,3 +176,37 @@ def test_float16_layer_normalization_is_proven_within_the_fp16_tolerance():
     assert change.proof.proven and change.proof.precision == "fp16" and "fp16 tolerance" in change.detail, change
     fp16 = registry.get("LayerNorm").tolerances["fp16"]
     assert change.proof.tolerance == fp16.describe() and change.proof.max_diff > 0  # float16 really rounded
+
+
+def _seed003_scatter(pillars: int, cells: int, channels: int, opset: int = 10):
+    """Seed 003's scatter as torch writes it at opset 10: Scatter(zeros[C, cells], axis=1,
+    idx.unsqueeze(0).expand(C, -1), voxels.t()), the cell index from coords' y/x columns."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    nx = 8
+    ny = cells // nx
+    inits = [onnx.numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
+             (("col_y", 2), ("col_x", 3), ("nx", nx), ("axes0", [0]), ("expand", [channels, pillars]),
+              ("canvas_shape", [1, channels, ny, nx]))]
+    inits.append(onnx.numpy_helper.from_array(np.zeros((channels, cells), np.float32), "zeros"))
+    nodes = [h.make_node("Gather", ["coords", "col_y"], ["y"], axis=1), h.make_node("Gather", ["coords", "col_x"], ["x"], axis=1),
+             h.make_node("Mul", ["y", "nx"], ["ynx"]), h.make_node("Add", ["ynx", "x"], ["idx"]),
+             h.make_node("Unsqueeze", ["idx"], ["idx0"], axes=[0]), h.make_node("Expand", ["idx0", "expand"], ["idxc"]),
+             h.make_node("Transpose", ["voxels"], ["vt"], perm=[1, 0]),
+             h.make_node("Scatter", ["zeros", "idxc", "vt"], ["canvas"], axis=1),
+             h.make_node("Reshape", ["canvas", "canvas_shape"], ["out"])]
+    graph = h.make_graph(nodes, "seed003", [h.make_tensor_value_info("voxels", T.FLOAT, [pillars, channels]),
+                                            h.make_tensor_value_info("coords", T.INT64, [pillars, 4])],
+                         [h.make_tensor_value_info("out", T.FLOAT, [1, channels, ny, nx])], inits)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", opset)], ir_version=5)
+
+
+def test_probes_for_an_index_expanded_over_channels_redraw_the_duplicate_pillars():
+    # 40 pillars in 64 cells: a whole fresh draw has no duplicate cell with probability ~e^-12.5, so
+    # the probes exist only if the drawer redraws the pillars the duplicates come from; those sit on
+    # axis 1 of the [C, P] index (the channel expansion is axis 0)
+    r = patch_model(_seed003_scatter(pillars=40, cells=64, channels=3), trt="8.5", force=["Scatter"])
+    (change,) = r.rewrites
+    assert change.proof.proven and change.proof.probes == PROBES, str(change)
+    assert [n.op_type for n in r.model.graph.node if n.domain == PLUGIN_DOMAIN] == ["PillarScatter"]

@@ -1,0 +1,174 @@
+"""`pykit inspect --parse`: the installed TensorRT's own ONNX parser on the model, next to the
+offline table's verdict (issue #11 item 5).
+
+The parser stops at the first node it cannot import, so one parse of the whole model names one
+node at most. To get a verdict for every node, each main-graph node is also parsed alone: a model of
+that one node whose graph inputs are the node's computed inputs (types and shapes from ONNX shape
+inference; a dimension it cannot tell stays symbolic) and whose constant inputs (initializers and
+Constant outputs) stay constants, since importers read them (Reshape's shape, ScatterND's indices).
+Constant nodes themselves and nodes inside If/Loop/Scan bodies are not parsed alone (the parser
+imports a body through its If/Loop node; the whole-model parse covers them).
+
+Verdicts are compared with pykit's offline tables (pykit.surgeon.inspect): a node the table calls
+unsupported/rejected must be refused by the parser, a node it calls imported (natively, or
+imported with wrong semantics: that is an import) must be accepted. Every other outcome is a
+disagreement, listed; the tables are corrected where the parser proves them wrong.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# what the offline table's finding kinds predict of the parser: refuses (True) or imports (False)
+REFUSED_KINDS = {"unsupported", "not-in-table", "rejected", "custom-domain", "above-opset", "unknown-plugin"}
+IMPORTED_KINDS = {"wrong-semantics", "plugin", "external"}
+
+
+@dataclass
+class NodeVerdict:
+    node: str
+    op: str
+    offline: str          # the table's finding kind, or "native"
+    parser_ok: bool
+    error: str = ""
+
+    @property
+    def agrees(self) -> bool:
+        if self.offline in REFUSED_KINDS:
+            return not self.parser_ok
+        return self.parser_ok  # native, wrong-semantics, plugin, external: the parser imports them
+
+    def line(self) -> str:
+        said = "refuses" if self.offline in REFUSED_KINDS else "imports"
+        got = "imports" if self.parser_ok else f"refuses: {self.error}"
+        mark = "agree" if self.agrees else "DISAGREE"
+        return f"{mark:8s} {self.node} ({self.op}): table [{self.offline}] {said}; parser {got}"
+
+
+@dataclass
+class OnlineReport:
+    version: str
+    whole_ok: bool
+    whole_errors: list[str]
+    nodes: list[NodeVerdict] = field(default_factory=list)
+    not_parsed: list[str] = field(default_factory=list)
+
+    @property
+    def disagreements(self) -> list[NodeVerdict]:
+        return [v for v in self.nodes if not v.agrees]
+
+    def text(self) -> str:
+        lines = [f"online: TensorRT {self.version} ONNX parser on the whole model: "
+                 + ("parses" if self.whole_ok else "fails: " + "; ".join(self.whole_errors))]
+        refused = [v for v in self.nodes if not v.parser_ok]
+        lines.append(f"online: {len(self.nodes)} node(s) parsed alone, {len(refused)} refused")
+        lines += ["  " + v.line() for v in self.nodes if not v.parser_ok or v.offline != "native"]
+        if self.not_parsed:
+            lines.append("online: not parsed alone: " + ", ".join(self.not_parsed))
+        bad = self.disagreements
+        lines.append(f"online vs table: {len(bad)} disagreement(s)" + (":" if bad else ""))
+        lines += ["  " + v.line() for v in bad]
+        return "\n".join(lines)
+
+
+def _error_text(err) -> str:
+    """One parser error (a dict from pykit.backends.trt.parse_onnx) as one line."""
+    if isinstance(err, str):
+        return err
+    where = err.get("node_name") or ""
+    op = err.get("op_type") or ""
+    desc = str(err.get("desc") or err.get("description") or "").strip().splitlines()
+    code = err.get("code", "")
+    head = f"[{code}] " if code != "" else ""
+    at = f"{where} ({op}): " if where or op else ""
+    return f"{head}{at}{desc[0] if desc else ''}"
+
+
+def _outcome(result) -> tuple[bool, list[str]]:
+    """(parsed?, error lines) from what pykit.backends.trt.parse_onnx returns: {"parsed": bool,
+    "errors": [...], ...}, or a list of errors (empty: parsed)."""
+    if isinstance(result, dict):
+        errors = list(result.get("errors", []))
+        ok = bool(result.get("parsed", result.get("ok", not errors)))
+    else:
+        errors = list(result)
+        ok = not errors
+    return ok, [_error_text(e) for e in errors]
+
+
+def single_node_models(model):
+    """(index, node name, op, one-node ModelProto or None, why not) for every node of the main graph."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper, shape_inference
+
+    try:
+        inferred = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception:
+        inferred = model
+    g = inferred.graph
+    types = {v.name: v for v in list(g.input) + list(g.value_info) + list(g.output)}
+    consts = {t.name: t for t in g.initializer}
+    for node in g.node:  # Constant outputs are constants for the parser too
+        if node.op_type == "Constant" and len(node.attribute) == 1:
+            a = node.attribute[0]
+            value = helper.get_attribute_value(a)
+            if a.name == "value":
+                named = onnx.TensorProto()
+                named.CopyFrom(value)
+                named.name = node.output[0]
+                consts[node.output[0]] = named
+            elif a.name in ("value_float", "value_floats", "value_int", "value_ints"):
+                dtype = np.float32 if "float" in a.name else np.int64
+                consts[node.output[0]] = numpy_helper.from_array(np.asarray(value, dtype), node.output[0])
+    opsets = list(model.opset_import)
+    out = []
+    for k, node in enumerate(g.node):
+        name = node.name or f"<unnamed {node.op_type}> #{k}"
+        if node.op_type == "Constant":
+            continue
+        inputs, inits, missing = [], [], []
+        for x in node.input:
+            if not x:
+                continue
+            if x in consts:
+                inits.append(consts[x])
+            elif x in types and types[x].type.HasField("tensor_type") and types[x].type.tensor_type.elem_type:
+                inputs.append(types[x])
+            else:
+                missing.append(x)
+        if missing:
+            out.append((k, name, node.op_type, None, f"no type for input(s) {missing} (shape inference did not reach them)"))
+            continue
+        outputs = []
+        for y in node.output:
+            if not y:
+                continue
+            outputs.append(types[y] if y in types else helper.make_tensor_value_info(y, onnx.TensorProto.UNDEFINED, None))
+        one = helper.make_graph([node], f"{name}_alone", inputs, outputs, inits)
+        m = helper.make_model(one, opset_imports=opsets)
+        m.ir_version = model.ir_version
+        out.append((k, name, node.op_type, m, ""))
+    return out
+
+
+def parse_online(model, trt: str = "8.5", parse=None, version: str | None = None) -> OnlineReport:
+    """Run ``parse`` (bytes -> parser outcome; default pykit._trt.parse_onnx, the installed TensorRT)
+    on the model and on each of its nodes alone; compare with the offline table for ``trt``."""
+    from pykit.surgeon.inspect import inspect_model
+
+    if parse is None:
+        from pykit.backends import trt
+
+        parse = trt.parse_onnx  # plugin libraries loaded first; node names filled in from the model
+        v = int(trt.trt_module().version())
+        version = version or f"{v // 1000}.{v % 1000 // 100}.{v % 100}"
+    ok, errors = _outcome(parse(model.SerializeToString()))
+    report = OnlineReport(version or "?", ok, errors)
+    offline = {f.index: f.kind for f in inspect_model(model, trt).findings if f.graph == "main"}
+    for k, name, op, one, why in single_node_models(model):
+        if one is None:
+            report.not_parsed.append(f"{name} ({op}): {why}")
+            continue
+        node_ok, node_errors = _outcome(parse(one.SerializeToString()))
+        report.nodes.append(NodeVerdict(name, op, offline.get(k, "native"), node_ok, "; ".join(node_errors)))
+    return report

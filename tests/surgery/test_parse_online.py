@@ -1,0 +1,95 @@
+"""`pykit inspect --parse` (pykit/surgeon/parse_online.py): the real parser's verdicts next to the
+offline table's. TensorRT is not here, so a stand-in parser (bytes -> outcome, the contract of
+pykit._trt.parse_onnx) decides; what is tested is the per-node extraction and the comparison."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+
+from pykit.cli.__main__ import main
+from pykit.surgeon.parse_online import parse_online, single_node_models
+
+
+def _model():
+    """x -> Relu -> Reshape(shape from a Constant node) -> ScatterElements(reduction=add) -> y."""
+    nodes = [h.make_node("Relu", ["x"], ["r"], name="relu"),
+             h.make_node("Constant", [], ["shape"], name="shape_const",
+                         value=onnx.numpy_helper.from_array(np.array([4, 3], np.int64))),
+             h.make_node("Reshape", ["r", "shape"], ["r2"], name="reshape"),
+             h.make_node("ScatterElements", ["r2", "idx", "upd"], ["y"], name="scatter", axis=0, reduction="add")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [2, 6]),
+                                      h.make_tensor_value_info("idx", T.INT64, [2, 3]),
+                                      h.make_tensor_value_info("upd", T.FLOAT, [2, 3])],
+                         [h.make_tensor_value_info("y", T.FLOAT, [4, 3])])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 16)], ir_version=8)
+
+
+def refusing(*ops, message="No importer registered for op"):
+    """A stand-in parser that refuses every node of the given op types, as TensorRT's does: it stops
+    at the first one."""
+    seen = []
+
+    def parse(blob: bytes):
+        m = onnx.load_from_string(blob)
+        seen.append(m)
+        for k, n in enumerate(m.graph.node):
+            if n.op_type in ops:
+                return {"parsed": False, "errors": [{"node": k, "node_name": n.name, "op_type": n.op_type, "code": 8,
+                                                     "description": f"{message}: {n.op_type}"}]}
+        return {"parsed": True, "errors": []}
+    parse.seen = seen
+    return parse
+
+
+def test_every_node_but_constants_is_parsed_alone_with_its_constants_kept():
+    parts = {name: (op, m) for _, name, op, m, _ in single_node_models(_model())}
+    assert set(parts) == {"relu", "reshape", "scatter"}  # the Constant node is not parsed alone
+    reshape = parts["reshape"][1]
+    onnx.checker.check_model(reshape, full_check=True)
+    assert [i.name for i in reshape.graph.input] == ["r"]  # computed input: a graph input, typed
+    assert [t.name for t in reshape.graph.initializer] == ["shape"]  # the Constant's value stays constant
+    assert list(onnx.numpy_helper.to_array(reshape.graph.initializer[0])) == [4, 3]
+    dims = [d.dim_value for d in reshape.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [2, 6]  # from shape inference
+
+
+def test_the_parser_refusing_what_the_table_calls_wrong_semantics_is_a_disagreement():
+    # TensorRT 8.5's table says its ScatterElements importer ignores reduction (imports, wrongly)
+    report = parse_online(_model(), "8.5", parse=refusing("ScatterElements"), version="8.5.3")
+    assert not report.whole_ok and "scatter (ScatterElements)" in report.whole_errors[0]
+    (bad,) = report.disagreements
+    assert (bad.node, bad.offline, bad.parser_ok) == ("scatter", "wrong-semantics", False)
+    assert "DISAGREE scatter (ScatterElements): table [wrong-semantics] imports; parser refuses" in report.text()
+
+
+def test_agreement_both_ways():
+    # the parser imports everything: wrong-semantics means it imports, so no disagreement
+    report = parse_online(_model(), "8.5", parse=refusing(), version="8.5.3")
+    assert report.whole_ok and not report.disagreements and len(report.nodes) == 3
+    # a node the table calls native but the parser refuses: a disagreement naming the node
+    report = parse_online(_model(), "8.5", parse=refusing("Relu"), version="8.5.3")
+    assert [(v.node, v.offline) for v in report.disagreements] == [("relu", "native")]
+
+
+def test_a_node_the_table_calls_unsupported_and_the_parser_refuses_agrees():
+    m = _model()
+    m.graph.node[0].op_type = "Bernoulli"  # no importer in 8.5's table
+    report = parse_online(m, "8.5", parse=refusing("Bernoulli"), version="8.5.3")
+    verdicts = {v.node: v for v in report.nodes}
+    assert verdicts["relu"].offline in ("unsupported", "not-in-table") and verdicts["relu"].agrees
+
+
+def test_cli_parse_without_tensorrt_is_one_clear_error_and_prints_nothing(tmp_path, capsys):
+    path = tmp_path / "m.onnx"
+    onnx.save(_model(), str(path))
+    try:
+        import pykit._trt  # noqa: F401
+        pytest.skip("pykit._trt is built here: the error path is not reachable")
+    except ImportError:
+        pass
+    assert main(["inspect", str(path), "--parse"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "needs TensorRT" in err and "--parse" in err
