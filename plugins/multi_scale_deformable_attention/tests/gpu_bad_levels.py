@@ -5,7 +5,7 @@ kernel must skip them: this runs the launcher (pykit._kernels, built with nvcc) 
 a level past the end of value, a negative start, H = 0 and W < 0, and compares with the numpy
 reference of the valid levels alone. Run under compute-sanitizer to check for out-of-bounds reads:
 
-    PYKIT_BUILD_DIR=build/bench compute-sanitizer --tool memcheck --error-exitcode 1 \\
+    PYKIT_BUILD_DIR=$PWD/build/bench PYTHONPATH=$PWD compute-sanitizer --tool memcheck --error-exitcode 1 \\
         python3 plugins/multi_scale_deformable_attention/tests/gpu_bad_levels.py
 
 Exits non-zero on any mismatch.
@@ -20,8 +20,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 import torch  # noqa: E402
 
-from pykit import registry  # noqa: E402
-from pykit._kernels import MultiScaleDeformableAttention as launcher  # noqa: E402
+from pykit import extensions, registry  # noqa: E402
+
+launcher = extensions.load("_kernels").MultiScaleDeformableAttention  # PYKIT_BUILD_DIR's, else the package's
 
 SPEC = registry.get("MultiScaleDeformableAttention")
 REF = registry.load_module(SPEC, "reference")
