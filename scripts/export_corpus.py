@@ -369,7 +369,7 @@ def torch_cases():
                               kwargs=dict(num_nodes=5, reduce=reduce), inputs=graph, opset=opset, dynamo=dynamo,
                               taker="ScatterElementsReduce", upstream=pyg_real + (f"scatter(reduce='{reduce}')",)))
     cases += grid_sample_cases()
-    return cases
+    return cases + msda_cases()
 
 
 def grid_sample_cases():
@@ -424,7 +424,10 @@ def ort_max_abs_diff(path: Path, feeds: dict, expected: dict) -> float | None:
         import onnxruntime as ort
     except ImportError:
         return None
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception:   # a custom-domain op (e.g. mmdeploy::MMCVMultiScaleDeformableAttention): no ORT kernel
+        return None
     got = session.run(list(expected), feeds)
     return max(float(np.max(np.abs(g.astype(np.float64) - expected[n]))) for g, n in zip(got, expected))
 
@@ -446,7 +449,7 @@ def op_summary(model: onnx.ModelProto) -> dict:
 def export_torch(only: str | None) -> tuple[list[dict], list[dict]]:
     import torch
 
-    modules = _modules()
+    modules = {**_modules(), **_msda_modules()}
     entries, failures = [], []
     for case in torch_cases():
         if only and not re.search(only, case["name"]):
@@ -472,6 +475,8 @@ def export_torch(only: str | None) -> tuple[list[dict], list[dict]]:
                           dynamo=case["dynamo"])
                 if case["dynamo"]:
                     kw["external_data"] = False
+                if case.get("custom_opsets"):
+                    kw["custom_opsets"] = case["custom_opsets"]
                 torch.onnx.export(module, args, str(tmp / "model.onnx"), **kw)
             model = onnx.load(str(tmp / "model.onnx"))
             onnx.checker.check_model(model)
@@ -512,7 +517,7 @@ def export_torch(only: str | None) -> tuple[list[dict], list[dict]]:
             "outputs": {n: list(t.shape) for n, t in zip(graph_outputs, expected)},
             "ops": op_summary(model),
         }
-        (tmp / "PROVENANCE.md").write_text(provenance_md(entry, inspect.getsource(modules[case["cls"]])))
+        (tmp / "PROVENANCE.md").write_text(provenance_md(entry, inspect.getsource(case.get("source") or modules[case["cls"]])))
         shutil.rmtree(out_dir, ignore_errors=True)
         tmp.rename(out_dir)
         entries.append(entry)
@@ -541,6 +546,175 @@ def provenance_md(entry: dict, source: str) -> str:
 
         ```python
         """) + source + "```\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-scale deformable attention (mmcv's module, mmdeploy's symbolic for its autograd.Function)
+# --------------------------------------------------------------------------------------------
+MSDA_LEVELS = ((6, 8), (3, 4), (2, 2))   # (H, W) per level: 64 keys = queries (an encoder's self-attention)
+MSDA_MMCV = ("open-mmlab/mmcv", "mmcv/ops/multi_scale_deform_attn.py", "049b472f356d984ab71802c5a7d40729b2307e33")
+MSDA_MMDEPLOY_SYMBOLIC = ("open-mmlab/mmdeploy", "mmdeploy/mmcv/ops/multi_scale_deform_attn.py",
+                          "2b6d24ae5fe910b473438e7c780513e31e0c52e1")
+
+
+def _msda_modules():
+    """mmcv's MultiScaleDeformableAttention (module forward, multi_scale_deformable_attn_pytorch) with
+    its MultiScaleDeformableAttnFunction: forward = the pure-PyTorch formulation (mmcv calls its CUDA
+    extension there; mmcv is not installable here and both compute the same op), symbolic = mmdeploy's
+    SYMBOLIC_REWRITER function for it, copied verbatim (mmcv's Function has no symbolic of its own)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from torch.autograd.function import Function
+
+    def multi_scale_deformable_attn_pytorch(value, value_spatial_shapes, sampling_locations, attention_weights):
+        # mmcv/ops/multi_scale_deform_attn.py @ 049b472, verbatim
+        bs, _, num_heads, embed_dims = value.shape
+        _, num_queries, num_heads, num_levels, num_points, _ =\
+            sampling_locations.shape
+        value_list = value.split([H_ * W_ for H_, W_ in value_spatial_shapes],
+                                 dim=1)
+        sampling_grids = 2 * sampling_locations - 1
+        sampling_value_list = []
+        for level, (H_, W_) in enumerate(value_spatial_shapes):
+            value_l_ = value_list[level].flatten(2).transpose(1, 2).reshape(
+                bs * num_heads, embed_dims, H_, W_)
+            sampling_grid_l_ = sampling_grids[:, :, :,
+                                              level].transpose(1, 2).flatten(0, 1)
+            sampling_value_l_ = F.grid_sample(
+                value_l_,
+                sampling_grid_l_,
+                mode='bilinear',
+                padding_mode='zeros',
+                align_corners=False)
+            sampling_value_list.append(sampling_value_l_)
+        attention_weights = attention_weights.transpose(1, 2).reshape(
+            bs * num_heads, 1, num_queries, num_levels * num_points)
+        output = (torch.stack(sampling_value_list, dim=-2).flatten(-2) *
+                  attention_weights).sum(-1).view(bs, num_heads * embed_dims,
+                                                  num_queries)
+        return output.transpose(1, 2).contiguous()
+
+    class MultiScaleDeformableAttnFunction(Function):
+
+        @staticmethod
+        def forward(ctx, value, value_spatial_shapes, value_level_start_index, sampling_locations,
+                    attention_weights, im2col_step):
+            # mmcv: ext_module.ms_deform_attn_forward(...) (CUDA); the same op, by mmcv's CPU formulation
+            return multi_scale_deformable_attn_pytorch(value, value_spatial_shapes, sampling_locations,
+                                                       attention_weights)
+
+        @staticmethod
+        def symbolic(
+            g,
+            value,
+            value_spatial_shapes,
+            value_level_start_index,
+            sampling_locations,
+            attention_weights,
+            im2col_step=64,
+        ):
+            """Rewrite msda symbolic function for all backend."""
+            return g.op(
+                'mmdeploy::MMCVMultiScaleDeformableAttention',
+                value,
+                value_spatial_shapes,
+                value_level_start_index,
+                sampling_locations,
+                attention_weights,
+                im2col_step_i=im2col_step,
+            )
+
+    class MMCVMultiScaleDeformableAttention(nn.Module):
+        """mmcv.ops.MultiScaleDeformableAttention (batch_first=False, value_proj_ratio 1, eval: dropout is
+        the identity): __init__'s layers and forward as upstream; torch's default Linear init instead of
+        init_weights (which zeroes sampling_offsets' and attention_weights' weights, so every query would
+        sample the same offsets with uniform weights). The encoder's spatial_shapes and level_start_index are
+        built in forward from the fixed level sizes, as DeformableDetrTransformer does from its feature maps."""
+
+        def __init__(self, embed_dims, num_heads, num_levels, num_points, im2col_step=64, levels=MSDA_LEVELS):
+            super().__init__()
+            self.dropout = nn.Dropout(0.1)
+            self.batch_first = False
+            self.im2col_step = im2col_step
+            self.embed_dims = embed_dims
+            self.num_levels = num_levels
+            self.num_heads = num_heads
+            self.num_points = num_points
+            self.levels = [list(lv) for lv in levels]
+            self.sampling_offsets = nn.Linear(embed_dims, num_heads * num_levels * num_points * 2)
+            self.attention_weights = nn.Linear(embed_dims, num_heads * num_levels * num_points)
+            self.value_proj = nn.Linear(embed_dims, embed_dims)
+            self.output_proj = nn.Linear(embed_dims, embed_dims)
+
+        def forward(self, query, reference_points):
+            spatial_shapes = torch.as_tensor(self.levels, dtype=torch.long, device=query.device)
+            level_start_index = torch.cat((spatial_shapes.new_zeros((1, )),
+                                           spatial_shapes.prod(1).cumsum(0)[:-1]))
+            value = query
+            identity = query
+            # mmcv MultiScaleDeformableAttention.forward from here (query_pos, key_padding_mask: None)
+            if not self.batch_first:
+                # change to (bs, num_query ,embed_dims)
+                query = query.permute(1, 0, 2)
+                value = value.permute(1, 0, 2)
+
+            bs, num_query, _ = query.shape
+            bs, num_value, _ = value.shape
+            assert (spatial_shapes[:, 0] * spatial_shapes[:, 1]).sum() == num_value
+
+            value = self.value_proj(value)
+            value = value.view(bs, num_value, self.num_heads, -1)
+            sampling_offsets = self.sampling_offsets(query).view(
+                bs, num_query, self.num_heads, self.num_levels, self.num_points, 2)
+            attention_weights = self.attention_weights(query).view(
+                bs, num_query, self.num_heads, self.num_levels * self.num_points)
+            attention_weights = attention_weights.softmax(-1)
+
+            attention_weights = attention_weights.view(bs, num_query,
+                                                       self.num_heads,
+                                                       self.num_levels,
+                                                       self.num_points)
+            if reference_points.shape[-1] == 2:
+                offset_normalizer = torch.stack(
+                    [spatial_shapes[..., 1], spatial_shapes[..., 0]], -1)
+                sampling_locations = reference_points[:, :, None, :, None, :] \
+                    + sampling_offsets \
+                    / offset_normalizer[None, None, None, :, None, :]
+            else:
+                raise ValueError('reference_points must be (bs, num_query, num_levels, 2) here')
+            output = MultiScaleDeformableAttnFunction.apply(
+                value, spatial_shapes, level_start_index, sampling_locations,
+                attention_weights, self.im2col_step)
+
+            output = self.output_proj(output)
+
+            if not self.batch_first:
+                # (num_query, bs ,embed_dims)
+                output = output.permute(1, 0, 2)
+
+            return self.dropout(output) + identity
+
+    return dict(MMCVMultiScaleDeformableAttention=MMCVMultiScaleDeformableAttention)
+
+
+def msda_cases():
+    keys = sum(h * w for h, w in MSDA_LEVELS)
+
+    def inputs(bs):
+        def make(rng):
+            return {"query": rng.standard_normal((keys, bs, 16)).astype(np.float32),
+                    "reference_points": rng.uniform(0, 1, size=(bs, keys, len(MSDA_LEVELS), 2)).astype(np.float32)}
+        return make
+
+    return [dict(name=f"mmcv_msda_encoder_bs{bs}_opset{opset}", cls="MMCVMultiScaleDeformableAttention",
+                 kwargs=dict(embed_dims=16, num_heads=4, num_levels=len(MSDA_LEVELS), num_points=2),
+                 inputs=inputs(bs), opset=opset, dynamo=False, custom_opsets={"mmdeploy": 1}, source=_msda_modules,
+                 taker="MultiScaleDeformableAttention",
+                 upstream=(MSDA_MMCV[0], MSDA_MMCV[1], MSDA_MMCV[2],
+                           "MultiScaleDeformableAttention.forward + multi_scale_deformable_attn_pytorch; symbolic: "
+                           f"{MSDA_MMDEPLOY_SYMBOLIC[0]} {MSDA_MMDEPLOY_SYMBOLIC[1]} @ {MSDA_MMDEPLOY_SYMBOLIC[2]}"))
+            for bs, opset in ((1, 13), (2, 16))]
 
 
 # --------------------------------------------------------------------------------------------

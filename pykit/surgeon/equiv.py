@@ -47,6 +47,12 @@ are skipped, saying why, for such a model.
 
 The headline per output is max|P - O|: the patched model on the evaluator vs the original on
 onnxruntime, = (rewrite error) + (runtime gap).
+
+An original with custom-domain ops (an exporter's custom symbolic, e.g. mmdeploy's
+MMCVMultiScaleDeformableAttention) has no onnxruntime run: R0 runs those ops by the semantics the
+taking plugin's rules.py registers (pykit.surgeon.rules.register_semantics, independent of the
+plugin's reference), and O is R0 (no runtime check; the stored check still compares with the
+exporting framework's outputs).
 """
 from __future__ import annotations
 
@@ -552,6 +558,22 @@ class EquivResult:
         return out
 
 
+def custom_semantics_ops(model) -> list:
+    """onnx.reference OpRun classes for the custom-domain ops of ``model`` (an exporter's custom symbolic:
+    no onnxruntime kernel, no ONNX definition), from the semantics plugins' rules.py register
+    (pykit.surgeon.rules.register_semantics); SurgeryError naming any op without them."""
+    from pykit.surgeon.proof import _semantics_ops
+    from pykit.surgeon.rules import semantics_for
+
+    ops = sorted({(n.domain, n.op_type) for _, g in iter_graphs(model.graph) for n in g.node
+                  if n.domain not in ("", "ai.onnx", "ai.onnx.ml", PLUGIN_DOMAIN)})
+    missing = [f"{d}::{op}" for d, op in ops if semantics_for(d, op) is None]
+    if missing:
+        raise SurgeryError(f"the original has custom-domain op(s) {missing}: onnxruntime cannot run them and no "
+                           "plugin's rules.py gives them semantics (register_semantics)")
+    return _semantics_ops([semantics_for(d, op) for d, op in ops])
+
+
 def _ort(model, feeds, outputs):
     import onnxruntime as ort
 
@@ -605,6 +627,7 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
     unreachable += [(path, n, spec, name) for path, n, spec in in_bodies for name in n.output]
     cut_names = [o for n, _ in nodes for o in n.output if o in original_values]
 
+    custom = custom_semantics_ops(original)
     state = _State("fp32", backend)
     ev = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), state))
     ev.run(None, feeds)  # fp32 pass: calibrates the int8 scales (amax of plugin inputs/outputs)
@@ -629,8 +652,9 @@ def equivalence(original, patched, precisions=("fp32",), backend: str = "referen
             results.append(res)
             continue
         orig_p = emulate_original(original, patched, p, scales_from_fp32)
-        O = _ort(orig_p, feeds, outputs)
-        R0 = dict(zip(outputs + cut_names, ReferenceEvaluator(orig_p, new_ops=onnx_gap_ops()).run(outputs + cut_names, feeds)))
+        R0 = dict(zip(outputs + cut_names, ReferenceEvaluator(orig_p, new_ops=onnx_gap_ops() + custom).run(outputs + cut_names, feeds)))
+        # an original with custom-domain ops has no onnxruntime run: O is R0 (the runtime gap is 0 by construction)
+        O = _ort(orig_p, feeds, outputs) if not custom else {name: R0[name] for name in outputs}
         state = _State(p, backend)
         state.scales = scales_from_fp32
         patched_p = emulate_helpers(original, patched, p, scales_from_fp32)

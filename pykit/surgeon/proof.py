@@ -7,7 +7,10 @@ For one rewrite (the graph before it, and the graph after it):
 * inputs  = the non-constant tensors the new nodes read (they existed before);
 * original side = every node of the graph before that lies between those inputs and outputs, plus
   any other tensor it reads ("free" inputs: the rewrite ignores them, so the probes vary them too);
-  run with onnxruntime (CPU), or onnx.reference where onnxruntime refuses the subgraph;
+  run with onnxruntime (CPU), or onnx.reference where onnxruntime refuses the subgraph; a custom-domain
+  op (no onnxruntime kernel, no ONNX definition) runs by the semantics a plugin's rules.py registered
+  for it (pykit.surgeon.rules.register_semantics: an implementation independent of the plugin's
+  reference), and without one the rewrite is kept unproven, saying so;
 * rewritten side = the new nodes (plugin nodes + any Cast/Unsqueeze/Gather the rule added), run with
   onnx.reference and the plugins' numpy references (pykit.surgeon.equiv.plugin_ops).
 
@@ -141,9 +144,10 @@ def _first_line(exc) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
-def _original_runner(model):
+def _original_runner(model, new_ops=None):
     """A function running the original subgraph with onnxruntime, falling back to onnx.reference where
-    onnxruntime refuses the model or a run; ``.used`` names the runtimes that ran it."""
+    onnxruntime refuses the model or a run (with ``new_ops``: OpRun classes of custom-domain ops, see
+    _semantics_ops); ``.used`` names the runtimes that ran it."""
     from onnx.reference import ReferenceEvaluator
 
     state = {"ort": None, "ref": None, "ort_error": "", "used": set()}
@@ -164,7 +168,7 @@ def _original_runner(model):
             try:
                 from pykit.surgeon.equiv import onnx_gap_ops
 
-                state["ref"] = ReferenceEvaluator(model, new_ops=onnx_gap_ops())
+                state["ref"] = ReferenceEvaluator(model, new_ops=onnx_gap_ops() + list(new_ops or []))
             except Exception as exc:
                 raise _Unprovable(f"neither onnxruntime ({state['ort_error']}) nor onnx.reference "
                                   f"({_first_line(exc)}) runs the original subgraph") from None
@@ -178,6 +182,21 @@ def _original_runner(model):
 
     run.used = state["used"]
     return run
+
+
+def _semantics_ops(semantics):
+    """onnx.reference OpRun classes running custom-domain ops by their registered semantics
+    (pykit.surgeon.rules.register_semantics)."""
+    from onnx import helper
+    from onnx.reference.op_run import OpRun
+
+    def make(sem):
+        def _run(self, *xs, **_attrs):
+            attrs = {a.name: helper.get_attribute_value(a) for a in self.onnx_node.attribute}
+            return tuple(sem.run([np.asarray(x) for x in xs], attrs))
+        return type(sem.op, (OpRun,), {"op_domain": sem.domain, "_run": _run})
+
+    return [make(s) for s in semantics]
 
 
 class _Domain:
@@ -460,10 +479,21 @@ def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int
                     ins.append(old[t.name])
         region, free = _region([old[o.name] for o in outputs], seen)
         region_nodes = [n for n in before.nodes if id(n) in region]
-        custom = next((n for n in region_nodes if (n.domain or "") not in _ONNX_DOMAINS), None)
-        if custom is not None:  # e.g. an exporter's custom symbolic named like the plugin: the plugin defines it
-            return Proof(True, 0, 0.0, tol.describe(), f"{custom.op} (domain '{custom.domain}') has no ONNX "
-                         "semantics to run the original with")
+        from pykit.surgeon.rules import semantics_for
+
+        customs = {}
+        for n in region_nodes:
+            if (n.domain or "") in _ONNX_DOMAINS:
+                continue
+            sem = semantics_for(n.domain, n.op)
+            if sem is None:  # e.g. an exporter's custom symbolic named like the plugin: the plugin defines it
+                return Proof(True, 0, 0.0, tol.describe(), f"{n.op} (domain '{n.domain}') has no ONNX "
+                             "semantics to run the original with")
+            why = sem.unusable(n) if sem.unusable else None
+            if why:
+                return Proof(True, 0, 0.0, tol.describe(), f"{n.op} (domain '{n.domain}'): {why}")
+            customs[(sem.domain, sem.op)] = sem
+        semantics = list(customs.values())
         originals = ins + [t for t in free.values()]
         for t in originals:
             if _np_dtype(t) is None:
@@ -474,7 +504,7 @@ def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int
         shapes = {t.name: _shape(t, sizes, observed) for t in originals}
         orig_model = _model(region_nodes, originals, [old[o.name] for o in outputs], shapes, opsets, ir_version)
         new_model = _model(list(new_nodes), ins, outputs, shapes, opsets, ir_version)
-        run_orig = _original_runner(orig_model)
+        run_orig = _original_runner(orig_model, _semantics_ops(semantics))
         specs = {n.op: registry.get(n.op) for n in new_nodes if n.domain == PLUGIN_DOMAIN}
         ev = ReferenceEvaluator(new_model, new_ops=plugin_ops(list(specs.values()), _State("fp32", "reference")))
         domain = _Domain(region_nodes, originals, shapes, opsets, ir_version)
@@ -485,7 +515,7 @@ def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int
         worst = 0.0
         for k, f in enumerate(feeds):
             want = run_orig(f)
-            runtime = " and ".join(sorted(run_orig.used))
+            runtime = " and ".join(sorted(run_orig.used)) + "".join(f" ({s.op}: {s.label})" for s in semantics)
             try:
                 got = ev.run(None, {t.name: f[t.name] for t in ins})
             except Exception as exc:
@@ -504,6 +534,6 @@ def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int
                     return Proof(False, k + 1, m, tol.describe(),
                                  f"output '{o.name}' differs on probe {k + 1} of {count}: max |diff| {m:.3g} "
                                  f"> {precision} tolerance {tol.describe()}", runtime, precision)
-        return Proof(True, len(feeds), worst, tol.describe(), "", " and ".join(sorted(run_orig.used)), precision)
+        return Proof(True, len(feeds), worst, tol.describe(), "", runtime if feeds else "", precision)
     except _Unprovable as exc:
         return Proof(False, 0, float("nan"), tol.describe(), f"cannot prove: {exc}")

@@ -282,3 +282,34 @@ def register_replacement(name: str, replacement: Replacement, subgraphs: bool = 
     register(name, replacement.plugin, [replacement.op], subgraphs)(replacement)
     _RULES[name].doc = f"{replacement.op} -> {replacement.plugin}"
     return _RULES[name]
+
+
+# ---- semantics of custom-domain ops, for proofs ---------------------------------------------------
+
+
+@dataclass
+class Semantics:
+    """What a custom-domain op computes (it has no onnxruntime kernel and no ONNX definition), for the
+    proof's run of the ORIGINAL subgraph: ``run(inputs: list[np.ndarray], attrs: dict) -> list[np.ndarray]``,
+    an implementation independent of the plugin's reference; ``label`` says which (in the proof's text);
+    ``unusable(node) -> str | None``: why probes cannot exercise this node (the rewrite is then kept
+    unproven, saying why), e.g. an input whose valid values random probes would never draw."""
+    domain: str
+    op: str
+    run: Callable
+    label: str
+    unusable: Callable | None = None
+
+
+_SEMANTICS: dict[tuple[str, str], Semantics] = {}
+
+
+def register_semantics(domain: str, op: str, run: Callable, label: str, unusable: Callable | None = None) -> None:
+    """Give custom op ``domain::op`` the semantics a proof runs the original with (a plugin folder's
+    rules.py calls this for the custom op its rule replaces)."""
+    _SEMANTICS[(domain, op)] = Semantics(domain, op, run, label, unusable)
+
+
+def semantics_for(domain: str, op: str) -> Semantics | None:
+    all_rules()
+    return _SEMANTICS.get((domain or "", op))
