@@ -3,38 +3,122 @@
 namespace pykit { namespace deform_conv {
 
 namespace {
-constexpr int kThreads = 256;
+constexpr int kIm2colThreads = 256;
+constexpr int kTileM = 64, kTileN = 64, kTileK = 16;  // GEMM tiles: 16x16 threads, 4x4 outputs each
+constexpr int kGemmThreads = 256;
+constexpr unsigned kMaxGridZ = 65535;
 
-// TODO(deform_conv): the real kernel. The placeholder is elementwise, one thread per element
-// (grid-stride loop), calling the core that host.cpp runs too.
+// Columns of images [n0, n0 + images): one thread per (image, channel, pixel), its kH*kW taps.
 template <class T>
-__global__ void copy_kernel(const T* src, T* output, Geometry g, Params params, float in_scale, float out_scale) {
-    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < g.elements;
-         i += std::int64_t(gridDim.x) * blockDim.x) {
-        output[i] = output_value(src, i, params, in_scale, out_scale);
+__global__ void im2col_kernel(const T* x, const T* offset, const T* mask, float* cols, Geometry g, std::int32_t n0,
+                              std::int32_t images) {
+    const std::int64_t pixels = g.pixels(), taps = std::int64_t(g.kh) * g.kw;
+    const std::int64_t total = std::int64_t(images) * g.c * pixels;
+    for (std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+         idx += std::int64_t(gridDim.x) * blockDim.x) {
+        const std::int64_t p = idx % pixels;
+        const std::int64_t c = (idx / pixels) % g.c;
+        const std::int32_t local = std::int32_t(idx / (pixels * g.c));
+        float* out = cols + (std::int64_t(local) * g.column_rows() + c * taps) * pixels + p;
+        for (std::int64_t t = 0; t < taps; ++t)
+            out[t * pixels] = column_value(x, offset, mask, g, n0 + local, c * taps + t, p);
     }
 }
 
+// C[M, P] = A[M, K] * B[K, P] + bias[M] for each (image, group) z of the chunk; A = the group's
+// weights (T), B = that image's group rows of the columns (fp32), C = y (T).
 template <class T>
-cudaError_t run(const void* src, void* output, const Geometry& g, const Params& params, float in_scale,
-                float out_scale, cudaStream_t stream) {
-    if (g.elements <= 0) return cudaSuccess;
-    const std::int64_t blocks = (g.elements + kThreads - 1) / kThreads;
-    const unsigned grid = unsigned(blocks < 65535 * 8 ? blocks : 65535 * 8);
-    copy_kernel<<<grid, kThreads, 0, stream>>>(static_cast<const T*>(src), static_cast<T*>(output), g, params,
-                                               in_scale, out_scale);
-    return cudaGetLastError();
+__global__ void __launch_bounds__(kGemmThreads) gemm_kernel(const T* weight, const T* bias, const float* cols, T* y,
+                                                            Geometry g, std::int32_t n0, std::int32_t images) {
+    __shared__ float as[kTileK][kTileM + 4];  // A^T tile: as[k][m]
+    __shared__ float bs[kTileK][kTileN];
+    const std::int32_t m_count = g.oc / g.group, k_count = g.taps();
+    const std::int64_t pixels = g.pixels();
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    const std::int32_t m0 = blockIdx.y * kTileM;
+    const std::int64_t p0 = std::int64_t(blockIdx.x) * kTileN;
+    for (std::int64_t z = blockIdx.z; z < std::int64_t(images) * g.group; z += gridDim.z) {
+        const std::int32_t local = std::int32_t(z / g.group), grp = std::int32_t(z % g.group);
+        const T* a = weight + std::int64_t(grp) * m_count * k_count;
+        const float* b = cols + (std::int64_t(local) * g.column_rows() + std::int64_t(grp) * k_count) * pixels;
+        float acc[4][4] = {};
+        for (std::int32_t k0 = 0; k0 < k_count; k0 += kTileK) {
+            for (int e = threadIdx.x; e < kTileM * kTileK; e += kGemmThreads) {  // A: k fastest (rows of weight)
+                const int kk = e % kTileK, mm = e / kTileK;
+                const std::int32_t m = m0 + mm, k = k0 + kk;
+                as[kk][mm] = m < m_count && k < k_count ? load(a[std::int64_t(m) * k_count + k]) : 0.f;
+            }
+            for (int e = threadIdx.x; e < kTileK * kTileN; e += kGemmThreads) {  // B: p fastest (coalesced)
+                const int nn = e % kTileN, kk = e / kTileN;
+                const std::int32_t k = k0 + kk;
+                const std::int64_t p = p0 + nn;
+                bs[kk][nn] = k < k_count && p < pixels ? b[std::int64_t(k) * pixels + p] : 0.f;
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < kTileK; ++kk) {
+                float av[4], bv[4];
+#pragma unroll
+                for (int r = 0; r < 4; ++r) av[r] = as[kk][ty + 16 * r];
+#pragma unroll
+                for (int s = 0; s < 4; ++s) bv[s] = bs[kk][tx + 16 * s];
+#pragma unroll
+                for (int r = 0; r < 4; ++r)
+#pragma unroll
+                    for (int s = 0; s < 4; ++s) acc[r][s] = fmaf(av[r], bv[s], acc[r][s]);
+            }
+            __syncthreads();
+        }
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+            const std::int32_t m = m0 + ty + 16 * r;
+            if (m >= m_count) continue;
+            const std::int64_t o = std::int64_t(grp) * m_count + m;
+            const float bv = load(bias[o]);
+            T* row = y + ((std::int64_t(n0) + local) * g.oc + o) * pixels;
+#pragma unroll
+            for (int s = 0; s < 4; ++s) {
+                const std::int64_t p = p0 + tx + 16 * s;
+                if (p < pixels) store(row[p], acc[r][s] + bv);
+            }
+        }
+    }
+}
+
+unsigned blocks_for(std::int64_t work, int threads) {
+    const std::int64_t blocks = (work + threads - 1) / threads;
+    return unsigned(blocks < 65535 * 16 ? blocks : 65535 * 16);
+}
+
+template <class T>
+cudaError_t run(const void* x, const void* weight, const void* offset, const void* bias, const void* mask, void* y,
+                void* workspace, const Geometry& g, cudaStream_t stream) {
+    if (g.n <= 0 || g.oc <= 0 || g.pixels() <= 0) return cudaSuccess;
+    const std::int32_t chunk = images_per_chunk(g);
+    float* cols = static_cast<float*>(workspace);
+    const dim3 gemm_grid(unsigned((g.pixels() + kTileN - 1) / kTileN), unsigned((g.oc / g.group + kTileM - 1) / kTileM), 1);
+    for (std::int32_t n0 = 0; n0 < g.n; n0 += chunk) {
+        const std::int32_t images = g.n - n0 < chunk ? g.n - n0 : chunk;
+        im2col_kernel<T><<<blocks_for(std::int64_t(images) * g.c * g.pixels(), kIm2colThreads), kIm2colThreads, 0, stream>>>(
+            static_cast<const T*>(x), static_cast<const T*>(offset), static_cast<const T*>(mask), cols, g, n0, images);
+        dim3 grid = gemm_grid;
+        const std::int64_t batches = std::int64_t(images) * g.group;
+        grid.z = unsigned(batches < kMaxGridZ ? batches : kMaxGridZ);
+        gemm_kernel<T><<<grid, kGemmThreads, 0, stream>>>(static_cast<const T*>(weight), static_cast<const T*>(bias), cols,
+                                                          static_cast<T*>(y), g, n0, images);
+        const cudaError_t status = cudaGetLastError();
+        if (status != cudaSuccess) return status;
+    }
+    return cudaSuccess;
 }
 }  // namespace
 
-// One path per storage type; callers pass only the spec's precisions (the TensorRT bases pick a
-// row of IO::kPrecisions, bench.cpp refuses others).
-cudaError_t launch(Precision precision, const void* src, void* output, const Geometry& g, const Params& params,
-                   float in_scale, float out_scale, cudaStream_t stream) {
+cudaError_t launch(Precision precision, const void* x, const void* weight, const void* offset, const void* bias,
+                   const void* mask, void* y, void* workspace, const Geometry& g, cudaStream_t stream) {
     switch (precision) {
-        case Precision::kFP32: return run<float>(src, output, g, params, in_scale, out_scale, stream);
-        case Precision::kFP16: return run<std::uint16_t>(src, output, g, params, in_scale, out_scale, stream);
-        case Precision::kINT8: return run<std::int8_t>(src, output, g, params, in_scale, out_scale, stream);
+        case Precision::kFP32: return run<float>(x, weight, offset, bias, mask, y, workspace, g, stream);
+        case Precision::kFP16: return run<std::uint16_t>(x, weight, offset, bias, mask, y, workspace, g, stream);
+        case Precision::kINT8: break;  // not offered (spec)
     }
     return cudaErrorInvalidValue;
 }

@@ -1,5 +1,12 @@
-// DeformConv CUDA launcher (TensorRT-independent: device pointers, geometry and a stream, so it can
-// be benchmarked (bench.cpp) and tested on its own).
+// DeformConv CUDA launcher (TensorRT-independent: device pointers, geometry, a workspace and a
+// stream, so it can be benchmarked (bench.cpp) and tested on its own).
+//
+// Per chunk of images (as many as fit kColumnBudgetBytes of fp32 columns, deform_conv_core.h):
+// 1. deformable im2col: one thread per (image, channel, output pixel) samples its kH*kW taps into
+//    the fp32 column matrix [C*kH*kW, oH*oW] of each image (deform_conv_core.h column_value);
+// 2. a tiled GEMM per (image, group): y[oC/group, P] = weight[oC/group, K] * columns[K, P] + bias,
+//    64x64 output tiles, K in steps of 16 through shared memory, 4x4 outputs per thread, fp32
+//    accumulation (cuBLAS is not available to plugins through attachToContext on TensorRT 11).
 #pragma once
 
 #include <cstdint>
@@ -12,9 +19,9 @@
 
 namespace pykit { namespace deform_conv {
 
-// src (input 'x') -> one output, both of the precision's dtype (IO::kDtypes). in_scale,
-// out_scale: int8 scales (ignored otherwise). TODO(deform_conv): the other inputs the real math reads.
-cudaError_t launch(Precision precision, const void* src, void* output, const Geometry& g, const Params& params,
-                   float in_scale, float out_scale, cudaStream_t stream);
+// y (N, oC, oH, oW) from x, weight, offset, bias, mask (all of the precision's dtype); workspace:
+// workspace_bytes(g) bytes of device memory.
+cudaError_t launch(Precision precision, const void* x, const void* weight, const void* offset, const void* bias,
+                   const void* mask, void* y, void* workspace, const Geometry& g, cudaStream_t stream);
 
 } }  // namespace pykit::deform_conv

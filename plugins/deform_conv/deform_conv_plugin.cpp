@@ -1,11 +1,10 @@
 // DeformConv TensorRT glue, one body for IPluginV2DynamicExt (TensorRT 8.x) and IPluginV3 (TensorRT >= 10):
-// output shapes and the launch; counts, formats, types, names, versions, serialization, the
-// creators' field table and error handling are the base classes' (common/trt/plugin_glue.h), from
-// the compiled spec.
+// output shape, workspace (the im2col columns) and the launch; counts, formats, types, names,
+// versions, serialization, the creators' field table and error handling are the base classes'
+// (common/trt/plugin_glue.h), from the compiled spec.
 #include "deform_conv_attrs.h"
 #include "deform_conv_kernel.h"
 #include "common/trt/plugin_glue.h"
-#include "common/cuda_check.h"
 
 namespace pykit { namespace deform_conv {
 
@@ -16,26 +15,45 @@ class DeformConvGlue : public Base<DeformConvGlue<Base>, Attrs> {
 public:
     using Super::Super;
 
-    // TODO(deform_conv): the real output shapes (the placeholder's outputs have the shape of 'x').
+    // (N, oC, oH, oW) with oH, oW read from offset's dims 2..3 (run() checks them against the
+    // convolution arithmetic, which would need floor divisions of expressions here).
     nvinfer1::DimsExprs output_dims(int32_t, const nvinfer1::DimsExprs* in, nvinfer1::IExprBuilder&) const {
-        return in[kSource];
+        require(in[0].nbDims == 4 && in[1].nbDims == 4 && in[2].nbDims == 4, Attrs::kPluginName,
+                "2-D only: x, weight and offset must have rank 4");
+        nvinfer1::DimsExprs out;
+        out.nbDims = 4;
+        out.d[0] = in[0].d[0];
+        out.d[1] = in[1].d[0];
+        out.d[2] = in[2].d[2];
+        out.d[3] = in[2].d[3];
+        return out;
     }
 
-    // Counts, formats and types are the compiled spec's (the base); precision is the spec's row that ran.
-    cudaError_t run(Precision precision, const trt::Tensors& t, void*, cudaStream_t stream) const {
-        std::int64_t elements = 1;
-        for (int32_t d = 0; d < t.in[kSource].dims.nbDims; ++d) elements *= t.in[kSource].dims.d[d];
-        const Geometry g{elements};
-        const bool int8 = precision == Precision::kINT8;
-        for (int32_t k = 0; k < IO::kNumOutputs; ++k) {
-            PYKIT_CUDA_RETURN_IF_ERROR(launch(precision, t.input(kSource), t.output(k), g, make_params(this->attrs_),
-                                              int8 ? t.in[kSource].scale : 1.f, int8 ? t.out[k].scale : 1.f, stream));
-        }
-        return cudaSuccess;
+    size_t workspace(Precision, const trt::Tensors& t) const { return size_t(workspace_bytes(geometry(t))); }
+
+    cudaError_t run(Precision precision, const trt::Tensors& t, void* workspace, cudaStream_t stream) const {
+        return launch(precision, t.input(0), t.input(1), t.input(2), t.input(3), t.input(4), t.output(0), workspace,
+                      geometry(t), stream);
     }
 
 private:
-    static constexpr int32_t kSource = 0;  // input 'x', which the placeholder copies
+    Geometry geometry(const trt::Tensors& t) const {
+        std::int64_t d[5][4] = {};
+        for (int32_t k = 0; k < 5; ++k) {
+            const nvinfer1::Dims& dims = t.in[k].dims;
+            require(dims.nbDims == (k == 3 ? 1 : 4), Attrs::kPluginName, std::string("input '") + IO::kNames[k] + "' has rank " +
+                                                                             std::to_string(dims.nbDims));
+            for (int32_t i = 0; i < dims.nbDims; ++i) {
+                require(dims.d[i] >= 0, Attrs::kPluginName, std::string("input '") + IO::kNames[k] + "' has an unknown dimension");
+                d[k][i] = dims.d[i];
+            }
+        }
+        const Geometry g = make_geometry(d[0], d[1], d[2], d[3][0], d[4], this->attrs_);
+        const nvinfer1::Dims& y = t.out[0].dims;  // never write past the output TensorRT allocated
+        require(y.nbDims == 4 && y.d[0] == g.n && y.d[1] == g.oc && y.d[2] == g.oh && y.d[3] == g.ow, Attrs::kPluginName,
+                "output 'y' does not have shape (N, oC, oH, oW)");
+        return g;
+    }
 };
 
 } }  // namespace pykit::deform_conv
