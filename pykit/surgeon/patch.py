@@ -154,12 +154,19 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
         opset = opset_of(out)
         if opset > table["opset_max"] or opset < table["opset_min"]:
             target = min(max(opset, table["opset_min"]), table["opset_max"])
+            from pykit.surgeon.downgrade import hide_unadapted, restore_hidden
+
             try:
+                downgraded = hide_unadapted(out, target)  # ops the converter has no down-adapter for
                 out = onnx.version_converter.convert_version(out, target)
+                restore_hidden(out)
+            except SurgeryError:
+                raise
             except Exception as exc:
                 msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
                 raise SurgeryError(f"cannot convert opset {opset} -> {target} for TensorRT {table['trt']}: {msg}") from None
             changes.append(Change("convert", "converted", "main", [], f"opset {opset} -> {target} (TensorRT {table['trt']} parser accepts {table['opset_min']}..{table['opset_max']})"))
+            changes += [Change("convert", "converted", "main", [], d) for d in downgraded]
         if out.ir_version > table["ir_max"]:
             changes.append(Change("convert", "converted", "main", [], f"IR version {out.ir_version} -> {table['ir_max']}"))
             out.ir_version = table["ir_max"]
