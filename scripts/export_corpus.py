@@ -197,7 +197,7 @@ def _modules():
 
 
 # --------------------------------------------------------------------------------------------
-# Deformable convolution (DeformConv plugin): torchvision's deform_conv2d and mmcv's
+# Deformable convolution (DeformConv2d plugin): torchvision's deform_conv2d and mmcv's
 # ModulatedDeformConv2d inside mmcv's ModulatedDeformConv2dPack block
 # --------------------------------------------------------------------------------------------
 MMCV = ("open-mmlab/mmcv", "mmcv/ops/modulated_deform_conv.py", "0093647e69f471277054484102c46cce6d1de29b")
@@ -392,22 +392,22 @@ def deform_conv_cases():
     pack = MMCV + ("ModulatedDeformConv2dPack.forward",)
     _, kernel = _torchvision_deform_conv2d()
     tv_note = (f"deform_conv2d computed by {kernel}; exported through onnxscript torchlib's torchvision_deform_conv2d "
-               "(ONNX DeformConv-19); plugins/deform_conv/tests compares torchvision.ops.deform_conv2d with the "
+               "(ONNX DeformConv-19); plugins/deform_conv2d/tests compares torchvision.ops.deform_conv2d with the "
                "stored outputs where torchvision's compiled ops load")
     mmcv_note = ("the Function's forward computes with scripts/export_corpus.py deform_conv2d_torch (mmcv's compiled "
                  "ext_module is not needed to export); its symbolic is mmcv's as is; onnxruntime has no kernel for "
-                 "mmcv::MMCVModulatedDeformConv2d, so the stored outputs are checked patched (plugins/deform_conv/tests)")
+                 "mmcv::MMCVModulatedDeformConv2d, so the stored outputs are checked patched (plugins/deform_conv2d/tests)")
     return [
         dict(name="torchvision_deform_conv2d_dcnv2_opset19_dynamo", cls="ModulatedDeformConv2dPack",
              kwargs=dict(block, deform_groups=2, backend="torchvision"), inputs=image, opset=19, dynamo=True,
-             taker="DeformConv", upstream=pack, export_kwargs=_torchvision_translation, note=tv_note),
+             taker="DeformConv2d", upstream=pack, export_kwargs=_torchvision_translation, note=tv_note),
         dict(name="torchvision_deform_conv2d_dcnv1_stride2_opset19_dynamo", cls="ModulatedDeformConv2dPack",
              kwargs=dict(block, stride=2, groups=2, deform_groups=1, backend="torchvision", use_mask=False),
-             inputs=image, opset=19, dynamo=True, taker="DeformConv", upstream=pack,
+             inputs=image, opset=19, dynamo=True, taker="DeformConv2d", upstream=pack,
              export_kwargs=_torchvision_translation, note=tv_note),
         dict(name="mmcv_modulated_deform_conv2d_opset11", cls="ModulatedDeformConv2dPack",
              kwargs=dict(block, deform_groups=2, dilation=2, padding=2, backend="mmcv"), inputs=image, opset=11,
-             dynamo=False, taker="DeformConv", upstream=pack, note=mmcv_note),
+             dynamo=False, taker="DeformConv2d", upstream=pack, note=mmcv_note),
     ]
 
 
@@ -672,12 +672,12 @@ def node_test_taker(test: str, model: onnx.ModelProto) -> str | None:
     Plain Scatter/ScatterElements/ScatterND (no reduction) import natively on TensorRT 8.5 and are not
     a zero-canvas pillar scatter, so no plugin; a reduction goes to ScatterElementsReduce (for ScatterND
     that needs the rows-addressing rule or a ScatterNDReduce plugin, issue #11 item 3); LayerNormalization,
-    native or expanded, to LayerNorm; DeformConv to DeformConv; GridSample has no plugin yet (a later issue).
+    native or expanded, to LayerNorm; DeformConv to DeformConv2d; GridSample has no plugin yet (a later issue).
     """
     if test.startswith("test_layer_normalization"):
         return "LayerNorm"
     if test.startswith("test_deform_conv"):
-        return "DeformConv"
+        return "DeformConv2d"
     ops = {n.op_type: n for n in model.graph.node}
     for op in ("ScatterElements", "ScatterND"):
         if op in ops:

@@ -32,17 +32,17 @@ ENTRIES = {e["name"]: e for e in INDEX["models"]}
 #   LayerNorm: Linear (8-term dot) + residual + mean/variance over <= 24 values + rsqrt + affine is
 #     ~30 roundings deep; at outputs of magnitude <= ~4 (ulp 4.8e-7) a different order gives a few ulps
 #     per step, worst case ~30 ulps ~ 1.4e-5 absolute -> atol 2e-5, rtol 1e-5. (Measured: <= 7.2e-7.)
-#   DeformConv: a 72-term Conv makes the offsets (|offset| <~ 3 px), whose few-ulp reorderings move
+#   DeformConv2d: a 72-term Conv makes the offsets (|offset| <~ 3 px), whose few-ulp reorderings move
 #     samples by ~1e-6 px (<= 2 max|x| per px of change each); then 72-term dot products of outputs
 #     <= ~2 (ulp 2.4e-7): ~30 ulps -> atol 2e-5, rtol 1e-5 as LayerNorm. (Measured: <= 1.4e-6.)
 #     mmcv::MMCVModulatedDeformConv2d has no onnxruntime kernel: that export is checked patched
-#     (plugins/deform_conv/tests), not here.
+#     (plugins/deform_conv2d/tests), not here.
 # - ONNX backend node tests: the tolerance ONNX's own backend test runner applies to them
 #   (onnx.backend.test.runner: rtol=1e-3, atol=1e-7), so "matches" means what it means upstream.
 TORCH_TOLERANCE = {"PillarScatter": dict(rtol=0.0, atol=0.0),
                    "ScatterElementsReduce": dict(rtol=1e-5, atol=1e-6),
                    "LayerNorm": dict(rtol=1e-5, atol=2e-5),
-                   "DeformConv": dict(rtol=1e-5, atol=2e-5)}
+                   "DeformConv2d": dict(rtol=1e-5, atol=2e-5)}
 NODE_TEST_TOLERANCE = dict(rtol=1e-3, atol=1e-7)
 
 

@@ -1,4 +1,4 @@
-"""DeformConv numpy reference (ONNX DeformConv-19, 2-D, in float64) and validation cases.
+"""DeformConv2d numpy reference (ONNX DeformConv-19, 2-D, in float64) and validation cases.
 
 Sampling rule (onnx.reference's DeformConv: GridSample bilinear, zeros padding, align_corners=1, on
 pixel coordinates; torchvision's and mmcv's bilinear_interpolate are the same rule): the sample at
@@ -31,20 +31,20 @@ MAX_TAPS = 576       # K = C/group*kH*kW (the dot product length)
 def geometry(x_shape, w_shape, attrs: dict):
     """(oH, oW) and the attributes as ints, or ValueError naming what does not fit."""
     if len(x_shape) != 4 or len(w_shape) != 4:
-        raise ValueError(f"DeformConv: 2-D only: x must be (N, C, H, W) and weight (oC, C/group, kH, kW), "
+        raise ValueError(f"DeformConv2d: 2-D only: x must be (N, C, H, W) and weight (oC, C/group, kH, kW), "
                          f"got ranks {len(x_shape)} and {len(w_shape)}")
     dil, pads, strides = list(attrs["dilations"]), list(attrs["pads"]), list(attrs["strides"])
     group, og = int(attrs["group"]), int(attrs["offset_group"])
     if len(dil) != 2 or len(strides) != 2 or len(pads) != 4:
-        raise ValueError(f"DeformConv: 2-D only: dilations and strides need 2 values, pads 4; got {dil}, {strides}, {pads}")
+        raise ValueError(f"DeformConv2d: 2-D only: dilations and strides need 2 values, pads 4; got {dil}, {strides}, {pads}")
     if min(dil) < 1 or min(strides) < 1 or min(pads) < 0 or group < 1 or og < 1:
         raise ValueError("DeformConv: dilations, strides, group, offset_group must be >= 1 and pads >= 0")
     n, c, h, w = x_shape
     oc, cg, kh, kw = w_shape
     if c != cg * group or oc % group:
-        raise ValueError(f"DeformConv: x has {c} channels, weight {w_shape} with group {group}")
+        raise ValueError(f"DeformConv2d: x has {c} channels, weight {w_shape} with group {group}")
     if c % og:
-        raise ValueError(f"DeformConv: {c} channels are not divisible by offset_group {og}")
+        raise ValueError(f"DeformConv2d: {c} channels are not divisible by offset_group {og}")
     oh = (h + pads[0] + pads[2] - ((kh - 1) * dil[0] + 1)) // strides[0] + 1
     ow = (w + pads[1] + pads[3] - ((kw - 1) * dil[1] + 1)) // strides[1] + 1
     return oh, ow, dil, pads, strides, group, og
@@ -60,7 +60,7 @@ def sample_positions(n, oh, ow, kh, kw, og, offset, dil, pads, strides):
     return py, px
 
 
-def deform_conv(inputs: dict[str, np.ndarray], attrs: dict) -> dict[str, np.ndarray]:
+def deform_conv2d(inputs: dict[str, np.ndarray], attrs: dict) -> dict[str, np.ndarray]:
     """y[n, o, oy, ox] = bias[o] + sum over the group's channels c and taps (i, j) of
     weight[o, c, i, j] * mask * bilinear(x[n, c], py, px)."""
     x = np.asarray(inputs["x"], np.float64)
@@ -72,13 +72,13 @@ def deform_conv(inputs: dict[str, np.ndarray], attrs: dict) -> dict[str, np.ndar
     n, c, h, w = x.shape
     oc, cg, kh, kw = wt.shape
     if offset.shape != (n, og * 2 * kh * kw, oh, ow):
-        raise ValueError(f"DeformConv: offset has shape {list(offset.shape)}, expected {[n, og * 2 * kh * kw, oh, ow]}")
+        raise ValueError(f"DeformConv2d: offset has shape {list(offset.shape)}, expected {[n, og * 2 * kh * kw, oh, ow]}")
     if bias.size != oc:
-        raise ValueError(f"DeformConv: bias has {bias.size} elements, expected {oc}")
+        raise ValueError(f"DeformConv2d: bias has {bias.size} elements, expected {oc}")
     if mask.size == 1:
         mask = np.full((n, og, kh, kw, oh, ow), float(mask.reshape(-1)[0]))
     elif mask.shape != (n, og * kh * kw, oh, ow):
-        raise ValueError(f"DeformConv: mask has shape {list(mask.shape)}, expected {[n, og * kh * kw, oh, ow]} or one element")
+        raise ValueError(f"DeformConv2d: mask has shape {list(mask.shape)}, expected {[n, og * kh * kw, oh, ow]} or one element")
     mask = mask.reshape(n, og, kh, kw, oh, ow)
     py, px = sample_positions(n, oh, ow, kh, kw, og, offset, dil, pads, strides)
     y0, x0 = np.floor(py), np.floor(px)

@@ -1,13 +1,15 @@
-"""Rewrite rules -> DeformConv.
+"""Rewrite rules -> DeformConv2d (the plugin is not named DeformConv: an ONNX op of that name is
+imported natively by TensorRT >= 10 whatever the node's domain, so a plugin node of that name would never
+reach the plugin there; `pykit lint` calls that a builtin-collision).
 
 1. ``deform_conv``: ONNX DeformConv (opset 19; TensorRT's parser has no importer before 10.0) ->
-   DeformConv(X, W, offset, B | zeros(oC), mask | [[[[1]]]]) with dilations, group, offset_group,
+   DeformConv2d(X, W, offset, B | zeros(oC), mask | [[[[1]]]]) with dilations, group, offset_group,
    pads, strides. 2-D only: a DeformConv of another rank is left with the reason. kernel_shape,
    when given, must equal W's dims 2..3 (the plugin reads the kernel size from W).
 2. ``mmcv_modulated_deform_conv``: mmcv's custom node ``mmcv::MMCVModulatedDeformConv2d``
    (ModulatedDeformConv2dFunction.symbolic: inputs input, offset, mask, weight[, bias]; attributes
    stride, padding, dilation (an int or a pair), groups, deform_groups) and mmdeploy's same-named
-   node in domain ``mmdeploy`` -> DeformConv(input, weight, offset, bias | zeros, mask) with
+   node in domain ``mmdeploy`` -> DeformConv2d(input, weight, offset, bias | zeros, mask) with
    pads (pH, pW, pH, pW). mmcv's offsets are interleaved (y, x) per tap, as ONNX's (mmcv's
    modulated_deformable_im2col_gpu_kernel reads offset channel 2*(i*kW + j) as y, + 1 as x).
 
@@ -51,7 +53,7 @@ def _pair(v, what):
 
 def _plugin(ctx, node, x, weight, offset, bias, mask, attrs, detail):
     """The plugin node in place of `node` (B/mask None: zeros / a single 1)."""
-    spec = ctx.spec("DeformConv")
+    spec = ctx.spec("DeformConv2d")
     dtype = _np_dtype(x)
     if weight.shape is not None and len(weight.shape) != 4:
         return f"weight has rank {len(weight.shape)}: 2-D only (DeformConv of rank 4 inputs)"
@@ -71,19 +73,19 @@ def _plugin(ctx, node, x, weight, offset, bias, mask, attrs, detail):
         resolved = spec.resolve_attributes(attrs)
     except Exception as exc:  # SpecError: a value the plugin refuses
         return f"attributes do not fit the spec: {exc}"
-    name = node.name or ctx.unique("DeformConv")
+    name = node.name or ctx.unique("DeformConv2d")
     outs = list(node.outputs)
     ctx.detach(node)
     ctx.plugin_node(spec, [x, weight, offset, bias, mask], outs, resolved, name)
     shown = ", ".join(f"{k}={v}" for k, v in resolved.items())
     return Change(ctx.rule.name, "replaced", ctx.path, [name],
-                  f"{detail} -> DeformConv v{spec.version} ({spec.namespace}) {{{shown}}}" +
+                  f"{detail} -> {spec.name} v{spec.version} ({spec.namespace}) {{{shown}}}" +
                   (f"; {', '.join(absent)}" if absent else ""), plugin_node=name)
 
 
-@register("deform_conv", plugin="DeformConv", ops=["DeformConv"])
+@register("deform_conv", plugin="DeformConv2d", ops=["DeformConv"])
 def deform_conv(ctx, node, forced):
-    """ONNX DeformConv (2-D) -> DeformConv (zeros for an absent B, a single 1 for an absent mask)."""
+    """ONNX DeformConv (2-D) -> DeformConv2d (zeros for an absent B, a single 1 for an absent mask)."""
     if (node.domain or "") not in ("", "ai.onnx"):
         return None
     a = node.attrs
@@ -108,9 +110,9 @@ def deform_conv(ctx, node, forced):
                    "DeformConv-19" + (" (DCNv2)" if mask is not None else " (DCNv1)"))
 
 
-@register("mmcv_modulated_deform_conv", plugin="DeformConv", ops=["MMCVModulatedDeformConv2d"])
+@register("mmcv_modulated_deform_conv", plugin="DeformConv2d", ops=["MMCVModulatedDeformConv2d"])
 def mmcv_modulated_deform_conv(ctx, node, forced):
-    """mmcv::MMCVModulatedDeformConv2d (input, offset, mask, weight[, bias]) -> DeformConv."""
+    """mmcv::MMCVModulatedDeformConv2d (input, offset, mask, weight[, bias]) -> DeformConv2d."""
     if (node.domain or "") not in MMCV_DOMAINS:
         return None
     if len(node.inputs) < 4:
@@ -124,7 +126,7 @@ def mmcv_modulated_deform_conv(ctx, node, forced):
         return str(exc)
     unknown = set(a) - {"stride", "padding", "dilation", "groups", "deform_groups"}
     if unknown:
-        return f"attribute(s) {sorted(unknown)} have no DeformConv counterpart"
+        return f"attribute(s) {sorted(unknown)} have no DeformConv2d counterpart"
     attrs = {"dilations": dilation, "group": int(a.get("groups", 1)), "offset_group": int(a.get("deform_groups", 1)),
              "pads": [pad[0], pad[1], pad[0], pad[1]], "strides": stride}
     x, offset, mask, weight = node.inputs[:4]

@@ -1,6 +1,6 @@
-#include "deform_conv_kernel.h"
+#include "deform_conv2d_kernel.h"
 
-namespace pykit { namespace deform_conv {
+namespace pykit { namespace deform_conv2d {
 
 namespace {
 constexpr int kIm2colThreads = 256;
@@ -123,4 +123,4 @@ cudaError_t launch(Precision precision, const void* x, const void* weight, const
     return cudaErrorInvalidValue;
 }
 
-} }  // namespace pykit::deform_conv
+} }  // namespace pykit::deform_conv2d

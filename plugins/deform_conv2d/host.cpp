@@ -1,4 +1,4 @@
-// DeformConv on the CPU: the kernel core's column values (deform_conv_core.h, as the CUDA im2col
+// DeformConv on the CPU: the kernel core's column values (deform_conv2d_core.h, as the CUDA im2col
 // computes them), then per image and group the GEMM y = weight * columns + bias with one sequential
 // fp32 accumulation per output, as the CUDA GEMM does.
 #include <algorithm>
@@ -8,10 +8,10 @@
 #include <pybind11/stl.h>  // array attributes <-> Python lists
 
 #include "host_api.h"
-#include "deform_conv_attrs.h"
-#include "deform_conv_core.h"
+#include "deform_conv2d_attrs.h"
+#include "deform_conv2d_core.h"
 
-namespace pykit { namespace deform_conv {
+namespace pykit { namespace deform_conv2d {
 namespace {
 namespace py = pybind11;
 
@@ -68,4 +68,4 @@ std::vector<py::array> run(const host::Call& call) {
 
 PYKIT_REGISTER_HOST_PLUGIN(Attrs, run);
 
-} }  // namespace pykit::deform_conv
+} }  // namespace pykit::deform_conv2d

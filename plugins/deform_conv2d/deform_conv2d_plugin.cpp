@@ -2,11 +2,11 @@
 // output shape, workspace (the im2col columns) and the launch; counts, formats, types, names,
 // versions, serialization, the creators' field table and error handling are the base classes'
 // (common/trt/plugin_glue.h), from the compiled spec.
-#include "deform_conv_attrs.h"
-#include "deform_conv_kernel.h"
+#include "deform_conv2d_attrs.h"
+#include "deform_conv2d_kernel.h"
 #include "common/trt/plugin_glue.h"
 
-namespace pykit { namespace deform_conv {
+namespace pykit { namespace deform_conv2d {
 
 template <template <class, class> class Base>
 class DeformConvGlue : public Base<DeformConvGlue<Base>, Attrs> {
@@ -56,6 +56,6 @@ private:
     }
 };
 
-} }  // namespace pykit::deform_conv
+} }  // namespace pykit::deform_conv2d
 
-PYKIT_DEFINE_CREATORS(deform_conv, pykit::deform_conv::DeformConvGlue)
+PYKIT_DEFINE_CREATORS(deform_conv2d, pykit::deform_conv2d::DeformConvGlue)

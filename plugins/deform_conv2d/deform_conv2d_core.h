@@ -1,4 +1,4 @@
-// DeformConv kernel core, shared by the CUDA launcher (deform_conv_kernel.cu) and the CPU host
+// DeformConv kernel core, shared by the CUDA launcher (deform_conv2d_kernel.cu) and the CPU host
 // backend (host.cpp): the geometry, the bilinear sample of one column element, and the column
 // layout both backends' GEMMs read. All arithmetic in fp32; load() widens binary16 exactly.
 #pragma once
@@ -13,7 +13,7 @@
 #include "common/hd.h"
 #include "common/numeric.h"
 
-namespace pykit { namespace deform_conv {
+namespace pykit { namespace deform_conv2d {
 
 // Everything the kernels need, from the shapes and attributes (make_geometry checks them).
 struct Geometry {
@@ -146,4 +146,4 @@ inline std::int64_t workspace_bytes(const Geometry& g) {
     return per > capped ? per : capped;
 }
 
-} }  // namespace pykit::deform_conv
+} }  // namespace pykit::deform_conv2d

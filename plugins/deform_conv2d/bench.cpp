@@ -6,10 +6,10 @@
 #include <pybind11/stl.h>
 
 #include "bench_api.h"
-#include "deform_conv_attrs.h"
-#include "deform_conv_kernel.h"
+#include "deform_conv2d_attrs.h"
+#include "deform_conv2d_kernel.h"
 
-namespace pykit { namespace deform_conv {
+namespace pykit { namespace deform_conv2d {
 namespace {
 namespace py = pybind11;
 
@@ -62,4 +62,4 @@ void bind(py::module_& m) {
 
 PYKIT_REGISTER_BENCH_LAUNCHER(Attrs, bind);
 
-} }  // namespace pykit::deform_conv
+} }  // namespace pykit::deform_conv2d

@@ -16,7 +16,7 @@ SOURCE = 0  # input 'x', which the placeholder copies
 
 
 class Bench(BenchCase):
-    plugin = 'DeformConv'
+    plugin = 'DeformConv2d'
     baseline_name = "torch.clone (the placeholder's copy)"
 
     def __init__(self, precision: str, n: int = 1 << 24):
