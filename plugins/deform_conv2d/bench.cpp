@@ -34,6 +34,8 @@ void bind(py::module_& m) {
               const Attrs a = attrs_of(dilations, group, offset_group, pads, strides);
               return workspace_bytes(make_geometry(x.data(), w.data(), offset.data(), w[0], mask.data(), a));
           },
+          py::arg("x_shape"), py::arg("w_shape"), py::arg("offset_shape"), py::arg("mask_shape"), py::arg("dilations"),
+          py::arg("group"), py::arg("offset_group"), py::arg("pads"), py::arg("strides"),
           "bytes of workspace the launch needs");
     m.def("launch",
           [](const std::string& precision, std::uintptr_t x, std::uintptr_t weight, std::uintptr_t offset,

@@ -1,8 +1,11 @@
-"""DeformConv bench: the placeholder op on 16M elements; PyTorch baseline: a copy (torch.clone).
+"""DeformConv2d bench: the 3x3 layers of ResNet-50's stages 3 and 4 made deformable (DCNv2, as
+mmdet's dcn configs do) at 224x224 input: 256 channels at 14x14 and 512 at 7x7, batch 1 and 8, pad 1,
+offsets ~ N(0, 1) px, mask ~ U(0, 1). PyTorch baseline: torchvision.ops.deform_conv2d (CUDA: its
+own deformable im2col and a cuBLAS GEMM), the issue's peer.
 
-TODO(deform_conv): the shapes the real op meets in models, the bytes it must move (traffic), a
-PyTorch baseline computing the same thing, and a target per shape and precision once measured.
-torch is passed in, never imported here: the tests load this module on machines without a GPU.
+The op is compute-bound at these shapes (2*oC*C*9*oH*oW flops vs a few MB), so the traffic is
+reported for reference only. torch is passed in, never imported here (the tests load this module
+on machines without a GPU); torchvision is imported in setup, on the GPU machine.
 """
 from __future__ import annotations
 
@@ -10,57 +13,102 @@ import numpy as np
 
 from pykit.bench.case import BenchCase, Traffic
 
-ITEMSIZE = {"fp32": 4, "fp16": 2, "int8": 1}
-NUM_OUTPUTS = 1
-SOURCE = 0  # input 'x', which the placeholder copies
+ITEMSIZE = {"fp32": 4, "fp16": 2}
+LAYERS = {"stage3": (256, 14), "stage4": (512, 7)}  # channels (in = out), spatial size
+ATTRS = {"dilations": [1, 1], "group": 1, "offset_group": 1, "pads": [1, 1, 1, 1], "strides": [1, 1]}
 
 
-class Bench(BenchCase):
-    plugin = 'DeformConv2d'
-    baseline_name = "torch.clone (the placeholder's copy)"
+def _shapes(n, c, hw):
+    return {"x": (n, c, hw, hw), "weight": (c, c, 3, 3), "offset": (n, 18, hw, hw), "bias": (c,), "mask": (n, 9, hw, hw)}
 
-    def __init__(self, precision: str, n: int = 1 << 24):
-        self.precision, self.n, self.shape = precision, n, f"n={n}"
+
+class DeformConv2dCase(BenchCase):
+    plugin = "DeformConv2d"
+    baseline_name = "torchvision.ops.deform_conv2d"
+
+    def __init__(self, precision: str, layer: str, batch: int, seed: int = 0):
+        self.precision, self.layer, self.batch, self.seed = precision, layer, batch, seed
+        self.c, self.hw = LAYERS[layer]
+        self.shape = f"{layer} {batch}x{self.c}x{self.hw}x{self.hw}"
+        self.note = f"{2 * self.c * self.c * 9 * self.hw * self.hw * batch / 1e9:.2f} GFLOP per call"
 
     def traffic(self) -> Traffic:
-        return Traffic((1 + NUM_OUTPUTS) * self.n * ITEMSIZE[self.precision],
-                       f"(1 + {NUM_OUTPUTS})*n*s ('x' read, each output written); s = bytes per element")
+        s = ITEMSIZE[self.precision]
+        n, c, hw = self.batch, self.c, self.hw
+        elements = sum(int(np.prod(v)) for v in _shapes(n, c, hw).values()) + n * c * hw * hw
+        return Traffic(elements * s, "s*(x + weight + offset + bias + mask + y elements); compute-bound: for reference")
+
+    def _inputs_numpy(self):
+        rng = np.random.default_rng(self.seed)
+        sh = _shapes(self.batch, self.c, self.hw)
+        dt = np.float32 if self.precision == "fp32" else np.float16
+        k = self.c * 9
+        return {"x": rng.standard_normal(sh["x"]).astype(dt),
+                "weight": (rng.uniform(-1, 1, sh["weight"]) * np.sqrt(3.0 / k)).astype(dt),  # unit-variance outputs
+                "offset": rng.standard_normal(sh["offset"]).astype(dt),
+                "bias": rng.uniform(-0.1, 0.1, sh["bias"]).astype(dt),
+                "mask": rng.uniform(0, 1, sh["mask"]).astype(dt)}
 
     def setup(self, torch, launcher, stream):
         self.torch, self.launcher, self.stream = torch, launcher, stream
-        dtype = {"fp32": torch.float32, "fp16": torch.float16, "int8": torch.int8}[self.precision]
-        self.t_x = (torch.randn(self.n, device="cuda") * 20).to(dtype)
-        self.t_outputs = [torch.empty_like(self.t_x) for _ in range(NUM_OUTPUTS)]
+        a = self._inputs_numpy()
+        self.t = {k: torch.from_numpy(v).cuda() for k, v in a.items()}
+        self.t_y = torch.empty((self.batch, self.c, self.hw, self.hw), dtype=self.t["x"].dtype, device="cuda")
+        self.t_ws = torch.empty(max(1, self._workspace_bytes()), dtype=torch.uint8, device="cuda")
+        import torchvision.ops  # the peer (CUDA build on the GPU machine)
+
+        self.tv = torchvision.ops.deform_conv2d
+
+    def _workspace_bytes(self):
+        sh = {k: list(v.shape) for k, v in self.t.items()}
+        return int(self.launcher.workspace_bytes(sh["x"], sh["weight"], sh["offset"], sh["mask"], **ATTRS))
 
     def ours(self):
-        for out in self.t_outputs:
-            self.launcher.launch(self.precision, self.t_x.data_ptr(), out.data_ptr(), self.n, 1.0, 1.0, self.stream)
+        t = self.t
+        self.launcher.launch(self.precision, t["x"].data_ptr(), t["weight"].data_ptr(), t["offset"].data_ptr(),
+                             t["bias"].data_ptr(), t["mask"].data_ptr(), self.t_y.data_ptr(), self.t_ws.data_ptr(),
+                             list(t["x"].shape), list(t["weight"].shape), list(t["offset"].shape), list(t["mask"].shape),
+                             stream=self.stream, **ATTRS)
 
     def baseline(self):
-        return [self.t_x.clone() for _ in range(NUM_OUTPUTS)]
+        t = self.t
+        return self.tv(t["x"], t["offset"], t["weight"], t["bias"], padding=(1, 1), mask=t["mask"])
 
     def check(self):
-        for out in self.t_outputs:
-            out.fill_(7)
+        torch = self.torch
+        self.t_y.view(torch.uint8).fill_(0x7F)  # poison: every element must be written
         self.ours()
-        self.torch.cuda.synchronize()
-        ok = all(bool(self.torch.equal(out, self.t_x)) for out in self.t_outputs)
-        return {"ok": ok, "detail": "every output equals the input (the placeholder's copy)"}
+        torch.cuda.synchronize()
+        t = {k: v.double() for k, v in self.t.items()}
+        ref = self.tv(t["x"], t["offset"], t["weight"], t["bias"], padding=(1, 1), mask=t["mask"])  # float64 peer
+        got = self.t_y.double()
+        if not bool(torch.isfinite(got).all()):
+            return {"ok": False, "detail": "non-finite outputs (unwritten elements?)"}
+        rel = float(torch.linalg.vector_norm(got - ref) / torch.linalg.vector_norm(ref))
+        limit = 1e-5 if self.precision == "fp32" else 2e-3
+        return {"ok": rel < limit, "detail": f"|y - ref|/|ref| = {rel:.2e} (torchvision in float64; limit {limit:g})"}
+
+    def trt_call(self):
+        a = self._inputs_numpy()
+        return [a["x"], a["weight"], a["offset"], a["bias"], a["mask"]], dict(ATTRS), [], []
 
 
 def cases(precisions):
-    return [Bench(p) for p in precisions]
+    return [DeformConv2dCase(p, layer, n) for layer in LAYERS for n in (1, 8) for p in ("fp32", "fp16") if p in precisions]
 
 
 def launch_case(torch, launcher, stream, precision, inputs, attrs, input_scales, output_scales):
-    """One validation case through the launcher (TODO(deform_conv): the real op's arguments)."""
-    t_x = torch.from_numpy(np.ascontiguousarray(inputs[SOURCE])).cuda()
-    outputs = []
-    for k in range(NUM_OUTPUTS):
-        t_y = torch.empty_like(t_x)
-        int8 = precision == "int8"
-        launcher.launch(precision, t_x.data_ptr(), t_y.data_ptr(), t_x.numel(),
-                        float(input_scales[SOURCE]) if int8 else 1.0, float(output_scales[k]) if int8 else 1.0, stream)
-        outputs.append(t_y)
+    """One validation case through the launcher (inputs in spec order)."""
+    x, w, off, b, m = (np.ascontiguousarray(v) for v in inputs)
+    t = [torch.from_numpy(v).cuda() for v in (x, w, off, b, m)]
+    shapes = [list(v.shape) for v in (x, w, off, m)]
+    kw = {k: (list(attrs[k]) if isinstance(attrs[k], (list, tuple)) else int(attrs[k]))
+          for k in ("dilations", "group", "offset_group", "pads", "strides")}
+    ws = torch.empty(max(1, int(launcher.workspace_bytes(*shapes, **kw))), dtype=torch.uint8, device="cuda")
+    n, oc = x.shape[0], w.shape[0]
+    y = torch.empty((n, oc, off.shape[2], off.shape[3]), dtype=t[0].dtype, device="cuda")
+    if y.numel():
+        y.view(torch.uint8).fill_(0x7F)  # poison: every element must be written
+    launcher.launch(precision, *(v.data_ptr() for v in t), y.data_ptr(), ws.data_ptr(), *shapes, stream=stream, **kw)
     torch.cuda.synchronize()
-    return [t.cpu().numpy() for t in outputs]
+    return [y.cpu().numpy()]
