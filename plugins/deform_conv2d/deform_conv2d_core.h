@@ -130,8 +130,17 @@ PYKIT_HD float column_value(const T* x, const T* offset, const T* mask, const Ge
 }
 
 // Columns of at most this many bytes are built at once (a chunk of images); the workspace holds
-// max(one image's columns, min(all images', this)).
+// max(one image's columns, min(all images', this)), then kPartialBytes for split-K partial sums.
 constexpr std::int64_t kColumnBudgetBytes = std::int64_t(64) << 20;
+
+// The CUDA GEMM's output tiles, and split-K: where the (image, group, tile) blocks are fewer than
+// kTargetBlocks (about two waves on an H200's 132 SMs; e.g. ResNet-50 stage 3 at batch 1 has 16),
+// K is cut into `splits` ranges of >= kMinSplitK, each summed into fp32 partials (kPartialBytes at
+// most: splits * blocks < 2 kTargetBlocks tiles), which a second kernel adds in order with the bias.
+constexpr std::int32_t kTileM = 64, kTileN = 64, kTileK = 16;
+constexpr std::int64_t kTargetBlocks = 256;
+constexpr std::int32_t kMinSplitK = 128, kMaxSplits = 16;
+constexpr std::int64_t kPartialBytes = 2 * kTargetBlocks * kTileM * kTileN * std::int64_t(sizeof(float));
 
 inline std::int64_t image_column_bytes(const Geometry& g) { return g.column_rows() * g.pixels() * std::int64_t(sizeof(float)); }
 inline std::int32_t images_per_chunk(const Geometry& g) {
@@ -140,10 +149,25 @@ inline std::int32_t images_per_chunk(const Geometry& g) {
     const std::int64_t fit = kColumnBudgetBytes / per;
     return std::int32_t(fit < 1 ? 1 : (fit < g.n ? fit : (g.n > 0 ? g.n : 1)));
 }
-inline std::int64_t workspace_bytes(const Geometry& g) {
+inline std::int64_t column_workspace_bytes(const Geometry& g) {
     const std::int64_t per = image_column_bytes(g), all = per * g.n;
     const std::int64_t capped = all < kColumnBudgetBytes ? all : kColumnBudgetBytes;
-    return per > capped ? per : capped;
+    const std::int64_t bytes = per > capped ? per : capped;
+    return (bytes + 255) / 256 * 256;  // the partials start aligned
+}
+inline std::int64_t workspace_bytes(const Geometry& g) { return column_workspace_bytes(g) + kPartialBytes; }
+
+// K ranges of the GEMM for a chunk of `images` (1: no split); splits * images * oC * P floats fit kPartialBytes.
+inline std::int32_t gemm_splits(const Geometry& g, std::int64_t images) {
+    const std::int64_t m = g.oc / g.group, tiles = ((g.pixels() + kTileN - 1) / kTileN) * ((m + kTileM - 1) / kTileM) *
+                                                 images * g.group;
+    if (tiles <= 0 || tiles >= kTargetBlocks) return 1;
+    std::int64_t s = (kTargetBlocks + tiles - 1) / tiles;
+    const std::int64_t by_k = g.taps() / kMinSplitK;
+    if (s > by_k) s = by_k;
+    if (s > kMaxSplits) s = kMaxSplits;
+    while (s > 1 && s * images * g.oc * g.pixels() * std::int64_t(sizeof(float)) > kPartialBytes) --s;
+    return std::int32_t(s < 1 ? 1 : s);
 }
 
 } }  // namespace pykit::deform_conv2d

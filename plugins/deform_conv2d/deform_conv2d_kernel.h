@@ -6,7 +6,9 @@
 //    the fp32 column matrix [C*kH*kW, oH*oW] of each image (deform_conv2d_core.h column_value);
 // 2. a tiled GEMM per (image, group): y[oC/group, P] = weight[oC/group, K] * columns[K, P] + bias,
 //    64x64 output tiles, K in steps of 16 through shared memory, 4x4 outputs per thread, fp32
-//    accumulation (cuBLAS is not available to plugins through attachToContext on TensorRT 11).
+//    accumulation (cuBLAS is not available to plugins through attachToContext on TensorRT 11);
+//    where those blocks are too few to fill the GPU (batch 1 of a 14x14 layer: 16), split-K: K ranges
+//    summed into fp32 partials in the workspace, then added in order with the bias (core: gemm_splits).
 #pragma once
 
 #include <cstdint>
