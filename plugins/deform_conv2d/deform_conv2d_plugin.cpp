@@ -9,8 +9,8 @@
 namespace pykit { namespace deform_conv2d {
 
 template <template <class, class> class Base>
-class DeformConvGlue : public Base<DeformConvGlue<Base>, Attrs> {
-    using Super = Base<DeformConvGlue<Base>, Attrs>;
+class DeformConv2dGlue : public Base<DeformConv2dGlue<Base>, Attrs> {
+    using Super = Base<DeformConv2dGlue<Base>, Attrs>;
 
 public:
     using Super::Super;
@@ -58,4 +58,4 @@ private:
 
 } }  // namespace pykit::deform_conv2d
 
-PYKIT_DEFINE_CREATORS(deform_conv2d, pykit::deform_conv2d::DeformConvGlue)
+PYKIT_DEFINE_CREATORS(deform_conv2d, pykit::deform_conv2d::DeformConv2dGlue)
