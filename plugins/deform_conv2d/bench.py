@@ -55,9 +55,15 @@ class DeformConv2dCase(BenchCase):
         self.t = {k: torch.from_numpy(v).cuda() for k, v in a.items()}
         self.t_y = torch.empty((self.batch, self.c, self.hw, self.hw), dtype=self.t["x"].dtype, device="cuda")
         self.t_ws = torch.empty(max(1, self._workspace_bytes()), dtype=torch.uint8, device="cuda")
-        import torchvision.ops  # the peer (CUDA build on the GPU machine)
+        try:
+            import torchvision.ops  # the peer (its CUDA build, on the GPU machine)
 
-        self.tv = torchvision.ops.deform_conv2d
+            torch.ops.torchvision.deform_conv2d  # noqa: B018  (raises where the compiled ops did not load)
+            self.tv = torchvision.ops.deform_conv2d
+        except Exception as exc:  # no torchvision there: the same math in plain torch ops, named as such
+            self.tv = lambda *a, **k: _torch_deform_conv2d(torch, *a, **k)
+            self.baseline_name = "plain-torch deformable conv (gather + einsum; torchvision unavailable)"
+            self.note += f"; torchvision unavailable ({type(exc).__name__}): baseline is plain torch"
 
     def _workspace_bytes(self):
         sh = {k: list(v.shape) for k, v in self.t.items()}
@@ -91,6 +97,33 @@ class DeformConv2dCase(BenchCase):
     def trt_call(self):
         a = self._inputs_numpy()
         return [a["x"], a["weight"], a["offset"], a["bias"], a["mask"]], dict(ATTRS), [], []
+
+
+def _torch_deform_conv2d(torch, x, offset, weight, bias, padding=(0, 0), mask=None):
+    """The bench's fallback peer (stride 1, dilation 1, one group and offset group, as the cases):
+    bilinear samples with zero outside by gather, then the GEMM by einsum."""
+    n, c, h, w = x.shape
+    oc, _, kh, kw = weight.shape
+    oh, ow = offset.shape[2:]
+    off = offset.view(n, kh, kw, 2, oh, ow)
+    dev, dt = x.device, x.dtype
+    py = (torch.arange(oh, device=dev) - padding[0]).view(1, 1, 1, oh, 1) + torch.arange(kh, device=dev).view(1, kh, 1, 1, 1) + off[:, :, :, 0]
+    px = (torch.arange(ow, device=dev) - padding[1]).view(1, 1, 1, 1, ow) + torch.arange(kw, device=dev).view(1, 1, kw, 1, 1) + off[:, :, :, 1]
+    y0, x0 = torch.floor(py), torch.floor(px)
+    ly, lx = py - y0, px - x0
+    length = kh * kw * oh * ow
+    flat = x.reshape(n, c, h * w)
+    cols = torch.zeros(n, c, length, dtype=dt, device=dev)
+    for dy, wy in ((0, 1 - ly), (1, ly)):
+        for dx, wx in ((0, 1 - lx), (1, lx)):
+            yy, xx = (y0 + dy).long(), (x0 + dx).long()
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            idx = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).reshape(n, 1, length).expand(n, c, length)
+            cols += torch.where(inside, wy * wx, torch.zeros_like(wy)).reshape(n, 1, length) * torch.gather(flat, 2, idx)
+    if mask is not None:
+        cols *= mask.reshape(n, 1, length)
+    out = torch.einsum("ok,nkp->nop", weight.reshape(oc, c * kh * kw), cols.reshape(n, c * kh * kw, oh * ow))
+    return out.reshape(n, oc, oh, ow) + bias.view(1, -1, 1, 1)
 
 
 def cases(precisions):
