@@ -116,7 +116,8 @@ def _case(name, rng, n, c, hw, oc, k, *, group=1, offset_group=1, pads=(0, 0, 0,
     taps = cg * kh * kw
     weight = rng.uniform(-1.0, 1.0, (oc, cg, kh, kw)) * (MAX_W_L1 / taps)
     if offset is None:
-        offset = offset_scale * rng.standard_normal((n, offset_group * 2 * kh * kw, oh, ow))
+        # clipped: tap origins lie within 16 px of the image here, so |position| <= MAX_POSITION for every seed
+        offset = np.clip(offset_scale * rng.standard_normal((n, offset_group * 2 * kh * kw, oh, ow)), -16.0, 16.0)
     offset = np.broadcast_to(offset, (n, offset_group * 2 * kh * kw, oh, ow))
     if isinstance(mask, str):
         mask = rng.uniform(0.0, 1.0, (n, offset_group * kh * kw, oh, ow)) if mask == "random" else np.ones((1, 1, 1, 1))
