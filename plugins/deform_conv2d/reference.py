@@ -162,6 +162,8 @@ def cases(rng: np.random.Generator):
     yield _case("kernel_1x1", rng, 2, 5, (4, 6), 7, (1, 1))
     yield _case("odd_sizes_batch1", rng, 1, 3, (5, 9), 5, (3, 5), pads=(1, 2, 1, 2), bias=False)
     yield _case("height_1", rng, 2, 3, (1, 9), 4, (1, 3), pads=(0, 1, 0, 1))  # onnx.reference: NaN (see above)
-    yield _case("gemm_tiles_k576", rng, 1, 64, (14, 14), 70, (3, 3), pads=(1, 1, 1, 1))  # K = 576, partial M tiles
+    yield _case("gemm_tiles_k576", rng, 1, 64, (14, 14), 70, (3, 3), pads=(1, 1, 1, 1))  # K = 576: split-K 4, partial M tiles
+    # K = 288 over 8 tiles: the CUDA GEMM splits K in 2 (split-K partials), with groups and 3 images
+    yield _case("split_k_group2_offset_group4", rng, 3, 64, (5, 6), 8, (3, 3), group=2, offset_group=4, pads=(1, 1, 1, 1))
     yield _case("batch_3_tiles", rng, 3, 16, (17, 15), 33, (3, 3), pads=(1, 1, 1, 1), strides=(2, 2))
     yield _case("empty_batch", rng, 0, 4, (6, 6), 4, (3, 3), pads=(1, 1, 1, 1))
