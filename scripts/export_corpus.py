@@ -261,6 +261,221 @@ def _modules():
 
 
 # --------------------------------------------------------------------------------------------
+# Deformable convolution (DeformConv2d plugin): torchvision's deform_conv2d and mmcv's
+# ModulatedDeformConv2d inside mmcv's ModulatedDeformConv2dPack block
+# --------------------------------------------------------------------------------------------
+MMCV = ("open-mmlab/mmcv", "mmcv/ops/modulated_deform_conv.py", "0093647e69f471277054484102c46cce6d1de29b")
+
+
+def deform_conv2d_torch(x, weight, offset, mask, bias, stride, padding, dilation, groups, offset_groups, use_mask):
+    """Deformable convolution in plain torch ops (CPU, float32), the rule of torchvision's
+    deform_conv2d_forward_kernel (torchvision/csrc/ops/cpu/deform_conv2d_kernel.cpp) and mmcv's
+    modulated_deformable_im2col kernel: offsets interleaved (y, x) per tap, bilinear with each of
+    the four neighbours outside the image contributing zero, then the grouped GEMM. Used where
+    torchvision's compiled ops do not load (a CPU torch without torchvision's matching build)."""
+    import torch
+
+    n, c, h, w = x.shape
+    oc, cg, kh, kw = weight.shape
+    oh, ow = offset.shape[2:]
+    og = offset_groups
+    off = offset.reshape(n, og, kh, kw, 2, oh, ow)
+    base_y = (torch.arange(oh) * stride[0] - padding[0]).view(1, 1, 1, 1, oh, 1) + (torch.arange(kh) * dilation[0]).view(1, 1, kh, 1, 1, 1)
+    base_x = (torch.arange(ow) * stride[1] - padding[1]).view(1, 1, 1, 1, 1, ow) + (torch.arange(kw) * dilation[1]).view(1, 1, 1, kw, 1, 1)
+    py = base_y.to(x.dtype) + off[:, :, :, :, 0]
+    px = base_x.to(x.dtype) + off[:, :, :, :, 1]
+    y0, x0 = torch.floor(py), torch.floor(px)
+    ly, lx = py - y0, px - x0
+    length = kh * kw * oh * ow
+    xg = x.reshape(n, og, c // og, h * w)
+    cols = torch.zeros(n, og, c // og, length, dtype=x.dtype)
+    for dy, wy in ((0, 1 - ly), (1, ly)):
+        for dx, wx in ((0, 1 - lx), (1, lx)):
+            yy, xx = (y0 + dy).long(), (x0 + dx).long()
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            idx = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).reshape(n, og, 1, length).expand(n, og, c // og, length)
+            weight_ = torch.where(inside, wy * wx, torch.zeros_like(wy)).reshape(n, og, 1, length)
+            cols = cols + weight_ * torch.gather(xg, 3, idx)
+    if use_mask:
+        cols = cols * mask.reshape(n, og, 1, length)
+    cols = cols.reshape(n, groups, cg * kh * kw, oh * ow)
+    out = torch.einsum("gmk,ngkp->ngmp", weight.reshape(groups, oc // groups, cg * kh * kw), cols)
+    return out.reshape(n, oc, oh, ow) + bias.view(1, -1, 1, 1)
+
+
+def _torchvision_deform_conv2d():
+    """torchvision.ops.deform_conv2d where torchvision's compiled ops load; else the same op,
+    torch.ops.torchvision.deform_conv2d with torchvision's schema, registered here with
+    deform_conv2d_torch as its kernel (the exporters translate the op by that name: onnxscript's
+    torchlib maps torchvision::deform_conv2d to ONNX DeformConv-19), called as torchvision's
+    Python wrapper (torchvision/ops/deform_conv.py deform_conv2d) calls it."""
+    import torch
+
+    try:
+        import torchvision.ops
+        torch.ops.torchvision.deform_conv2d  # noqa: B018  (raises where the compiled ops did not load)
+        return torchvision.ops.deform_conv2d, f"torchvision {torchvision.__version__}"
+    except Exception:
+        pass
+    if not hasattr(_torchvision_deform_conv2d, "lib"):
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("deform_conv2d(Tensor input, Tensor weight, Tensor offset, Tensor mask, Tensor bias, int stride_h, "
+                   "int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, int groups, int offset_groups, "
+                   "bool use_mask) -> Tensor")
+
+        def kernel(input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, og, use_mask):
+            return deform_conv2d_torch(input, weight, offset, mask, bias, (stride_h, stride_w), (pad_h, pad_w),
+                                       (dil_h, dil_w), groups, og, use_mask)
+
+        def fake(input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, og, use_mask):
+            return input.new_empty((input.shape[0], weight.shape[0], offset.shape[2], offset.shape[3]))
+
+        lib.impl("deform_conv2d", kernel, "CPU")
+        torch.library.register_fake("torchvision::deform_conv2d", fake, lib=lib)
+        _torchvision_deform_conv2d.lib = lib
+
+    def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
+        # torchvision/ops/deform_conv.py deform_conv2d: groups from the weight, offset groups from offset
+        use_mask = mask is not None
+        if mask is None:
+            mask = torch.zeros((input.shape[0], 1), device=input.device, dtype=input.dtype)
+        if bias is None:
+            bias = torch.zeros(weight.shape[0], device=input.device, dtype=input.dtype)
+        weights_h, weights_w = weight.shape[-2:]
+        n_offset_grps = offset.shape[1] // (2 * weights_h * weights_w)
+        n_weight_grps = input.shape[1] // weight.shape[1]
+        return torch.ops.torchvision.deform_conv2d(input, weight, offset, mask, bias, stride[0], stride[1], padding[0],
+                                                   padding[1], dilation[0], dilation[1], n_weight_grps, n_offset_grps,
+                                                   use_mask)
+
+    return deform_conv2d, "torch.ops.torchvision.deform_conv2d registered by scripts/export_corpus.py (deform_conv2d_torch)"
+
+
+def _deform_modules():
+    import torch
+    from torch import nn
+    from torch.autograd import Function
+
+    tv_deform_conv2d, _ = _torchvision_deform_conv2d()
+
+    class ModulatedDeformConv2dFunction(Function):
+        # open-mmlab/mmcv mmcv/ops/modulated_deform_conv.py, ModulatedDeformConv2dFunction.symbolic,
+        # commit 0093647e69f471277054484102c46cce6d1de29b, copied as is; forward computes with
+        # deform_conv2d_torch (mmcv's compiled ext_module is not needed for the export).
+        @staticmethod
+        def symbolic(g, input, offset, mask, weight, bias, stride, padding,
+                     dilation, groups, deform_groups):
+            input_tensors = [input, offset, mask, weight]
+            if bias is not None:
+                input_tensors.append(bias)
+            return g.op(
+                'mmcv::MMCVModulatedDeformConv2d',
+                *input_tensors,
+                stride_i=stride,
+                padding_i=padding,
+                dilation_i=dilation,
+                groups_i=groups,
+                deform_groups_i=deform_groups)
+
+        @staticmethod
+        def forward(ctx, input, offset, mask, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                    deform_groups=1):
+            pair = (lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v))
+            if bias is None:
+                bias = input.new_zeros(weight.shape[0])
+            # opaque to the tracer, as mmcv's ext_module call is (the legacy exporter's peephole pass
+            # fails on a traced body inside the Function; the symbolic replaces it anyway)
+            state = torch._C._get_tracing_state()
+            torch._C._set_tracing_state(None)
+            try:
+                return deform_conv2d_torch(input, weight, offset, mask, bias, pair(stride), pair(padding),
+                                           pair(dilation), groups, deform_groups, True)
+            finally:
+                torch._C._set_tracing_state(state)
+
+    class ModulatedDeformConv2dPack(nn.Module):
+        # open-mmlab/mmcv mmcv/ops/modulated_deform_conv.py, ModulatedDeformConv2dPack.forward (DCNv2),
+        # commit 0093647e69f471277054484102c46cce6d1de29b: conv_offset -> chunk(3) -> offset = cat(o1, o2),
+        # mask = sigmoid -> the deformable convolution. backend "mmcv": modulated_deform_conv2d
+        # (ModulatedDeformConv2dFunction.apply); "torchvision": torchvision.ops.deform_conv2d, the
+        # drop-in that ports of mmcv models use. Upstream zero-initializes conv_offset (offsets 0,
+        # mask 0.5 at start of training); here it is random (std 0.3) so that the export's samples
+        # fall between pixels and outside the image, as a trained model's do. use_mask=False: DCNv1
+        # (the mask chunk is dropped, torchvision's mask=None).
+        def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, deform_groups,
+                     backend, use_mask=True):
+            super().__init__()
+            self.stride, self.padding, self.dilation = (stride, stride), (padding, padding), (dilation, dilation)
+            self.groups, self.deform_groups, self.backend, self.use_mask = groups, deform_groups, backend, use_mask
+            self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kernel_size, kernel_size))
+            self.bias = nn.Parameter(torch.empty(out_channels))
+            nn.init.uniform_(self.weight, -1 / (in_channels * kernel_size) ** 0.5, 1 / (in_channels * kernel_size) ** 0.5)
+            nn.init.uniform_(self.bias, -0.1, 0.1)
+            self.conv_offset = nn.Conv2d(in_channels, deform_groups * 3 * kernel_size * kernel_size,
+                                         kernel_size=kernel_size, stride=self.stride, padding=self.padding,
+                                         dilation=self.dilation, bias=True)
+            nn.init.normal_(self.conv_offset.weight, std=0.3)
+            nn.init.normal_(self.conv_offset.bias, std=0.3)
+
+        def forward(self, x):
+            out = self.conv_offset(x)
+            o1, o2, mask = torch.chunk(out, 3, dim=1)
+            offset = torch.cat((o1, o2), dim=1)
+            mask = torch.sigmoid(mask)
+            if self.backend == "mmcv":
+                return ModulatedDeformConv2dFunction.apply(x, offset, mask, self.weight, self.bias, self.stride,
+                                                           self.padding, self.dilation, self.groups,
+                                                           self.deform_groups)
+            return tv_deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                                    dilation=self.dilation, mask=mask if self.use_mask else None)
+
+    return dict(ModulatedDeformConv2dPack=ModulatedDeformConv2dPack)
+
+
+def _torchvision_translation():
+    """Where torchvision is not installed the dynamo exporter skips torchlib's torchvision ops, so the
+    op registered by _torchvision_deform_conv2d gets torchlib's own translation (onnxscript
+    torch_lib/ops/vision.py torchvision_deform_conv2d -> ONNX DeformConv-19) passed explicitly."""
+    import importlib.util
+
+    import torch
+    if importlib.util.find_spec("torchvision") is not None:
+        return {}
+    from onnxscript.function_libs.torch_lib.ops.vision import torchvision_deform_conv2d
+    return {"custom_translation_table": {torch.ops.torchvision.deform_conv2d.default: torchvision_deform_conv2d}}
+
+
+def deform_conv_cases():
+    """torchvision.ops.deform_conv2d (dynamo exporter: ONNX DeformConv-19) and mmcv's
+    ModulatedDeformConv2dFunction (legacy exporter, its symbolic: mmcv::MMCVModulatedDeformConv2d)
+    inside mmcv's DCNv2 block; x (2, 8, 9, 10)."""
+    def image(rng):
+        return {"x": rng.standard_normal((2, 8, 9, 10)).astype(np.float32)}
+
+    block = dict(in_channels=8, out_channels=6, kernel_size=3, stride=1, padding=1, dilation=1, groups=1)
+    pack = MMCV + ("ModulatedDeformConv2dPack.forward",)
+    _, kernel = _torchvision_deform_conv2d()
+    tv_note = (f"deform_conv2d computed by {kernel}; exported through onnxscript torchlib's torchvision_deform_conv2d "
+               "(ONNX DeformConv-19); plugins/deform_conv2d/tests compares torchvision.ops.deform_conv2d with the "
+               "stored outputs where torchvision's compiled ops load")
+    mmcv_note = ("the Function's forward computes with scripts/export_corpus.py deform_conv2d_torch (mmcv's compiled "
+                 "ext_module is not needed to export); its symbolic is mmcv's as is; onnxruntime has no kernel for "
+                 "mmcv::MMCVModulatedDeformConv2d, so the stored outputs are checked patched (plugins/deform_conv2d/tests)")
+    return [
+        dict(name="torchvision_deform_conv2d_dcnv2_opset19_dynamo", cls="ModulatedDeformConv2dPack",
+             kwargs=dict(block, deform_groups=2, backend="torchvision"), inputs=image, opset=19, dynamo=True,
+             taker="DeformConv2d", upstream=pack, export_kwargs=_torchvision_translation, note=tv_note),
+        dict(name="torchvision_deform_conv2d_dcnv1_stride2_opset19_dynamo", cls="ModulatedDeformConv2dPack",
+             kwargs=dict(block, stride=2, groups=2, deform_groups=1, backend="torchvision", use_mask=False),
+             inputs=image, opset=19, dynamo=True, taker="DeformConv2d", upstream=pack,
+             export_kwargs=_torchvision_translation, note=tv_note),
+        dict(name="mmcv_modulated_deform_conv2d_opset11", cls="ModulatedDeformConv2dPack",
+             kwargs=dict(block, deform_groups=2, dilation=2, padding=2, backend="mmcv"), inputs=image, opset=11,
+             dynamo=False, taker="DeformConv2d", upstream=pack, note=mmcv_note),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
 # Inputs that satisfy each op's preconditions
 # --------------------------------------------------------------------------------------------
 C, NY, NX, P = 4, 6, 5, 7          # channels, canvas rows/cols, pillars per sample
@@ -368,7 +583,7 @@ def torch_cases():
             cases.append(dict(name=f"pyg_scatter_{reduce}_{tag}", cls="PyGScatter",
                               kwargs=dict(num_nodes=5, reduce=reduce), inputs=graph, opset=opset, dynamo=dynamo,
                               taker="ScatterElementsReduce", upstream=pyg_real + (f"scatter(reduce='{reduce}')",)))
-    cases += grid_sample_cases()
+    cases += grid_sample_cases() + deform_conv_cases()
     return cases + msda_cases()
 
 
@@ -424,10 +639,9 @@ def ort_max_abs_diff(path: Path, feeds: dict, expected: dict) -> float | None:
         import onnxruntime as ort
     except ImportError:
         return None
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception:   # a custom-domain op (e.g. mmdeploy::MMCVMultiScaleDeformableAttention): no ORT kernel
-        return None
+    if any(n.domain not in ("", "ai.onnx") for n in onnx.load(str(path)).graph.node):
+        return None  # a custom-domain node (mmcv::...): onnxruntime has no kernel for it
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(list(expected), feeds)
     return max(float(np.max(np.abs(g.astype(np.float64) - expected[n]))) for g, n in zip(got, expected))
 
@@ -449,7 +663,7 @@ def op_summary(model: onnx.ModelProto) -> dict:
 def export_torch(only: str | None) -> tuple[list[dict], list[dict]]:
     import torch
 
-    modules = {**_modules(), **_msda_modules()}
+    modules = {**_modules(), **_msda_modules(), **_deform_modules()}
     entries, failures = [], []
     for case in torch_cases():
         if only and not re.search(only, case["name"]):
@@ -477,6 +691,7 @@ def export_torch(only: str | None) -> tuple[list[dict], list[dict]]:
                     kw["external_data"] = False
                 if case.get("custom_opsets"):
                     kw["custom_opsets"] = case["custom_opsets"]
+                kw.update(case.get("export_kwargs", dict)())
                 torch.onnx.export(module, args, str(tmp / "model.onnx"), **kw)
             model = onnx.load(str(tmp / "model.onnx"))
             onnx.checker.check_model(model)
@@ -511,6 +726,7 @@ def export_torch(only: str | None) -> tuple[list[dict], list[dict]]:
                          if len(case["upstream"]) > 3 else case["cls"]},
             "taker": case["taker"], "data": "data.npz",
             **({"folder": case["folder"]} if "folder" in case else {}),
+            **({"note": case["note"]} if case.get("note") else {}),
             "wrong_export": WRONG_EXPORTS.get(case["name"]),
             "ort_vs_torch_max_abs_diff": diff,
             "inputs": {n: list(feeds[n].shape) for n in names if n in graph_inputs_},
@@ -541,6 +757,7 @@ def provenance_md(entry: dict, source: str) -> str:
         - onnxruntime vs torch on the stored inputs: max |diff| {entry['ort_vs_torch_max_abs_diff']}
         - wrong export: {entry['wrong_export'] or 'no'}
         - main graph: {' '.join(entry['ops']['main_graph'])}
+        {('- note: ' + entry['note']) if entry.get('note') else ''}
 
         Regenerate: `python scripts/export_corpus.py torch --only '^{entry['name']}$'`
 
@@ -726,7 +943,7 @@ def node_test_taker(test: str, model: onnx.ModelProto) -> str | None:
     Plain Scatter/ScatterElements/ScatterND (no reduction) import natively on TensorRT 8.5 and are not
     a zero-canvas pillar scatter, so no plugin; a reduction goes to ScatterElementsReduce (for ScatterND
     that needs the rows-addressing rule or a ScatterNDReduce plugin, issue #11 item 3); LayerNormalization,
-    native or expanded, to LayerNorm; GridSample / DeformConv have no plugin yet (a later issue).
+    native to LayerNorm (expanded: none); DeformConv to DeformConv2d; GridSample to GridSampler.
     """
     if test.startswith("test_layer_normalization"):
         # the _expanded tests are the op's ONNX function body, primitive ops TensorRT imports; the
@@ -734,6 +951,8 @@ def node_test_taker(test: str, model: onnx.ModelProto) -> str | None:
         return None if "_expanded" in test else "LayerNorm"
     if test.startswith("test_gridsample"):  # all opset 22 (5-D and opset-20 mode names: no native import before 11.2)
         return "GridSampler"
+    if test.startswith("test_deform_conv"):
+        return "DeformConv2d"
     ops = {n.op_type: n for n in model.graph.node}
     for op in ("ScatterElements", "ScatterND"):
         if op in ops:

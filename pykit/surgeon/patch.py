@@ -156,17 +156,24 @@ def patch_model(model, trt: str | None = None, rule_names=None, force=None, chec
         if opset > table["opset_max"] or opset < table["opset_min"]:
             target = min(max(opset, table["opset_min"]), table["opset_max"])
             how = ""
+            from pykit.surgeon.downgrade import hide_unadapted, restore_hidden
+
+            # ops whose older form differs (Split-18's num_outputs) are rewritten to it and parked
+            downgraded = hide_unadapted(out, target)
             try:
                 out = onnx.version_converter.convert_version(out, target)
             except Exception as exc:
                 msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                # ops with no adapter that mean the same at the target: converted around
                 around = _convert_around(out, target, str(exc))
                 if around is None:
                     raise SurgeryError(f"cannot convert opset {opset} -> {target} for TensorRT {table['trt']}: {msg}") from None
                 out, ops = around
                 how = (f"; converted around {', '.join(ops)} (no adapter in onnx's converter; the same attributes, "
                        f"inputs and outputs at {target}, and their types pass strict shape inference there)")
+            restore_hidden(out)
             changes.append(Change("convert", "converted", "main", [], f"opset {opset} -> {target} (TensorRT {table['trt']} parser accepts {table['opset_min']}..{table['opset_max']}){how}"))
+            changes += [Change("convert", "converted", "main", [], d) for d in downgraded]
         if out.ir_version > table["ir_max"]:
             changes.append(Change("convert", "converted", "main", [], f"IR version {out.ir_version} -> {table['ir_max']}"))
             out.ir_version = table["ir_max"]

@@ -113,7 +113,8 @@ public:
                             const nvinfer1::DynamicPluginTensorDesc* out, int32_t nb_out) const noexcept override {
         return guarded(Attrs::kPluginName, "getWorkspaceSize", size_t(0), [&] {
             Spec::check_counts(nb_in, nb_out);
-            const std::vector<nvinfer1::PluginTensorDesc> ins = plain(in, nb_in), outs = plain(out, nb_out);
+            // sized for the profile's largest shapes: desc.dims may hold -1 here (V2 got concrete dims)
+            const std::vector<nvinfer1::PluginTensorDesc> ins = at_max(in, nb_in), outs = at_max(out, nb_out);
             return self().workspace(Spec::precision(ins.data(), outs.data()), Tensors{ins.data(), outs.data(), nullptr, nullptr});
         });
     }
@@ -160,6 +161,11 @@ private:
     static std::vector<nvinfer1::PluginTensorDesc> plain(const nvinfer1::DynamicPluginTensorDesc* d, int32_t n) {
         std::vector<nvinfer1::PluginTensorDesc> out(n > 0 ? size_t(n) : 0);
         for (int32_t k = 0; k < n; ++k) out[size_t(k)] = d[k].desc;
+        return out;
+    }
+    static std::vector<nvinfer1::PluginTensorDesc> at_max(const nvinfer1::DynamicPluginTensorDesc* d, int32_t n) {
+        std::vector<nvinfer1::PluginTensorDesc> out = plain(d, n);
+        for (int32_t k = 0; k < n; ++k) out[size_t(k)].dims = d[k].max;
         return out;
     }
 
