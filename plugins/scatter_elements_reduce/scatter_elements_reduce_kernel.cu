@@ -36,7 +36,7 @@ __global__ void scatter(Reduction r, const Index* indices, const T* updates, flo
     const std::int64_t n = g.index_elements();
     for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
          e += std::int64_t(gridDim.x) * blockDim.x) {
-        const std::int64_t dest = destination(g, e, indices[e]);
+        const std::int64_t dest = destination(g, e, indices[index_offset(g, e)]);
         if (dest >= 0) apply(r, out + dest, load(updates, e));
     }
 }
@@ -119,6 +119,71 @@ __global__ void __launch_bounds__(kThreads) scatter_vec4(Reduction r, const Inde
 
 bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
 
+unsigned grid_for(std::int64_t n);
+
+// Row-index form (broadcast_indices, axis 0, indices [N, 1, ..., 1], updates [N, row...] with
+// data [M, row...]): update row n goes to data row indices[n] as a whole. One thread per VEC
+// elements of a row; the row's index is read once per thread from L1/L2 (the `row_len / VEC`
+// threads of a row share one 4-byte load, instead of one int32 per element streamed from DRAM);
+// the destination is index * row_len + offset, no per-dim division. Count: 32-bit when the
+// vector count fits (the division by the row's vector count dominates otherwise).
+template <int VEC>
+struct RowVec;
+template <>
+struct RowVec<4> {
+    template <class T>
+    static __device__ __forceinline__ float4 load(const T* p, std::int64_t e) { return Quad<T>::load(p, e); }
+    static __device__ __forceinline__ void apply(Reduction r, float* out, const float4& v) { apply4(r, out, v); }
+};
+template <>
+struct RowVec<1> {
+    template <class T>
+    static __device__ __forceinline__ float load(const T* p, std::int64_t e) { return scatter_elements_reduce::load(p, e); }
+    static __device__ __forceinline__ void apply(Reduction r, float* out, float v) { scatter_elements_reduce::apply(r, out, v); }
+};
+
+template <class T, class Index, int VEC, class Count>
+__global__ void __launch_bounds__(kThreads) scatter_rows(Reduction r, const Index* __restrict__ indices,
+                                                         const T* __restrict__ updates, float* out, Count rows,
+                                                         Count row_vectors, std::int64_t dim) {
+    const Count total = rows * row_vectors;
+    for (Count q = Count(blockIdx.x) * blockDim.x + threadIdx.x; q < total; q += Count(gridDim.x) * blockDim.x) {
+        const Count n = q / row_vectors;
+        const Count j = q - n * row_vectors;
+        std::int64_t i = std::int64_t(__ldg(indices + n));
+        if (i < 0) i += dim;
+        if (i < 0 || i >= dim) continue;
+        const auto v = RowVec<VEC>::load(updates, std::int64_t(q) * VEC);
+        RowVec<VEC>::apply(r, out + (i * std::int64_t(row_vectors) + std::int64_t(j)) * VEC, v);
+    }
+}
+
+// Whether g is the row-index form: axis 0, indices broadcast over every dim but the first, and
+// updates rows as long as data's (then row_len = the elements of one row).
+bool row_form(const Geometry& g, std::int64_t& row_len) {
+    if (!g.broadcast || g.axis != 0) return false;
+    row_len = 1;
+    for (int d = 1; d < g.rank; ++d) {
+        if (g.indices_dims[d] != 1 || g.index_dims[d] != g.data_dims[d]) return false;
+        row_len *= g.index_dims[d];
+    }
+    return true;
+}
+
+template <class T, class Index, int VEC>
+cudaError_t launch_rows(Reduction r, const Index* indices, const T* updates, float* out, const Geometry& g,
+                        std::int64_t row_len, cudaStream_t stream) {
+    const std::int64_t rows = g.index_dims[0], row_vectors = row_len / VEC, total = rows * row_vectors;
+    const unsigned grid = grid_for(total);
+    if (total < (std::int64_t(1) << 31) - std::int64_t(65535) * 8 * kThreads)  // q + stride stays in 32 bits
+        scatter_rows<T, Index, VEC, std::uint32_t><<<grid, kThreads, 0, stream>>>(
+            r, indices, updates, out, std::uint32_t(rows), std::uint32_t(row_vectors), g.data_dims[0]);
+    else
+        scatter_rows<T, Index, VEC, std::uint64_t><<<grid, kThreads, 0, stream>>>(
+            r, indices, updates, out, std::uint64_t(rows), std::uint64_t(row_vectors), g.data_dims[0]);
+    return cudaGetLastError();
+}
+
 __global__ void widen(const std::uint16_t* in, float* out, std::int64_t n) {
     for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
          i += std::int64_t(gridDim.x) * blockDim.x)
@@ -142,9 +207,22 @@ cudaError_t scatter_into(IndexType index_type, Reduction r, const void* indices,
     const std::int64_t n = g.index_elements();
     if (n == 0) return cudaSuccess;
     const int last = g.rank - 1;
+    const bool updates_aligned = sizeof(T) == 2 ? (reinterpret_cast<std::uintptr_t>(updates) & 7u) == 0 : aligned16(updates);
+    std::int64_t row_len = 0;
+    if (row_form(g, row_len)) {
+        const bool vec = row_len % 4 == 0 && aligned16(out) && updates_aligned;
+        if (index_type == IndexType::kInt64) {
+            const auto* idx = static_cast<const std::int64_t*>(indices);
+            return vec ? launch_rows<T, std::int64_t, 4>(r, idx, updates, out, g, row_len, stream)
+                       : launch_rows<T, std::int64_t, 1>(r, idx, updates, out, g, row_len, stream);
+        }
+        const auto* idx = static_cast<const std::int32_t*>(indices);
+        return vec ? launch_rows<T, std::int32_t, 4>(r, idx, updates, out, g, row_len, stream)
+                   : launch_rows<T, std::int32_t, 1>(r, idx, updates, out, g, row_len, stream);
+    }
     // Vector path: rows of 4 along the last dimension that is not the axis, every 4 elements
     // starting at a multiple of 4 in both indices and data, 16-byte aligned buffers.
-    const bool vector = g.axis != last && g.index_dims[last] % 4 == 0 && g.data_dims[last] % 4 == 0 &&
+    const bool vector = !g.broadcast && g.axis != last && g.index_dims[last] % 4 == 0 && g.data_dims[last] % 4 == 0 &&
                         aligned16(indices) && aligned16(out) && (sizeof(T) == 2 || aligned16(updates)) &&
                         (sizeof(T) != 2 || (reinterpret_cast<std::uintptr_t>(updates) & 7u) == 0);
     if (vector) {
