@@ -38,7 +38,9 @@
 //                      persistent claim + fill kernel separated by a hand-made grid barrier (the
 //                      counter is zeroed by init; the grid is at most what is co-resident, from the
 //                      occupancy query, since cooperative launch is not available inside TensorRT's
-//                      enqueue): one launch less.
+//                      enqueue): one launch less. Unsafe where the process gets fewer SMs than
+//                      the device reports (MPS thread limits, green contexts): blocks that never
+//                      become resident would leave the others waiting at the barrier.
 #ifndef PYKIT_PS_FILL
 #define PYKIT_PS_FILL 1
 #endif
