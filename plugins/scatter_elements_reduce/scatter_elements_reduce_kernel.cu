@@ -3,6 +3,14 @@
 #include "common/cuda_check.h"
 #include "common/numeric.h"
 
+// A/B variant (docs/benchmarks/README.md, version table; benchmarks/ab.sh builds it with -D):
+//   PYKIT_SER_VEC_WIDEN  1: fp16's widen and narrow passes move 8 elements per thread (16-byte
+//                        fp16 side, two 16-byte fp32 sides); 0: one element per thread (v4).
+// Choosing the default is the one #define line below.
+#ifndef PYKIT_SER_VEC_WIDEN
+#define PYKIT_SER_VEC_WIDEN 1
+#endif
+
 namespace pykit { namespace scatter_elements_reduce {
 
 namespace {
@@ -196,6 +204,42 @@ __global__ void narrow(const float* in, std::uint16_t* out, std::int64_t n) {
         out[i] = float_to_half_bits(in[i]);
 }
 
+// 8 elements per thread; the tail (n % 8) by the first threads one element each. 16-byte aligned
+// pointers (the launcher checks).
+__global__ void widen8(const std::uint16_t* __restrict__ in, float* __restrict__ out, std::int64_t n) {
+    const std::int64_t groups = n / 8;
+    const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
+    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < groups; i += stride) {
+        const uint4 h = __ldcs(reinterpret_cast<const uint4*>(in) + i);
+        const unsigned w[4] = {h.x, h.y, h.z, h.w};
+        float v[8];
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = half_bits_to_float(std::uint16_t(w[k / 2] >> (16 * (k % 2))));
+        float4* o = reinterpret_cast<float4*>(out) + 2 * i;
+        o[0] = make_float4(v[0], v[1], v[2], v[3]);
+        o[1] = make_float4(v[4], v[5], v[6], v[7]);
+    }
+    for (std::int64_t i = groups * 8 + std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+        out[i] = half_bits_to_float(in[i]);
+}
+
+__global__ void narrow8(const float* __restrict__ in, std::uint16_t* __restrict__ out, std::int64_t n) {
+    const std::int64_t groups = n / 8;
+    const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
+    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < groups; i += stride) {
+        const float4 a = __ldcs(reinterpret_cast<const float4*>(in) + 2 * i);
+        const float4 b = __ldcs(reinterpret_cast<const float4*>(in) + 2 * i + 1);
+        const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+        unsigned w[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k)
+            w[k] = unsigned(float_to_half_bits(v[2 * k])) | (unsigned(float_to_half_bits(v[2 * k + 1])) << 16);
+        reinterpret_cast<uint4*>(out)[i] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+    for (std::int64_t i = groups * 8 + std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+        out[i] = float_to_half_bits(in[i]);
+}
+
 unsigned grid_for(std::int64_t n) {
     const std::int64_t blocks = (n + kThreads - 1) / kThreads;
     return unsigned(blocks < 65535 * 8 ? (blocks > 0 ? blocks : 1) : 65535 * 8);
@@ -258,11 +302,18 @@ cudaError_t launch(Precision precision, IndexType index_type, Reduction reductio
     }
     if (workspace == nullptr) return cudaErrorInvalidValue;
     auto* acc = static_cast<float*>(workspace);
-    widen<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const std::uint16_t*>(data), acc, n);
+    const bool vec8 = PYKIT_SER_VEC_WIDEN && aligned16(data) && aligned16(acc) && aligned16(output);
+    if (vec8)
+        widen8<<<grid_for((n + 7) / 8), kThreads, 0, stream>>>(static_cast<const std::uint16_t*>(data), acc, n);
+    else
+        widen<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const std::uint16_t*>(data), acc, n);
     PYKIT_CUDA_RETURN_IF_ERROR(cudaGetLastError());
     PYKIT_CUDA_RETURN_IF_ERROR(scatter_into(index_type, reduction, indices,
                                             static_cast<const std::uint16_t*>(updates), acc, g, stream));
-    narrow<<<grid_for(n), kThreads, 0, stream>>>(acc, static_cast<std::uint16_t*>(output), n);
+    if (vec8)
+        narrow8<<<grid_for((n + 7) / 8), kThreads, 0, stream>>>(acc, static_cast<std::uint16_t*>(output), n);
+    else
+        narrow<<<grid_for(n), kThreads, 0, stream>>>(acc, static_cast<std::uint16_t*>(output), n);
     return cudaGetLastError();
 }
 
