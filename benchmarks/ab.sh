@@ -8,7 +8,9 @@
 #   VARIANTS="name=-DFLAG -DFLAG2;..."  the current tree built with extra nvcc defines (the kernels
 #                                      carry no A/B macros any more: the variants measured in
 #                                      docs/benchmarks/history are in git, up to commit 199feed)
-# OUT_DIR gets <name>.json per variant and the current tree's full report in OUT_DIR/current/.
+#   VARIANT_BENCH_ARGS="--plugin X"   pykit bench options for the variants (default: every plugin)
+# OUT_DIR gets <name>.json per variant, the current tree's full report in OUT_DIR/current/, and
+# OUT_DIR/ab.md: every case's median µs per variant side by side (benchmarks/ab_table.py).
 #   bash benchmarks/ab.sh OUT_DIR [pykit bench options for the current tree...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,7 @@ if [ "${1-}" = --checkout ]; then  # the kernel versions of docs/benchmarks/READ
   exit 0
 fi
 OUT_DIR=$1; shift
+mkdir -p "$OUT_DIR"
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 ROOT=$PWD
@@ -52,9 +55,11 @@ build "$ROOT" /tmp/ab-build-current &
 wait
 for v in "${variants[@]}"; do
   src=/tmp/ab-src-$v; [ -n "${flags[$v]+x}" ] && src=$ROOT
+  # shellcheck disable=SC2086  # word splitting of the options is intended
   (cd "$src" && PYKIT_BUILD_DIR=/tmp/ab-build-$v PYTHONPATH=$src "$PY" -m pykit.cli bench --no-trt --no-validate \
-     --out "/tmp/ab-out-$v" | tail -20) || echo "variant $v: bench exit $?"
+     ${VARIANT_BENCH_ARGS:-} --out "/tmp/ab-out-$v" | tail -20) || echo "variant $v: bench exit $?"
   cp "/tmp/ab-out-$v/results.json" "$OUT_DIR/$v.json" || true
 done
 PYKIT_BENCH_COMMAND="bash benchmarks/run_bench.sh" PYKIT_BUILD_DIR=/tmp/ab-build-current PYTHONPATH=$ROOT \
   "$PY" -m pykit.cli bench --out "$OUT_DIR/current" "$@"
+"$PY" benchmarks/ab_table.py "$OUT_DIR" | tee "$OUT_DIR/ab.md"

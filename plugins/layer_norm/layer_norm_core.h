@@ -42,12 +42,16 @@ inline int normalized_axis(int axis, int rank) {
 }
 
 // Storage types: float (fp32), std::uint16_t (binary16 bits), std::int8_t (int8, with its scale).
+// int8 stores multiply by 1/s_y (out_inv_scale(), once per call) rather than divide per element:
+// an fp32 division costs the GPU a reciprocal and a correction sequence per element, which made
+// int8 slower than fp16 (one more rounding: spec.toml's int8 error model counts it).
 PYKIT_HD float load(float v, float) { return v; }
 PYKIT_HD float load(std::uint16_t v, float) { return half_bits_to_float(v); }
 PYKIT_HD float load(std::int8_t v, float scale) { return float(v) * scale; }
 PYKIT_HD void store(float& out, float v, float) { out = v; }
 PYKIT_HD void store(std::uint16_t& out, float v, float) { out = float_to_half_bits(v); }
-PYKIT_HD void store(std::int8_t& out, float v, float scale) { out = quantize_int8(v / scale); }
+PYKIT_HD void store(std::int8_t& out, float v, float inv_scale) { out = quantize_int8(v * inv_scale); }
+PYKIT_HD float out_inv_scale(const Scales& s) { return 1.f / s.y; }
 
 // y = (v - mean) * rstd * gamma + beta, in fp32: the one formula of both backends.
 PYKIT_HD float normalize(float v, float mean, float rstd, float gamma, float beta) {
@@ -126,8 +130,9 @@ inline void normalize_row_host(const T* x, const T* gamma, const T* beta, T* y, 
         sum_sq = blocked_sum(sq, cols, partial);
     }
     const float rstd = rstd_from(sum_sq, cols, eps, p);
+    const float inv_y = out_inv_scale(s);
     for (std::int32_t c = 0; c < cols; ++c)
-        store(y[c], normalize(v[c], mean, rstd, load(gamma[c], s.scale), load(beta[c], s.bias)), s.y);
+        store(y[c], normalize(v[c], mean, rstd, load(gamma[c], s.scale), load(beta[c], s.bias)), inv_y);
 }
 
 } }  // namespace pykit::layer_norm

@@ -2,6 +2,24 @@
 
 #include <cstdint>
 
+// A/B variants (docs/benchmarks/README.md, version table; benchmarks/ab.sh builds each with -D):
+//   PYKIT_LN_VEC_BYTES   bytes per vector load/store: 16 (every precision moves 16 bytes per
+//                        instruction) or 0 (v4's 4 elements: 16 B fp32, 8 B fp16, 4 B int8).
+//   PYKIT_LN_FAST_INT8   1: int8 <-> fp32 with byte permutes and magic-number adds (integer/FP32
+//                        pipes, bit-identical to the casts); 0: the casts (I2F/F2I, quarter rate).
+//   PYKIT_LN_EARLY_AFFINE 1: scale and bias loaded with x, before the reductions (their L2 round
+//                        trip overlaps the statistics); 0: after them (v4).
+// Choosing a default is the one line of each #define below.
+#ifndef PYKIT_LN_VEC_BYTES
+#define PYKIT_LN_VEC_BYTES 16
+#endif
+#ifndef PYKIT_LN_FAST_INT8
+#define PYKIT_LN_FAST_INT8 1
+#endif
+#ifndef PYKIT_LN_EARLY_AFFINE
+#define PYKIT_LN_EARLY_AFFINE 0
+#endif
+
 namespace pykit { namespace layer_norm {
 
 namespace {
@@ -10,6 +28,61 @@ template <class T, int N>
 struct alignas(sizeof(T) * N) Pack {
     T v[N];
 };
+
+// Pack <-> fp32 values. Generic: the core's load/store per element.
+template <class T, int N>
+__device__ __forceinline__ void unpack(const Pack<T, N>& p, float (&out)[N], float scale) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) out[j] = load(p.v[j], scale);
+}
+template <class T, int N>
+__device__ __forceinline__ void pack(const float (&in)[N], Pack<T, N>& p, float inv_scale) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) store(p.v[j], in[j], inv_scale);
+}
+
+#if PYKIT_LN_FAST_INT8
+// int8 byte k of word w -> float, exactly: 0x4B000000 | (byte ^ 0x80) is 2^23 + byte + 128.
+__device__ __forceinline__ float int8_byte_to_float(unsigned w, int k) {
+    return __int_as_float(int(__byte_perm(w ^ 0x80808080u, 0x4B000000u, 0x7540u | unsigned(k)))) - 8388736.f;
+}
+// quantize_int8(x) bit for bit: NaN -> 0, clamp to +-127, then x + 1.5 * 2^23 rounds half to
+// even (the FADD's rounding = rintf) and leaves the integer in the low byte, two's complement.
+__device__ __forceinline__ unsigned quantized_byte(float x) {
+    const float t = x != x ? 0.f : fminf(fmaxf(x, -127.f), 127.f);
+    return unsigned(__float_as_int(t + 12582912.f)) & 0xFFu;
+}
+template <int N>
+__device__ __forceinline__ void unpack(const Pack<std::int8_t, N>& p, float (&out)[N], float scale) {
+    if constexpr (N % 4 != 0) {
+#pragma unroll
+        for (int j = 0; j < N; ++j) out[j] = load(p.v[j], scale);
+    } else {
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            const unsigned word = reinterpret_cast<const unsigned*>(p.v)[w];
+#pragma unroll
+            for (int k = 0; k < 4; ++k) out[4 * w + k] = int8_byte_to_float(word, k) * scale;
+        }
+    }
+}
+template <int N>
+__device__ __forceinline__ void pack(const float (&in)[N], Pack<std::int8_t, N>& p, float inv_scale) {
+    if constexpr (N % 4 != 0) {
+#pragma unroll
+        for (int j = 0; j < N; ++j) store(p.v[j], in[j], inv_scale);
+    } else {
+#pragma unroll
+        for (int w = 0; w < N / 4; ++w) {
+            const unsigned lo = __byte_perm(quantized_byte(in[4 * w] * inv_scale),
+                                            quantized_byte(in[4 * w + 1] * inv_scale), 0x0040u);
+            const unsigned hi = __byte_perm(quantized_byte(in[4 * w + 2] * inv_scale),
+                                            quantized_byte(in[4 * w + 3] * inv_scale), 0x0040u);
+            reinterpret_cast<unsigned*>(p.v)[w] = __byte_perm(lo, hi, 0x5410u);
+        }
+    }
+}
+#endif
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -58,18 +131,21 @@ template <class T, int VEC, int ITEMS, class Sum>
 __device__ __forceinline__ void row_in_registers(const T* __restrict__ x, const T* __restrict__ gamma,
                                                  const T* __restrict__ beta, T* __restrict__ y, int cols, int tid,
                                                  int width, float eps, const Scales& s, Sum sum) {
+    using P = Pack<T, VEC>;
     float v[ITEMS][VEC];
+    P g[ITEMS], b[ITEMS];
     float acc = 0.f;
 #pragma unroll
     for (int it = 0; it < ITEMS; ++it) {
         const int c = (it * width + tid) * VEC;
         if (c < cols) {
-            const Pack<T, VEC> p = *reinterpret_cast<const Pack<T, VEC>*>(x + c);
+            unpack(*reinterpret_cast<const P*>(x + c), v[it], s.x);
+#if PYKIT_LN_EARLY_AFFINE
+            g[it] = *reinterpret_cast<const P*>(gamma + c);
+            b[it] = *reinterpret_cast<const P*>(beta + c);
+#endif
 #pragma unroll
-            for (int j = 0; j < VEC; ++j) {
-                v[it][j] = load(p.v[j], s.x);
-                acc += v[it][j];
-            }
+            for (int j = 0; j < VEC; ++j) acc += v[it][j];
         } else {
 #pragma unroll
             for (int j = 0; j < VEC; ++j) v[it][j] = 0.f;
@@ -108,17 +184,23 @@ __device__ __forceinline__ void row_in_registers(const T* __restrict__ x, const 
         sum_sq = sum(sq);
     }
     const float rstd = rstd_from(sum_sq, cols, eps, p);
+    const float inv_y = out_inv_scale(s);
 #pragma unroll
     for (int it = 0; it < ITEMS; ++it) {
         const int c = (it * width + tid) * VEC;
         if (c < cols) {
-            const Pack<T, VEC> g = *reinterpret_cast<const Pack<T, VEC>*>(gamma + c);
-            const Pack<T, VEC> b = *reinterpret_cast<const Pack<T, VEC>*>(beta + c);
-            Pack<T, VEC> out;
+#if !PYKIT_LN_EARLY_AFFINE
+            g[it] = *reinterpret_cast<const P*>(gamma + c);
+            b[it] = *reinterpret_cast<const P*>(beta + c);
+#endif
+            float gf[VEC], bf[VEC], out[VEC];
+            unpack(g[it], gf, s.scale);
+            unpack(b[it], bf, s.bias);
 #pragma unroll
-            for (int j = 0; j < VEC; ++j)
-                store(out.v[j], normalize(v[it][j], mean, rstd, load(g.v[j], s.scale), load(b.v[j], s.bias)), s.y);
-            *reinterpret_cast<Pack<T, VEC>*>(y + c) = out;
+            for (int j = 0; j < VEC; ++j) out[j] = normalize(v[it][j], mean, rstd, gf[j], bf[j]);
+            P o;
+            pack(out, o, inv_y);
+            *reinterpret_cast<P*>(y + c) = o;
         }
     }
 }
@@ -179,8 +261,9 @@ __global__ void __launch_bounds__(kStreamThreads)
             sum_sq = sum(sq);
         }
         const float rstd = rstd_from(sum_sq, g.cols, eps, p);
+        const float inv_y = out_inv_scale(s);
         for (int c = threadIdx.x; c < g.cols; c += kStreamThreads)
-            store(yr[c], normalize(load(xr[c], s.x), mean, rstd, load(gamma[c], s.scale), load(beta[c], s.bias)), s.y);
+            store(yr[c], normalize(load(xr[c], s.x), mean, rstd, load(gamma[c], s.scale), load(beta[c], s.bias)), inv_y);
     }
 }
 
@@ -192,23 +275,26 @@ unsigned grid_for(std::int64_t blocks) {
 template <class T, int VEC>
 cudaError_t run_vec(const T* x, const T* gamma, const T* beta, T* y, const Geometry& g, float eps, const Scales& s,
                     cudaStream_t stream) {
+    // ITEMS packs per thread; every thread adds at most max(per-thread bucket, VEC) <= 32 values in
+    // order (the spec's error model: chunks of <= 32, then a tree).
+    constexpr auto items = [](int per_thread) { return (per_thread + VEC - 1) / VEC; };
     const int cols = g.cols;
     if (cols <= 1024) {
         const unsigned grid = grid_for((g.rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock);
         const unsigned block = 32 * kWarpRowsPerBlock;
         const int per_lane = (cols + 31) / 32;
         if (per_lane <= 4)
-            warp_rows<T, VEC, 4 / VEC><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+            warp_rows<T, VEC, items(4)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
         else if (per_lane <= 8)
-            warp_rows<T, VEC, 8 / VEC><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+            warp_rows<T, VEC, items(8)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
         else if (per_lane <= 16)
-            warp_rows<T, VEC, 16 / VEC><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+            warp_rows<T, VEC, items(16)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
         else
-            warp_rows<T, VEC, 32 / VEC><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+            warp_rows<T, VEC, items(32)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
     } else if (cols <= 256 * 16) {
-        block_rows<T, VEC, 16 / VEC, 256><<<grid_for(g.rows), 256, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+        block_rows<T, VEC, items(16), 256><<<grid_for(g.rows), 256, 0, stream>>>(x, gamma, beta, y, g, eps, s);
     } else if (cols <= 512 * 16) {
-        block_rows<T, VEC, 16 / VEC, 512><<<grid_for(g.rows), 512, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+        block_rows<T, VEC, items(16), 512><<<grid_for(g.rows), 512, 0, stream>>>(x, gamma, beta, y, g, eps, s);
     } else {
         stream_rows<T><<<grid_for(g.rows), kStreamThreads, 0, stream>>>(x, gamma, beta, y, g, eps, s);
     }
@@ -225,11 +311,15 @@ cudaError_t run(const void* x, const void* scale, const void* bias, void* y, con
     const T* gp = static_cast<const T*>(scale);
     const T* bp = static_cast<const T*>(bias);
     T* yp = static_cast<T*>(y);
-    constexpr std::size_t kVecBytes = 4 * sizeof(T);
-    const bool vec4 = g.cols % 4 == 0 && aligned(x, kVecBytes) && aligned(scale, kVecBytes) && aligned(bias, kVecBytes) &&
-                      aligned(y, kVecBytes);
-    return vec4 ? run_vec<T, 4>(xp, gp, bp, yp, g, params.epsilon, s, stream)
-                : run_vec<T, 1>(xp, gp, bp, yp, g, params.epsilon, s, stream);
+    // Widest vector first (PYKIT_LN_VEC_BYTES), then 4 elements, then scalars.
+    constexpr int kWide = PYKIT_LN_VEC_BYTES > 0 ? PYKIT_LN_VEC_BYTES / int(sizeof(T)) : 4;
+    const auto fits = [&](int vec) {
+        const std::size_t bytes = std::size_t(vec) * sizeof(T);
+        return g.cols % vec == 0 && aligned(x, bytes) && aligned(scale, bytes) && aligned(bias, bytes) && aligned(y, bytes);
+    };
+    if (fits(kWide)) return run_vec<T, kWide>(xp, gp, bp, yp, g, params.epsilon, s, stream);
+    if (kWide != 4 && fits(4)) return run_vec<T, 4>(xp, gp, bp, yp, g, params.epsilon, s, stream);
+    return run_vec<T, 1>(xp, gp, bp, yp, g, params.epsilon, s, stream);
 }
 }  // namespace
 

@@ -4,8 +4,10 @@
 // Rows of up to 1024 elements: one warp per row (4 rows per 128-thread block); up to 8192: one
 // block per row (256 or 512 threads). Both hold the row in registers, so x is read once: sum ->
 // mean, sum of squared deviations -> variance, then the normalized row is written. Longer rows:
-// one 1024-thread block per row reading x three times. Loads and stores are 4-wide vectors when
-// the row length is a multiple of 4 and the pointers are aligned. Statistics in fp32 always.
+// one 1024-thread block per row reading x three times. Loads and stores are 16-byte vectors
+// (4 fp32, 8 fp16, 16 int8) when the row length is a multiple of that and the pointers are aligned,
+// else 4-element vectors, else scalars; int8 converts with byte permutes (layer_norm_kernel.cu).
+// Statistics in fp32 always.
 #pragma once
 
 #include <cstdint>

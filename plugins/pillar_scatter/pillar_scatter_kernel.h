@@ -11,7 +11,8 @@
 
 namespace pykit { namespace pillar_scatter {
 
-// Workspace the launcher needs: the int32 owner map [B, ny, nx].
+// Workspace the launcher needs: the int32 owner map [B, ny, nx] (+ v4's occupancy bitmask, + 16
+// bytes for the fused variant's grid barrier counter).
 std::size_t workspace_bytes(const Geometry& g);
 
 // canvas[B, C, ny, nx] from features[P, C] (elements of `precision`), coords[P, 4] and the device

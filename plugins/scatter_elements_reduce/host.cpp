@@ -16,7 +16,7 @@ template <class Index, class T>
 void scatter(const Geometry& g, Reduction r, const Index* indices, const T* updates, std::vector<float>& out) {
     const std::int64_t n = g.index_elements();
     for (std::int64_t e = 0; e < n; ++e) {
-        const std::int64_t dest = destination(g, e, indices[e]);
+        const std::int64_t dest = destination(g, e, indices[index_offset(g, e)]);
         if (dest < 0) continue;
         float& slot = out[std::size_t(dest)];
         slot = combine(r, slot, float(updates[e]));
@@ -37,10 +37,10 @@ std::vector<py::array> run(const host::Call& call) {
     const py::array& data = bound.input(0);
     const py::array& indices = bound.input(1);
 
-    std::vector<py::ssize_t> data_shape = bound.shape(0), index_shape = bound.shape(1);
-    const Geometry g = make_geometry(attrs.axis, std::int32_t(data.ndim()), data_shape.data(),
-                                     std::int32_t(indices.ndim()), index_shape.data());
-    require(bound.shape(2) == index_shape, name, "input 'updates' must have the shape of 'indices'");
+    std::vector<py::ssize_t> data_shape = bound.shape(0), index_shape = bound.shape(1), update_shape = bound.shape(2);
+    const Geometry g = make_geometry(attrs.axis, attrs.broadcast_indices != 0, std::int32_t(data.ndim()), data_shape.data(),
+                                     std::int32_t(indices.ndim()), index_shape.data(), std::int32_t(update_shape.size()),
+                                     update_shape.data());
 
     const std::int64_t n = g.data_elements();
     std::vector<float> acc(std::size_t(n > 0 ? n : 0));  // the fp32 accumulator (the output itself for fp32)

@@ -3,7 +3,9 @@
 The reference applies the updates in float64, sequentially in index order (row-major over the
 indices tensor), with numpy's unbuffered ``ufunc.at``: repeated destinations accumulate, as ONNX
 ScatterElements with a reduction defines. Negative indices wrap once; indices still out of range
-are skipped, as the plugin skips them (ONNX calls them an error).
+are skipped, as the plugin skips them (ONNX calls them an error). broadcast_indices = 1: indices
+are first broadcast to updates' shape (numpy's rule, dims of extent 1), which is what the ONNX
+Expand the surgery rule folds in computes.
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ def scatter_elements_reduce(inputs: dict[str, np.ndarray], attrs: dict) -> dict[
     data = np.asarray(inputs["data"], dtype=np.float64)
     indices = np.asarray(inputs["indices"])
     updates = np.asarray(inputs["updates"], dtype=np.float64)
+    if int(attrs.get("broadcast_indices", 0)):
+        if indices.ndim != updates.ndim or any(i not in (1, u) for i, u in zip(indices.shape, updates.shape)):
+            raise ValueError(f"indices {indices.shape} do not broadcast to updates {updates.shape} dim by dim")
+        indices = np.broadcast_to(indices, updates.shape)
     if updates.shape != indices.shape:
         raise ValueError(f"updates has shape {updates.shape}, indices {indices.shape}")
     reduction = attrs.get("reduction", "none")
@@ -109,9 +115,34 @@ def _case(name, rng, data_shape, idx_shape, axis, reduction, kmax=4, negative=0.
                 {"axis": axis, "reduction": reduction})
 
 
+def _rows_case(name, rng, data_shape, idx_shape, reduction, kmax=4, negative=0.0, out_of_range=0.0):
+    """Row-index form (broadcast_indices = 1): indices of shape idx_shape (1 in the broadcast dims),
+    updates [idx_shape[0], data_shape[1:]...] along axis 0, at most kmax updates per destination row."""
+    n = min(idx_shape[0], data_shape[0]) if reduction == "none" else idx_shape[0]
+    upd_shape = (n,) + tuple(data_shape[1:])
+    rows = _capped_indices(rng, (n,), 0, data_shape[0], 1 if reduction == "none" else kmax)
+    base = _case(name, rng, data_shape, (len(rows),), 0, reduction, kmax=kmax, negative=negative,
+                 out_of_range=out_of_range, indices=rows)
+    idx = base.inputs["indices"].reshape((len(rows),) + tuple(idx_shape[1:]))
+    return Case(name, {"data": base.inputs["data"], "indices": idx,
+                       "updates": _values(rng, (len(rows),) + upd_shape[1:], reduction)},
+                {"axis": 0, "reduction": reduction, "broadcast_indices": 1})
+
+
+def _broadcast_case(name, rng, data_shape, idx_shape, upd_shape, axis, reduction):
+    """broadcast_indices = 1 in general: indices idx_shape (1 where it broadcasts) against updates upd_shape."""
+    base = _case(name, rng, data_shape, idx_shape, axis, reduction)
+    return Case(name, {"data": base.inputs["data"], "indices": base.inputs["indices"],
+                       "updates": _values(rng, upd_shape, reduction)},
+                {"axis": axis, "reduction": reduction, "broadcast_indices": 1})
+
+
 def _check(case: Case) -> Case:
     """The error model's premises (spec.toml): <= MAX_UPDATES_PER_ELEMENT per element, |add values| <= 1."""
-    flat, keep = destinations(case.inputs["data"].shape, case.inputs["indices"], case.attrs["axis"])
+    indices = case.inputs["indices"]
+    if case.attrs.get("broadcast_indices"):
+        indices = np.broadcast_to(indices, case.inputs["updates"].shape)
+    flat, keep = destinations(case.inputs["data"].shape, indices, case.attrs["axis"])
     counts = np.bincount(flat[keep], minlength=1) if keep.any() else np.zeros(1, np.int64)
     limit = 1 if case.attrs["reduction"] == "none" else MAX_UPDATES_PER_ELEMENT
     assert counts.max() <= limit, f"{case.name}: {counts.max()} updates on one element (limit {limit})"
@@ -140,6 +171,14 @@ def _cases(rng):
     yield _case("add_large_262144x16", rng, (262144, 16), (8192, 16), 0, "add", kmax=8,
                 indices=_hot_rows(rng, 262144, 8192, 16))
     yield _case("max_large_axis1", rng, (65536, 16), (65536, 24), 1, "max", kmax=8, negative=0.2)
+    # row-index form (broadcast_indices = 1): what rules.py makes of scatter_add(0, idx.unsqueeze(-1).expand_as(src))
+    for reduction in REDUCTIONS:
+        yield _rows_case(f"{reduction}_rows", rng, (9, 8), (20, 1), reduction, negative=0.3, out_of_range=0.2)
+    yield _rows_case("add_rows_odd_width", rng, (6, 5), (14, 1), "add")
+    yield _rows_case("max_rows_rank3", rng, (7, 3, 4), (18, 1, 1), "max", negative=0.5)
+    yield _rows_case("add_rows_large_262144x16", rng, (262144, 16), (131072, 1), "add", kmax=8)
+    yield _broadcast_case("add_broadcast_middle_dim", rng, (5, 4, 6), (9, 1, 6), (9, 4, 6), 0, "add")
+    yield _broadcast_case("min_broadcast_axis_last", rng, (3, 4, 7), (1, 4, 12), (3, 4, 12), 2, "min")
 
 
 def _hot_rows(rng, dim, n, cols):

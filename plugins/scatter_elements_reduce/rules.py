@@ -4,6 +4,14 @@ TensorRT 8.5/8.6 import ScatterElements but ignore ``reduction`` (silently wrong
 replaces every ScatterElements whose reduction is not "none" (and, when forced with
 ``pykit patch --node``, any ScatterElements) by the plugin: inputs data, indices (Cast to int32
 when int64), updates; attributes axis (ONNX default 0) and reduction (ONNX default "none").
+
+Row indices: when the indices are an Expand (or a Tile) of a tensor of the same rank, as exporters
+write ``scatter_add(0, idx.unsqueeze(-1).expand_as(src))`` (Reshape/Unsqueeze -> Expand(Shape(src))),
+the plugin takes the tensor before the Expand with ``broadcast_indices = 1``: the kernel reads one
+index per row instead of one per update element (67 MB of int32 at 1M x 16 updates). Expand's
+broadcast of a same-rank tensor is dim by dim "extent 1 repeats, else equal", exactly what
+broadcast_indices computes; Tile is taken where every repeated dim has extent 1 (then it is that
+broadcast too). The Expand/Tile is left to its other consumers, or removed with its last one.
 """
 from __future__ import annotations
 
@@ -29,13 +37,72 @@ def _axis_outside_rank(node):
     return None
 
 
+def _static_dim(d) -> bool:
+    return isinstance(d, (int, np.integer)) and d >= 0
+
+
+def row_index_source(node):
+    """The tensor whose Expand/Tile is ScatterElements ``node``'s indices, when broadcasting it dim by
+    dim gives those indices (so the plugin can take it with broadcast_indices = 1); else None."""
+    from pykit.surgeon.rules import RuleContext
+
+    indices, updates = node.inputs[1], node.inputs[2]
+    if len(indices.inputs) != 1 or indices.inputs[0].op not in ("Expand", "Tile"):
+        return None
+    producer = indices.inputs[0]
+    src = producer.inputs[0]
+    if src.shape is None or updates.shape is None or len(src.shape) != len(updates.shape):
+        return None  # a rank-raising Expand prepends dims: not taken
+    if src.dtype is None or np.dtype(src.dtype) not in (np.dtype(np.int32), np.dtype(np.int64)):
+        return None
+    if producer.op == "Tile":
+        repeats = RuleContext.const_value(producer.inputs[1])
+        if repeats is None or repeats.size != len(src.shape):
+            return None
+        for r, d in zip(repeats.reshape(-1).tolist(), src.shape):
+            if r != 1 and not (_static_dim(d) and d == 1):
+                return None  # Tile of an extent > 1 repeats the block, which no broadcast does
+    if not any(_static_dim(d) and d == 1 and not (_static_dim(u) and u == 1) for d, u in zip(src.shape, updates.shape)):
+        return None  # nothing is broadcast: the indices are read as they are
+    return src
+
+
 class _ScatterReplacement(Replacement):
     def __call__(self, ctx, node, forced: bool):
         if node.op == self.op:
             reason = _axis_outside_rank(node)
             if reason:
                 return reason
+            # reduction 'none' (taken only when forced) keeps the ONNX form: with duplicate rows its
+            # result is undefined, and the proof can only say so for the indices as ONNX has them
+            src = row_index_source(node) if node.attrs.get("reduction", "none") != "none" else None
+            if src is not None:
+                return self._row_index(ctx, node, src, forced)
         return super().__call__(ctx, node, forced)
+
+    def _row_index(self, ctx, node, src, forced):
+        spec = ctx.spec(self.plugin)
+        unknown = set(node.attrs) - {"axis", "reduction"}
+        if unknown:
+            return f"ONNX attribute(s) {sorted(unknown)} have no plugin counterpart"
+        attrs = {"axis": int(node.attrs.get("axis", 0)), "reduction": node.attrs.get("reduction", "none"),
+                 "broadcast_indices": 1}
+        try:
+            spec.resolve_attributes(attrs)
+        except Exception as exc:
+            return f"attributes do not fit the spec: {exc}"
+        data, _, updates = node.inputs[:3]
+        producer = node.inputs[1].inputs[0].op
+        idx = ctx.as_int32(src, f"for {spec.name} input 'indices'")
+        outs = list(node.outputs)
+        name = node.name or ctx.unique(spec.name)
+        ctx.detach(node)
+        ctx.plugin_node(spec, [data, idx, updates], outs, attrs, name)
+        shown = ", ".join(f"{k}={v!r}" for k, v in spec.resolve_attributes(attrs).items())
+        return Change(ctx.rule.name, "replaced", ctx.path, [name],
+                      f"{self.op} of {producer}('{src.name}' {list(src.shape)}) -> {spec.name} v{spec.version} "
+                      f"({spec.namespace}) {{{shown}}}: one index per row, not one per element"
+                      f"{' (forced)' if forced else ''}", plugin_node=name)
 
 
 register_replacement(
@@ -56,9 +123,9 @@ register_replacement(
 # updates[i] (shape data.shape[k:]) into the slice data[indices[i]]. Viewed as
 #     data2    = Reshape(data, [-1, S])                       S = prod(data.shape[k:])
 #     row      = sum_j indices[..., j] * stride_j             stride_j = prod(data.shape[j+1:k])
-#     indices2 = Expand(Reshape(row, [-1, 1]), [1, S])
+#     indices2 = Reshape(row, [-1, 1])                        one index per row (broadcast_indices = 1)
 #     updates2 = Reshape(updates, [-1, S])
-#     out      = Reshape(ScatterElementsReduce(data2, indices2, updates2, axis=0), Shape(data))
+#     out      = Reshape(ScatterElementsReduce(data2, indices2, updates2, axis=0, broadcast_indices=1), Shape(data))
 # it is ScatterElements along axis 0 with the same reduction, in the same update order: exact for
 # every in-range index (negative ones are outside ScatterND's domain).
 
@@ -103,9 +170,7 @@ def scatter_nd_reduce(ctx, node, forced):
             col = ctx.add_node("Mul", [col, ctx.constant("stride", np.asarray(strides[j], i32))], i32, lead, name="nd_stride")
         row = col if row is None else ctx.add_node("Add", [row, col], i32, lead, name="nd_row")
     n = int(np.prod(lead, dtype=np.int64)) if _static(lead) else None
-    row = ctx.add_node("Reshape", [row, ctx.constant("shape", np.asarray([-1, 1], np.int64))], i32, [n, 1], name="nd_rows")
-    idx2 = ctx.add_node("Expand", [row, ctx.constant("shape", np.asarray([1, slice_size], np.int64))], i32,
-                        [n, slice_size], name="nd_index")
+    idx2 = ctx.add_node("Reshape", [row, ctx.constant("shape", np.asarray([-1, 1], np.int64))], i32, [n, 1], name="nd_rows")
     flat = ctx.constant("shape", np.asarray([-1, slice_size], np.int64))
     data2 = ctx.add_node("Reshape", [data, flat], data.dtype, [rows, slice_size], name="nd_data")
     upd2 = ctx.add_node("Reshape", [updates, flat], updates.dtype, [n, slice_size], name="nd_updates")
@@ -114,9 +179,9 @@ def scatter_nd_reduce(ctx, node, forced):
     out = node.outputs[0]
     shape_of = ctx.add_node("Shape", [data], np.int64, [rank], name="nd_shape")
     ctx.detach(node)
-    ctx.plugin_node(spec, [data2, idx2, upd2], [out2], {"axis": 0, "reduction": reduction}, name)
+    ctx.plugin_node(spec, [data2, idx2, upd2], [out2], {"axis": 0, "reduction": reduction, "broadcast_indices": 1}, name)
     ctx.graph.nodes.append(gs.Node("Reshape", ctx.unique("nd_out"), inputs=[out2, shape_of], outputs=[out]))
     return Change(ctx.rule.name, "replaced", ctx.path, [node.name or "ScatterND"],
                   f"ScatterND(reduction={reduction!r}, k={k}) -> ScatterElementsReduce v{spec.version} ({spec.namespace}) "
-                  f"{{axis=0, reduction={reduction!r}}} over data as [rows, {slice_size}], row index "
+                  f"{{axis=0, reduction={reduction!r}, broadcast_indices=1}} over data as [rows, {slice_size}], row index "
                   f"= indices . {strides}{' (forced)' if forced else ''}", plugin_node=name)

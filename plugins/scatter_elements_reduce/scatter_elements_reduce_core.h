@@ -1,9 +1,12 @@
 // ScatterElementsReduce kernel core: the math, shared by the CUDA launcher and the CPU host backend.
 //
-// output = data; then for every element e of indices (row-major):
+// output = data; then for every element e of updates (row-major):
 //   output[dest(e)] = combine(output[dest(e)], updates[e])
-// where dest(e) is e's coordinates over the indices shape with the axis coordinate replaced by
-// indices[e] (negative: + dim, once). An index still outside [0, dim), or a non-axis coordinate
+// where dest(e) is e's coordinates over the updates shape with the axis coordinate replaced by
+// index(e) (negative: + dim, once). index(e) = indices[e] (ONNX: indices has updates' shape), or,
+// with broadcast_indices, indices at e's coordinates with every dim where indices has extent 1
+// taken as 0: one index per row for scatter_add(0, idx.unsqueeze(-1).expand_as(src)), the Expand
+// folded into the plugin (spec.toml). An index still outside [0, dim), or a non-axis coordinate
 // outside data's shape, makes dest(e) = -1 and the update is skipped: bad indices never address
 // memory outside the output.
 //
@@ -32,7 +35,9 @@ struct Geometry {
     std::int32_t rank;
     std::int32_t axis;                    // normalised to [0, rank)
     std::int64_t data_dims[kMaxRank];
-    std::int64_t index_dims[kMaxRank];    // indices and updates
+    std::int64_t index_dims[kMaxRank];    // updates (and indices unless broadcast): the iteration space
+    std::int64_t indices_dims[kMaxRank];  // the indices tensor: index_dims[d], or 1 where it broadcasts
+    bool broadcast;                       // some indices_dims[d] == 1 < index_dims[d]
 
     PYKIT_HD std::int64_t data_elements() const {
         std::int64_t n = 1;
@@ -46,7 +51,20 @@ struct Geometry {
     }
 };
 
-// Flat destination in data of index element e holding `index`, or -1 when the update is skipped.
+// Flat offset in the indices tensor of update element e (e itself unless indices broadcast).
+PYKIT_HD std::int64_t index_offset(const Geometry& g, std::int64_t e) {
+    if (!g.broadcast) return e;
+    std::int64_t offset = 0, stride = 1, rest = e;
+    for (int d = g.rank - 1; d >= 0; --d) {
+        const std::int64_t c = rest % g.index_dims[d];
+        rest /= g.index_dims[d];
+        if (g.indices_dims[d] != 1) offset += c * stride;
+        stride *= g.indices_dims[d];
+    }
+    return offset;
+}
+
+// Flat destination in data of update element e holding `index`, or -1 when the update is skipped.
 template <class Index>
 PYKIT_HD std::int64_t destination(const Geometry& g, std::int64_t e, Index index) {
     std::int64_t i = std::int64_t(index);

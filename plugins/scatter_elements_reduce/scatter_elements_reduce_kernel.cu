@@ -3,6 +3,14 @@
 #include "common/cuda_check.h"
 #include "common/numeric.h"
 
+// A/B variant (docs/benchmarks/README.md, version table; benchmarks/ab.sh builds it with -D):
+//   PYKIT_SER_VEC_WIDEN  1: fp16's widen and narrow passes move 8 elements per thread (16-byte
+//                        fp16 side, two 16-byte fp32 sides); 0: one element per thread (v4).
+// Choosing the default is the one #define line below.
+#ifndef PYKIT_SER_VEC_WIDEN
+#define PYKIT_SER_VEC_WIDEN 1
+#endif
+
 namespace pykit { namespace scatter_elements_reduce {
 
 namespace {
@@ -36,7 +44,7 @@ __global__ void scatter(Reduction r, const Index* indices, const T* updates, flo
     const std::int64_t n = g.index_elements();
     for (std::int64_t e = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
          e += std::int64_t(gridDim.x) * blockDim.x) {
-        const std::int64_t dest = destination(g, e, indices[e]);
+        const std::int64_t dest = destination(g, e, indices[index_offset(g, e)]);
         if (dest >= 0) apply(r, out + dest, load(updates, e));
     }
 }
@@ -119,6 +127,71 @@ __global__ void __launch_bounds__(kThreads) scatter_vec4(Reduction r, const Inde
 
 bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0; }
 
+unsigned grid_for(std::int64_t n);
+
+// Row-index form (broadcast_indices, axis 0, indices [N, 1, ..., 1], updates [N, row...] with
+// data [M, row...]): update row n goes to data row indices[n] as a whole. One thread per VEC
+// elements of a row; the row's index is read once per thread from L1/L2 (the `row_len / VEC`
+// threads of a row share one 4-byte load, instead of one int32 per element streamed from DRAM);
+// the destination is index * row_len + offset, no per-dim division. Count: 32-bit when the
+// vector count fits (the division by the row's vector count dominates otherwise).
+template <int VEC>
+struct RowVec;
+template <>
+struct RowVec<4> {
+    template <class T>
+    static __device__ __forceinline__ float4 load(const T* p, std::int64_t e) { return Quad<T>::load(p, e); }
+    static __device__ __forceinline__ void apply(Reduction r, float* out, const float4& v) { apply4(r, out, v); }
+};
+template <>
+struct RowVec<1> {
+    template <class T>
+    static __device__ __forceinline__ float load(const T* p, std::int64_t e) { return scatter_elements_reduce::load(p, e); }
+    static __device__ __forceinline__ void apply(Reduction r, float* out, float v) { scatter_elements_reduce::apply(r, out, v); }
+};
+
+template <class T, class Index, int VEC, class Count>
+__global__ void __launch_bounds__(kThreads) scatter_rows(Reduction r, const Index* __restrict__ indices,
+                                                         const T* __restrict__ updates, float* out, Count rows,
+                                                         Count row_vectors, std::int64_t dim) {
+    const Count total = rows * row_vectors;
+    for (Count q = Count(blockIdx.x) * blockDim.x + threadIdx.x; q < total; q += Count(gridDim.x) * blockDim.x) {
+        const Count n = q / row_vectors;
+        const Count j = q - n * row_vectors;
+        std::int64_t i = std::int64_t(__ldg(indices + n));
+        if (i < 0) i += dim;
+        if (i < 0 || i >= dim) continue;
+        const auto v = RowVec<VEC>::load(updates, std::int64_t(q) * VEC);
+        RowVec<VEC>::apply(r, out + (i * std::int64_t(row_vectors) + std::int64_t(j)) * VEC, v);
+    }
+}
+
+// Whether g is the row-index form: axis 0, indices broadcast over every dim but the first, and
+// updates rows as long as data's (then row_len = the elements of one row).
+bool row_form(const Geometry& g, std::int64_t& row_len) {
+    if (!g.broadcast || g.axis != 0) return false;
+    row_len = 1;
+    for (int d = 1; d < g.rank; ++d) {
+        if (g.indices_dims[d] != 1 || g.index_dims[d] != g.data_dims[d]) return false;
+        row_len *= g.index_dims[d];
+    }
+    return true;
+}
+
+template <class T, class Index, int VEC>
+cudaError_t launch_rows(Reduction r, const Index* indices, const T* updates, float* out, const Geometry& g,
+                        std::int64_t row_len, cudaStream_t stream) {
+    const std::int64_t rows = g.index_dims[0], row_vectors = row_len / VEC, total = rows * row_vectors;
+    const unsigned grid = grid_for(total);
+    if (total < (std::int64_t(1) << 31) - std::int64_t(65535) * 8 * kThreads)  // q + stride stays in 32 bits
+        scatter_rows<T, Index, VEC, std::uint32_t><<<grid, kThreads, 0, stream>>>(
+            r, indices, updates, out, std::uint32_t(rows), std::uint32_t(row_vectors), g.data_dims[0]);
+    else
+        scatter_rows<T, Index, VEC, std::uint64_t><<<grid, kThreads, 0, stream>>>(
+            r, indices, updates, out, std::uint64_t(rows), std::uint64_t(row_vectors), g.data_dims[0]);
+    return cudaGetLastError();
+}
+
 __global__ void widen(const std::uint16_t* in, float* out, std::int64_t n) {
     for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
          i += std::int64_t(gridDim.x) * blockDim.x)
@@ -128,6 +201,42 @@ __global__ void widen(const std::uint16_t* in, float* out, std::int64_t n) {
 __global__ void narrow(const float* in, std::uint16_t* out, std::int64_t n) {
     for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
          i += std::int64_t(gridDim.x) * blockDim.x)
+        out[i] = float_to_half_bits(in[i]);
+}
+
+// 8 elements per thread; the tail (n % 8) by the first threads one element each. 16-byte aligned
+// pointers (the launcher checks).
+__global__ void widen8(const std::uint16_t* __restrict__ in, float* __restrict__ out, std::int64_t n) {
+    const std::int64_t groups = n / 8;
+    const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
+    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < groups; i += stride) {
+        const uint4 h = __ldcs(reinterpret_cast<const uint4*>(in) + i);
+        const unsigned w[4] = {h.x, h.y, h.z, h.w};
+        float v[8];
+#pragma unroll
+        for (int k = 0; k < 8; ++k) v[k] = half_bits_to_float(std::uint16_t(w[k / 2] >> (16 * (k % 2))));
+        float4* o = reinterpret_cast<float4*>(out) + 2 * i;
+        o[0] = make_float4(v[0], v[1], v[2], v[3]);
+        o[1] = make_float4(v[4], v[5], v[6], v[7]);
+    }
+    for (std::int64_t i = groups * 8 + std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+        out[i] = half_bits_to_float(in[i]);
+}
+
+__global__ void narrow8(const float* __restrict__ in, std::uint16_t* __restrict__ out, std::int64_t n) {
+    const std::int64_t groups = n / 8;
+    const std::int64_t stride = std::int64_t(gridDim.x) * blockDim.x;
+    for (std::int64_t i = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < groups; i += stride) {
+        const float4 a = __ldcs(reinterpret_cast<const float4*>(in) + 2 * i);
+        const float4 b = __ldcs(reinterpret_cast<const float4*>(in) + 2 * i + 1);
+        const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+        unsigned w[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k)
+            w[k] = unsigned(float_to_half_bits(v[2 * k])) | (unsigned(float_to_half_bits(v[2 * k + 1])) << 16);
+        reinterpret_cast<uint4*>(out)[i] = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+    for (std::int64_t i = groups * 8 + std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
         out[i] = float_to_half_bits(in[i]);
 }
 
@@ -142,9 +251,22 @@ cudaError_t scatter_into(IndexType index_type, Reduction r, const void* indices,
     const std::int64_t n = g.index_elements();
     if (n == 0) return cudaSuccess;
     const int last = g.rank - 1;
+    const bool updates_aligned = sizeof(T) == 2 ? (reinterpret_cast<std::uintptr_t>(updates) & 7u) == 0 : aligned16(updates);
+    std::int64_t row_len = 0;
+    if (row_form(g, row_len)) {
+        const bool vec = row_len % 4 == 0 && aligned16(out) && updates_aligned;
+        if (index_type == IndexType::kInt64) {
+            const auto* idx = static_cast<const std::int64_t*>(indices);
+            return vec ? launch_rows<T, std::int64_t, 4>(r, idx, updates, out, g, row_len, stream)
+                       : launch_rows<T, std::int64_t, 1>(r, idx, updates, out, g, row_len, stream);
+        }
+        const auto* idx = static_cast<const std::int32_t*>(indices);
+        return vec ? launch_rows<T, std::int32_t, 4>(r, idx, updates, out, g, row_len, stream)
+                   : launch_rows<T, std::int32_t, 1>(r, idx, updates, out, g, row_len, stream);
+    }
     // Vector path: rows of 4 along the last dimension that is not the axis, every 4 elements
     // starting at a multiple of 4 in both indices and data, 16-byte aligned buffers.
-    const bool vector = g.axis != last && g.index_dims[last] % 4 == 0 && g.data_dims[last] % 4 == 0 &&
+    const bool vector = !g.broadcast && g.axis != last && g.index_dims[last] % 4 == 0 && g.data_dims[last] % 4 == 0 &&
                         aligned16(indices) && aligned16(out) && (sizeof(T) == 2 || aligned16(updates)) &&
                         (sizeof(T) != 2 || (reinterpret_cast<std::uintptr_t>(updates) & 7u) == 0);
     if (vector) {
@@ -180,11 +302,18 @@ cudaError_t launch(Precision precision, IndexType index_type, Reduction reductio
     }
     if (workspace == nullptr) return cudaErrorInvalidValue;
     auto* acc = static_cast<float*>(workspace);
-    widen<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const std::uint16_t*>(data), acc, n);
+    const bool vec8 = PYKIT_SER_VEC_WIDEN && aligned16(data) && aligned16(acc) && aligned16(output);
+    if (vec8)
+        widen8<<<grid_for((n + 7) / 8), kThreads, 0, stream>>>(static_cast<const std::uint16_t*>(data), acc, n);
+    else
+        widen<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const std::uint16_t*>(data), acc, n);
     PYKIT_CUDA_RETURN_IF_ERROR(cudaGetLastError());
     PYKIT_CUDA_RETURN_IF_ERROR(scatter_into(index_type, reduction, indices,
                                             static_cast<const std::uint16_t*>(updates), acc, g, stream));
-    narrow<<<grid_for(n), kThreads, 0, stream>>>(acc, static_cast<std::uint16_t*>(output), n);
+    if (vec8)
+        narrow8<<<grid_for((n + 7) / 8), kThreads, 0, stream>>>(acc, static_cast<std::uint16_t*>(output), n);
+    else
+        narrow<<<grid_for(n), kThreads, 0, stream>>>(acc, static_cast<std::uint16_t*>(output), n);
     return cudaGetLastError();
 }
 

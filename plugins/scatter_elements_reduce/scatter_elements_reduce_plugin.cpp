@@ -38,12 +38,7 @@ public:
     size_t workspace(Precision precision, const trt::Tensors& t) const { return workspace_bytes(precision, geometry(t.in)); }
 
     cudaError_t run(Precision precision, const trt::Tensors& t, void* workspace, cudaStream_t stream) const {
-        const Geometry g = geometry(t.in);
-        const nvinfer1::Dims& idx = t.in[1].dims;
-        const nvinfer1::Dims& upd = t.in[2].dims;
-        bool same = idx.nbDims == upd.nbDims;
-        for (int32_t d = 0; same && d < idx.nbDims; ++d) same = idx.d[d] == upd.d[d];
-        require(same, Attrs::kPluginName, "input 'updates' must have the shape of 'indices'");
+        const Geometry g = geometry(t.in);  // checks updates against indices (broadcast_indices: dims of 1)
         const IndexType index_type = extra_type(1, t.in[1].type) ? IndexType::kInt64 : IndexType::kInt32;
         return launch(precision, index_type, reduction_, t.input(0), t.input(1), t.input(2), t.output(0), workspace, g,
                       stream);
@@ -51,7 +46,8 @@ public:
 
 private:
     Geometry geometry(const nvinfer1::PluginTensorDesc* in) const {
-        return make_geometry(this->attrs_.axis, in[0].dims.nbDims, in[0].dims.d, in[1].dims.nbDims, in[1].dims.d);
+        return make_geometry(this->attrs_.axis, this->attrs_.broadcast_indices != 0, in[0].dims.nbDims, in[0].dims.d,
+                             in[1].dims.nbDims, in[1].dims.d, in[2].dims.nbDims, in[2].dims.d);
     }
 
     Reduction reduction_;

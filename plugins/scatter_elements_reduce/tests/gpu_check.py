@@ -41,10 +41,11 @@ class CudaLauncher:
         rank = data.ndim
         dd = (ctypes.c_longlong * rank)(*data.shape)
         di = (ctypes.c_longlong * rank)(*idx.shape)
+        du = (ctypes.c_longlong * rank)(*upd.shape)  # != indices' shape only with broadcast_indices
         p = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
         status = self.lib.ser_launch(1 if precision == "fp16" else 0, 1 if self.int64 else 0,
                                      REDUCTIONS[attrs["reduction"]], p(data), p(idx), p(upd), p(out), rank,
-                                     attrs["axis"] % rank, dd, di)
+                                     attrs["axis"] % rank, dd, di, du)
         if status:
             raise RuntimeError(f"CUDA error {status}")
         return Run([out], precision)
