@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pykit.surgeon.rules import Change, register
+from pykit.surgeon.rules import Change, register, register_semantics
 
 MMCV_DOMAINS = ("mmcv", "mmdeploy")
 
@@ -108,6 +108,31 @@ def deform_conv(ctx, node, forced):
     mask = node.inputs[4] if _present(node, 4) else None
     return _plugin(ctx, node, node.inputs[0], w, node.inputs[2], bias, mask, attrs,
                    "DeformConv-19" + (" (DCNv2)" if mask is not None else " (DCNv1)"))
+
+
+def _mmcv_original(inputs, attrs):
+    """mmcv's ModulatedDeformConv2d as ONNX defines deformable convolution (onnx.reference's
+    DeformConv in float64, not the plugin's reference): mmcv's symbolic passes input, offset, mask,
+    weight[, bias] with stride/padding/dilation (int or pair: the same both ways), groups and
+    deform_groups; its padding pads both sides of each axis."""
+    from onnx.reference.ops.op_deform_conv import _deform_conv_implementation
+
+    x, offset, mask, weight = (np.asarray(v, np.float64) for v in inputs[:4])
+    bias = np.asarray(inputs[4], np.float64) if len(inputs) > 4 and inputs[4] is not None else None
+
+    def two(v):
+        v = [int(t) for t in np.atleast_1d(v)]
+        return v * 2 if len(v) == 1 else v
+    pad = two(attrs.get("padding", 0))
+    y = _deform_conv_implementation(x, weight, offset, bias, mask, two(attrs.get("dilation", 1)),
+                                    int(attrs.get("groups", 1)), list(weight.shape[2:]),
+                                    int(attrs.get("deform_groups", 1)), pad + pad, two(attrs.get("stride", 1)))
+    return [y.astype(inputs[0].dtype)]
+
+
+for _domain in MMCV_DOMAINS:
+    register_semantics(_domain, "MMCVModulatedDeformConv2d", _mmcv_original,
+                       "ONNX DeformConv semantics (onnx.reference, float64) with mmcv's attributes")
 
 
 @register("mmcv_modulated_deform_conv", plugin="DeformConv2d", ops=["MMCVModulatedDeformConv2d"])

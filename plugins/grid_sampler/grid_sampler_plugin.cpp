@@ -10,8 +10,8 @@
 namespace pykit { namespace grid_sampler {
 
 template <template <class, class> class Base>
-class GridSampleGlue : public Base<GridSampleGlue<Base>, Attrs> {
-    using Super = Base<GridSampleGlue<Base>, Attrs>;
+class GridSamplerGlue : public Base<GridSamplerGlue<Base>, Attrs> {
+    using Super = Base<GridSamplerGlue<Base>, Attrs>;
 
 public:
     using Super::Super;
@@ -48,4 +48,4 @@ public:
 
 } }  // namespace pykit::grid_sampler
 
-PYKIT_DEFINE_CREATORS(grid_sampler, pykit::grid_sampler::GridSampleGlue)
+PYKIT_DEFINE_CREATORS(grid_sampler, pykit::grid_sampler::GridSamplerGlue)

@@ -316,8 +316,9 @@ def _repeated(rows):
 
 def _observed_shapes(source, names, seed: int) -> dict:
     """Shapes of main-graph tensors ``names`` in one onnxruntime run of the whole model ``source`` on
-    seeded inputs (pykit.surgeon.equiv.random_inputs): for values shape inference does not reach,
-    e.g. If outputs whose declared shape is the then-branch's."""
+    seeded inputs (pykit.surgeon.equiv.random_inputs), or onnx.reference's where onnxruntime cannot run
+    it (custom-domain ops, by their registered semantics): for values shape inference does not reach,
+    e.g. If outputs whose declared shape is the then-branch's, Slices of computed bounds."""
     import onnx
 
     from pykit.surgeon.equiv import random_inputs
@@ -330,11 +331,18 @@ def _observed_shapes(source, names, seed: int) -> dict:
     for n in names:
         if n not in known:
             m.graph.output.append(onnx.ValueInfoProto(name=n))
+    feeds = random_inputs(source, seed)
     try:
-        run = _session(m)
-        outs = run(random_inputs(source, seed))
-    except Exception:
-        return {}
+        outs = _session(m)(feeds)
+    except Exception:  # e.g. a custom-domain op: onnx.reference with its registered semantics
+        try:
+            from onnx.reference import ReferenceEvaluator
+
+            from pykit.surgeon.equiv import custom_semantics_ops, onnx_gap_ops
+
+            outs = ReferenceEvaluator(m, new_ops=onnx_gap_ops() + custom_semantics_ops(m)).run(None, feeds)
+        except Exception:
+            return {}
     return {o.name: list(np.shape(v)) for o, v in zip(m.graph.output, outs) if o.name in names}
 
 
@@ -499,7 +507,9 @@ def prove(before, new_nodes, spec, opsets, ir_version, seed: int = 0, count: int
             if _np_dtype(t) is None:
                 raise _Unprovable(f"tensor '{t.name}' has no known dtype")
         sizes: dict = {}
-        unknown = [t.name for t in originals if t.shape is None]
+        # shapes shape inference left open (None, or symbolic/unknown dims): one run of the whole model says
+        unknown = [t.name for t in originals if t.shape is None
+                   or not all(isinstance(d, (int, np.integer)) and d >= 0 for d in t.shape)]
         observed = _observed_shapes(source, unknown, seed) if unknown else {}
         shapes = {t.name: _shape(t, sizes, observed) for t in originals}
         orig_model = _model(region_nodes, originals, [old[o.name] for o in outputs], shapes, opsets, ir_version)

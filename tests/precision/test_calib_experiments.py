@@ -54,6 +54,8 @@ def test_demo_section_calibrates_the_patched_pointpillars_model_on_the_cpu():
     ce = _experiments()
     patched, feeds, calibrators = ce.demo_tensors(None, count=2)
     assert any(n.domain or n.op_type == "PillarScatter" for n in patched.graph.node)  # a plugin node runs (reference)
-    assert len(feeds) == 2 and {"pfn_relu", "bev"} <= set(calibrators)
-    assert calibrators["bev"].min_seen >= 0 and calibrators["bev"].amax_seen > 0  # the canvas: non-negative
-    assert ce.relu_inputs(patched)["pfn_relu"] == "pfn_bn"
+    canvas = next(n.output[0] for n in patched.graph.node if n.op_type == "PillarScatter")
+    relu = next(n for n in patched.graph.node if n.op_type == "Relu")  # the pillar feature net's
+    assert len(feeds) == 2 and {relu.output[0], canvas} <= set(calibrators)
+    assert calibrators[canvas].min_seen >= 0 and calibrators[canvas].amax_seen > 0  # the canvas: non-negative
+    assert ce.relu_inputs(patched)[relu.output[0]] == relu.input[0]
