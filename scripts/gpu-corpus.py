@@ -104,6 +104,9 @@ def native(entry, original, feeds, expected, parse_ok: bool) -> dict:
     return out
 
 
+STAGE = [lambda stage: None]  # set by worker(): tells the parent what a model is doing (for hangs)
+
+
 def run_one(entry: dict) -> dict:
     import onnx
 
@@ -125,10 +128,12 @@ def run_one(entry: dict) -> dict:
             session = ort.InferenceSession(original.SerializeToString(), providers=["CPUExecutionProvider"])
             expected = dict(zip(expected, session.run(list(expected), feeds)))
             res["compared_with"] = "onnxruntime (wrong export: " + entry["wrong_export"] + ")"
+        STAGE[0]("parse (TensorRT's ONNX parser, whole model and node by node)")
         online = parse_online(original, "8.5")
         res["parser"] = {"whole_ok": online.whole_ok, "errors": online.whole_errors,
                          "refused": [v.line() for v in online.nodes if not v.parser_ok],
                          "disagreements": [v.line() for v in online.disagreements], "not_parsed": online.not_parsed}
+        STAGE[0]("native engines of the original")
         res["native"] = native(entry, original, feeds, expected, online.whole_ok)
         force = forced_ops(entry)
         res["forced"] = force
@@ -142,6 +147,7 @@ def run_one(entry: dict) -> dict:
             res["native_after_patch"] = native(entry, converted, feeds, expected, parsed) if parsed else {
                 "skipped": "the parser refuses it after patch --trt 8.5: " + "; ".join(errors)}
         if entry.get("taker"):
+            STAGE[0]("patch + validate_model (patched engines)")
             result = patch_model(original, trt="8.5", force=force)
             res["patch"] = {"exit_code": result.exit_code, "rewrites": [str(c) for c in result.rewrites],
                             "unpatched": list(result.unpatched)}
@@ -167,9 +173,15 @@ def run_one(entry: dict) -> dict:
 
 
 def worker(chunk, queue):
+    def stage(what):
+        queue.put(("stage", current[0], what))
+    STAGE[0] = stage
+    current = [None]
     for entry in chunk:
-        queue.put(run_one(entry))
-    queue.put(None)
+        current[0] = entry["name"]
+        queue.put(("start", entry["name"], time.time()))
+        queue.put(("result", entry["name"], run_one(entry)))
+    queue.put(("end", None, None))
 
 
 def engines_line(r: dict) -> str:
@@ -244,32 +256,78 @@ def main(argv=None) -> int:
     ap.add_argument("out", nargs="?", default="docs/validation/corpus")
     ap.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1))
     ap.add_argument("--only", help="regex over model names")
+    ap.add_argument("--model-timeout", type=int, default=90,
+                    help="seconds one model may take before its worker is replaced and the model recorded as hung")
     args = ap.parse_args(argv)
     todo = entries(args.only)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    chunks = [todo[k::args.jobs] for k in range(args.jobs)]
-    procs = [ctx.Process(target=worker, args=(c, queue)) for c in chunks if c]
-    for p in procs:
-        p.start()
-    results, done = [], 0
-    while done < len(procs):
-        r = queue.get()
-        if r is None:
-            done += 1
-            continue
+    pending = [todo[k::args.jobs] for k in range(args.jobs)]
+    workers = {}  # process -> {"left": entries not yet reported, "name", "since", "stage"}
+
+    def start(chunk):
+        proc = ctx.Process(target=worker, args=(chunk, queue))
+        proc.start()
+        workers[proc] = {"left": list(chunk), "name": None, "since": time.time(), "stage": "starting"}
+
+    for chunk in pending:
+        if chunk:
+            start(chunk)
+    results = []
+    by_name = {}
+
+    def record(r):
         results.append(r)
         print(f"[{len(results)}/{len(todo)}] {'PASS' if r['passed'] else 'FAIL'} {r['name']} ({r['seconds']} s)"
               + (f" {r['error']}" if "error" in r else ""), flush=True)
-    for p in procs:
-        p.join()
-    results.sort(key=lambda r: r["name"])
-    from pykit.backends import trt
 
-    v = int(trt.trt_module().version())
-    env = {"tensorrt": f"{v // 1000}.{v % 1000 // 100}.{v % 100}", "python": sys.version.split()[0]}
+    while workers:
+        try:
+            kind, name, value = queue.get(timeout=5)
+        except Exception:
+            kind = None
+        if kind is not None:
+            w = next((w for w in workers.values() if name in [e["name"] for e in w["left"]] or w["name"] == name), None)
+            if kind == "start" and w is not None:
+                w.update(name=name, since=value, stage="starting")
+            elif kind == "stage" and w is not None:
+                w["stage"] = value
+            elif kind == "result" and w is not None:
+                w["left"] = [e for e in w["left"] if e["name"] != name]
+                w["name"] = None
+                record(value)
+        for proc, w in list(workers.items()):
+            if not proc.is_alive() and not w["left"]:
+                del workers[proc]
+            elif w["name"] is not None and time.time() - w["since"] > args.model_timeout:
+                # a hang inside TensorRT cannot be interrupted from Python: the worker is replaced
+                proc.kill()
+                proc.join()
+                del workers[proc]
+                record({"name": w["name"], "kind": "-", "taker": None, "passed": False, "seconds": args.model_timeout,
+                        "error": f"hung: no answer in {args.model_timeout} s during {w['stage']}"})
+                rest = [e for e in w["left"] if e["name"] != w["name"]]
+                if rest:
+                    start(rest)
+            elif not proc.is_alive() and kind is None:  # died without reporting (a crash inside TensorRT)
+                del workers[proc]
+                if w["name"] is not None:
+                    record({"name": w["name"], "kind": "-", "taker": None, "passed": False, "seconds": 0,
+                            "error": f"the worker died (exit code {proc.exitcode}) during {w['stage']}"})
+                rest = [e for e in w["left"] if e["name"] != w["name"]]
+                if rest:
+                    start(rest)
+    results.sort(key=lambda r: r["name"])
+    env = {"python": sys.version.split()[0]}
+    try:
+        from pykit.backends import trt
+
+        v = int(trt.trt_module().version())
+        env["tensorrt"] = f"{v // 1000}.{v % 1000 // 100}.{v % 100}"
+    except ImportError as exc:
+        env["tensorrt"] = f"not available ({exc})"
     try:
         import subprocess
         env["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],

@@ -29,7 +29,24 @@ public:
         return out;
     }
 
-    size_t workspace(Precision, const trt::Tensors& t) const { return size_t(workspace_bytes(geometry(t))); }
+    // From x and weight alone: TensorRT asks with each tensor's profile maximum, and the maxima of
+    // shape sets that are each valid need not be consistent with one another (a DCNv1 set's 1-element
+    // mask and a DCNv2 set's full one); the columns depend only on x, the kernel and oH x oW. A size
+    // refused here would be 0 bytes and the kernels would write past it.
+    size_t workspace(Precision, const trt::Tensors& t) const {
+        std::int64_t x[4], w[4];
+        for (int32_t k = 0; k < 4; ++k) {
+            require(t.in[0].dims.nbDims == 4 && t.in[1].dims.nbDims == 4 && t.in[0].dims.d[k] >= 0 && t.in[1].dims.d[k] >= 0,
+                    Attrs::kPluginName, "workspace: x and weight need known rank-4 dims");
+            x[k] = t.in[0].dims.d[k];
+            w[k] = t.in[1].dims.d[k];
+        }
+        const auto& a = this->attrs_;
+        const std::int64_t oh = output_size(x[2], a.pads[0], a.pads[2], w[2], a.dilations[0], a.strides[0]);
+        const std::int64_t ow = output_size(x[3], a.pads[1], a.pads[3], w[3], a.dilations[1], a.strides[1]);
+        const std::int64_t offset[4] = {x[0], 2 * a.offset_group * w[2] * w[3], oh, ow}, mask[4] = {1, 1, 1, 1};
+        return size_t(workspace_bytes(make_geometry(x, w, offset, w[0], mask, a)));
+    }
 
     cudaError_t run(Precision precision, const trt::Tensors& t, void* workspace, cudaStream_t stream) const {
         return launch(precision, t.input(0), t.input(1), t.input(2), t.input(3), t.input(4), t.output(0), workspace,

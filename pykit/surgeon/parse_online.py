@@ -157,10 +157,10 @@ def parse_online(model, trt: str = "8.5", parse=None, version: str | None = None
     from pykit.surgeon.inspect import inspect_model
 
     if parse is None:
-        from pykit.backends import trt
+        from pykit.backends import trt as backend
 
-        parse = trt.parse_onnx  # plugin libraries loaded first; node names filled in from the model
-        v = int(trt.trt_module().version())
+        parse = backend.parse_onnx  # plugin libraries loaded first; node names filled in from the model
+        v = int(backend.trt_module().version())
         version = version or f"{v // 1000}.{v % 1000 // 100}.{v % 100}"
     ok, errors = _outcome(parse(model.SerializeToString()))
     report = OnlineReport(version or "?", ok, errors)
