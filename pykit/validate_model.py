@@ -211,6 +211,19 @@ def plugin_precision(spec, precision: str) -> str:
     return max(offered, key=ORDER.index)
 
 
+def finite_ranges(scales: dict) -> dict:
+    """amax = scale * 127 per tensor, leaving out tensors whose amax is not a finite float32 (a scatter
+    max/min fills its canvas with -inf; TensorRT's setDynamicRange refuses non-finite bounds): those
+    tensors get no range, so TensorRT keeps them in float."""
+    out = {}
+    with np.errstate(over="ignore"):
+        for k, s in scales.items():
+            amax = np.float32(s) * np.float32(127)
+            if np.isfinite(amax) and amax > 0:
+                out[k] = float(amax)
+    return out
+
+
 def constant_ranges(model) -> dict:
     """amax = max|value| of every float initializer and Constant node output, by its ONNX name: the
     name TensorRT 8.5's parser gives the constant layer it makes for it (runner.cpp finds the range
@@ -360,7 +373,7 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
         def pykit_build(t=targets):
             ours.update(pykit_scales(patched, calib_feeds))
             report["pykit_cache"] = format_cache(ours)
-            ranges = {**constant_ranges(patched), **{k: float(np.float32(s) * np.float32(127)) for k, s in ours.items()}}
+            ranges = {**constant_ranges(patched), **finite_ranges(ours)}
             plan = builder.build_onnx(model_bytes, "int8", ranges, plugin_precisions=t)
             report["int8_ranges"] = builder.int8_ranges()
             return plan

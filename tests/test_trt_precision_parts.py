@@ -454,3 +454,12 @@ def test_typed_cli_writes_its_report_row_by_row_and_fails_only_on_a_wrong_answer
         assert cli.run(parser.parse_args(argv)) == rc
         assert len(seen[-1]) == 1  # the first row was on disk before the second ran
         assert f"| {result} |" in (tmp_path / "typed.md").read_text()
+
+
+def test_int8_ranges_leave_out_tensors_whose_amax_is_not_finite():
+    # a scatter max/min canvas filled with -inf calibrates to an infinite amax; float32 overflow of
+    # scale * 127 too: TensorRT's setDynamicRange refuses both, so those tensors get no range
+    from pykit.validate_model import finite_ranges
+
+    got = finite_ranges({"ok": 0.5, "inf": float("inf"), "huge": 3.0e38, "zero": 0.0})
+    assert set(got) == {"ok"} and got["ok"] == pytest.approx(63.5)

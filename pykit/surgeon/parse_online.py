@@ -126,10 +126,11 @@ def single_node_models(model):
         name = node.name or f"<unnamed {node.op_type}> #{k}"
         if node.op_type == "Constant":
             continue
-        inputs, inits, missing = [], [], []
+        inputs, inits, missing, seen = [], [], [], set()
         for x in node.input:
-            if not x:
+            if not x or x in seen:  # a tensor read twice (Mul(x, x)) is one graph input
                 continue
+            seen.add(x)
             if x in consts:
                 inits.append(consts[x])
             elif x in types and types[x].type.HasField("tensor_type") and types[x].type.tensor_type.elem_type:

@@ -93,3 +93,12 @@ def test_cli_parse_without_tensorrt_is_one_clear_error_and_prints_nothing(tmp_pa
     assert main(["inspect", str(path), "--parse"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "needs TensorRT" in err and "--parse" in err
+
+
+def test_a_tensor_a_node_reads_twice_is_one_input_of_its_single_node_model():
+    # TensorRT's parser refuses a graph that declares one input twice ("inName != knownInput")
+    graph = h.make_graph([h.make_node("Mul", ["x", "x"], ["y"], name="square")], "g",
+                         [h.make_tensor_value_info("x", T.FLOAT, [3])], [h.make_tensor_value_info("y", T.FLOAT, [3])])
+    (_, _, _, alone, _), = single_node_models(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
+    assert [i.name for i in alone.graph.input] == ["x"]
+    onnx.checker.check_model(alone, full_check=True)
