@@ -4,8 +4,8 @@
 #   . /tmp/tensorrt/env.sh && bash scripts/gpu-validate.sh [OUT_DIR]      (default docs/validation)
 #
 # Builds with plain CMake (no pip, no network needed) against $TENSORRT_ROOT into build/gpu, then:
-# doctor (library and creators), the host backend, `pykit validate --backend trt --report` (every
-# case in one-plugin engines + lifecycle checks), and the demo's patched models as whole engines
+# doctor (library and creators), the host backend, `pykit validate --backend trt --plugin P --report
+# OUT_DIR/plugins/P` per plugin (every case in one-plugin engines + lifecycle checks), and the demo's patched models as whole engines
 # against their originals on onnxruntime (`--model/--against`, reports in OUT_DIR/model-*), and the
 # corpus (scripts/gpu-corpus.py: OUT_DIR/corpus).
 # On the project's lent H200, ../shared/gpu/README.md stages TensorRT 8.5.3 as /tmp/tensorrt.
@@ -25,7 +25,9 @@ export PYKIT_BUILD_DIR=$PWD/build/gpu PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 "$PY" -m pykit.cli doctor
 "$PY" -m pykit.cli validate --backend host --no-progress
 status=0
-"$PY" -m pykit.cli validate --backend trt --no-progress --report "$OUT_DIR" || status=1
+for plugin in $("$PY" -c "from pykit import registry; print(' '.join(s.name for s in registry.discover()))"); do
+  "$PY" -m pykit.cli validate --backend trt --plugin "$plugin" --no-progress --report "$OUT_DIR/plugins/$plugin" || status=1
+done
 DEMO=$(mktemp -d)
 "$PY" -m pykit.cli demo --out "$DEMO" > "$DEMO/demo.log" || { cat "$DEMO/demo.log"; status=1; }
 "$PY" -m pykit.cli validate --backend trt --model "$DEMO/pointpillars_seed003.patched.onnx" \
