@@ -160,11 +160,14 @@ def markdown(rows: list[dict], environment: dict, command: str, today_results=No
     from pathlib import Path
 
     today = {}
-    if today_results is not None and not Path(today_results).is_file():
+    # a results.json, or a folder of them (docs/validation/plugins/<Plugin>/results.json: one report per plugin)
+    found = [] if today_results is None else (sorted(Path(today_results).glob("*/results.json"))
+                                              if Path(today_results).is_dir() else [Path(today_results)])
+    found = [f for f in found if f.is_file()]
+    if today_results is not None and not found:
         today_results = f"{today_results} (not found)"
-    elif today_results is not None:
-        data = json.loads(Path(today_results).read_text())
-        for s in data.get("summary", []):
+    for f in found:
+        for s in json.loads(f.read_text()).get("summary", []):
             today[(s["plugin"], s["precision"])] = f"{'PASS' if s['passed'] else 'FAIL'} (ran {s['actual_precision']})"
     lines = ["# Plugin precision the strongly typed way (TensorRT 11's), on TensorRT 8.5", "",
              "Reproduce (from the repository root):", "", "```", command, "```", "",

@@ -8,7 +8,7 @@
 # (OUT_DIR/steps.txt: name, exit code, seconds; OUT_DIR/<step>.log: its output with TensorRT's
 # errors) and never stops the others:
 #   typed               every plugin x precision asked the strongly typed way (pykit/validate_typed.py),
-#                       next to today's mode ($TODAY_RESULTS, default docs/validation/results.json,
+#                       next to today's mode ($TODAY_RESULTS, default docs/validation/plugins (one results.json per plugin),
 #                       what gpu-validate.sh writes)                         -> OUT_DIR/typed/typed.md
 #   model-*             the demo's patched models and a corpus nn.LayerNorm export as whole engines at
 #                       fp32/fp16/int8 (both calibrations; mixed where a plugin has no int8), the
@@ -85,7 +85,7 @@ print("wrote layernorm")
 EOF
 
 # Strongly typed mode, next to today's mode's committed results (the lead's gpu-validate.sh output).
-TODAY=${TODAY_RESULTS:-docs/validation/results.json}
+TODAY=${TODAY_RESULTS:-docs/validation/plugins}
 step typed 200 "${PYKIT[@]}" validate --backend trt --typed --max-cases 3 --no-progress --report "$OUT/typed" \
   ${TODAY:+--compare "$TODAY"}
 
