@@ -130,23 +130,9 @@ def _plugin_run(model):
     return run
 
 
-def _fixed_batch(model):
-    """The model's fixed leading dimension if every input has the same fixed one, else None."""
-    inits = {i.name for i in model.graph.initializer}
-    dims = set()
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        shape = vi.type.tensor_type.shape
-        if not shape.dim or not shape.dim[0].HasField("dim_value"):
-            return None
-        dims.add(shape.dim[0].dim_value)
-    return dims.pop() if len(dims) == 1 else None
-
-
 def run(args) -> int:
     from pykit.files import check_output_is_not_input, write_atomic_all
-    from pykit.precision.batches import BatchFileError, BatchStream
+    from pykit.precision.batches import BatchFileError, BatchStream, fixed_batch
     from pykit.precision.cache import format_cache
     from pykit.precision.collect import calibrate
     from pykit.surgeon.model import SurgeryError, load_model
@@ -193,7 +179,7 @@ def run(args) -> int:
         amax = {k: float(np.float32(v) * np.float32(127)) for k, v in scales.items()}
         algorithm, result = cache.algorithm, None
     else:
-        fixed = _fixed_batch(model)
+        fixed = fixed_batch(model)
         batch = args.batch
         if fixed is not None:
             if batch is None:

@@ -343,3 +343,18 @@ def _take(pending: list[Batch], n: int):
     if all(t.labels is not None for t in taken):
         labels = np.concatenate([t.labels for t in taken])
     return Batch(inputs, labels), rest, sum(len(b) for b in rest)
+
+
+def fixed_batch(model) -> int | None:
+    """The model's fixed leading dimension if every (non-initializer) input has the same fixed one,
+    else None: the batch size sampleINT8's batch files are read in."""
+    inits = {i.name for i in model.graph.initializer}
+    dims = set()
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        shape = vi.type.tensor_type.shape
+        if not shape.dim or not shape.dim[0].HasField("dim_value"):
+            return None
+        dims.add(shape.dim[0].dim_value)
+    return dims.pop() if len(dims) == 1 else None

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .batches import BatchFileError, BatchStream
+from .batches import BatchFileError, BatchStream, fixed_batch
 from .calibrators import EntropyCalibrator, MinMaxCalibrator, MseCalibrator, PercentileCalibrator
 
 __all__ = ["ALGORITHMS", "SweepRow", "amax_by_algorithm", "main", "sweep"]
@@ -49,19 +49,6 @@ class SweepRow:
     mean_rel_rms: float = math.inf
     best: bool = False
     error: str | None = None
-
-
-def _fixed_batch(model) -> int | None:
-    inits = {i.name for i in model.graph.initializer}
-    dims = set()
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        shape = vi.type.tensor_type.shape
-        if not shape.dim or not shape.dim[0].HasField("dim_value"):
-            return None
-        dims.add(shape.dim[0].dim_value)
-    return dims.pop() if len(dims) == 1 else None
 
 
 def amax_by_algorithm(result, algorithms=None) -> dict:
@@ -92,7 +79,7 @@ def sweep(model, data, *, eval_data=None, batch_size: int | None = None, max_bat
     unknown = [a for a in (algorithms or []) if a not in ALGORITHMS]
     if unknown:
         raise ValueError(f"unknown algorithm(s) {unknown}; choose from {list(ALGORITHMS)}")
-    fixed = _fixed_batch(model)
+    fixed = fixed_batch(model)
     if fixed is not None and batch_size not in (None, fixed):
         raise ValueError(f"batch size {batch_size} but the model's inputs have a fixed batch of {fixed}")
     batch_size = fixed or batch_size
