@@ -34,6 +34,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from export_digits import run_batched  # noqa: E402  (the export's batching: same padding rule)
 
 FIXTURE = ROOT / "tests" / "fixtures" / "digits"
 
@@ -47,18 +49,6 @@ def load_fixture(folder: Path = FIXTURE):
         images, labels = z["images"], z["labels"]
     x = (images.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
     return onnx.load(str(folder / "digits_cnn.onnx")), meta, x, labels, folder / "calibration"
-
-
-def run_batched(run, x: np.ndarray, batch: int) -> np.ndarray:
-    """``run`` over fixed batches; a short last batch is zero-padded and its padding dropped."""
-    out = []
-    for k in range(0, len(x), batch):
-        chunk = x[k:k + batch]
-        n = len(chunk)
-        if n < batch:
-            chunk = np.concatenate([chunk, np.zeros((batch - n,) + chunk.shape[1:], chunk.dtype)])
-        out.append(np.asarray(run(np.ascontiguousarray(chunk)))[:n])
-    return np.concatenate(out)
 
 
 def topk(logits: np.ndarray, labels: np.ndarray, k: int) -> float:

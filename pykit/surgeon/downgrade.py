@@ -16,23 +16,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from pykit.surgeon.model import SurgeryError, iter_graphs, opset_of
+from pykit.surgeon.model import SurgeryError, iter_graphs, opset_of, tensor_dims, unpark
 
 HIDDEN_DOMAIN = "pykit.downgrade"
-
-
-def _static_dims(model) -> dict:
-    """Tensor name -> list of dims (ints or None), from shape inference over every graph."""
-    try:
-        typed = onnx.shape_inference.infer_shapes(model)
-    except Exception:
-        typed = model
-    dims = {}
-    for _, g in iter_graphs(typed.graph):
-        for vi in list(g.input) + list(g.value_info) + list(g.output):
-            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
-                dims[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
-    return dims
 
 
 def _split_18(graph, node, dims) -> str:
@@ -86,7 +72,7 @@ def hide_unadapted(model, target: int) -> list[str]:
             if fn is None or since <= target:
                 continue
             if dims is None:
-                dims = _static_dims(model)
+                dims = tensor_dims(model)
             what = fn(g, node, dims)
             node.domain = HIDDEN_DOMAIN
             done.append(f"{node.op_type}-{since} '{node.name}' to its opset-{target} form ({what})")
@@ -97,10 +83,4 @@ def hide_unadapted(model, target: int) -> list[str]:
 
 def restore_hidden(model) -> None:
     """Back into the ONNX domain (after the conversion)."""
-    for _, g in iter_graphs(model.graph):
-        for node in g.node:
-            if node.domain == HIDDEN_DOMAIN:
-                node.domain = ""
-    kept = [o for o in model.opset_import if o.domain != HIDDEN_DOMAIN]
-    del model.opset_import[:]
-    model.opset_import.extend(kept)
+    unpark(model, HIDDEN_DOMAIN)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from pykit.surgeon.model import PLUGIN_DOMAIN, STANDARD_DOMAINS, SurgeryError, iter_graphs, opset_of, topo_order
+from pykit.surgeon.model import (PLUGIN_DOMAIN, STANDARD_DOMAINS, SurgeryError, iter_graphs, opset_of, tensor_dims,
+                                 topo_order)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TRT_VERSIONS = {"8.5": "8.5", "8.6": "8.6", "10": "10.0", "10.0": "10.0", "10.1": "10.0", "10.15": "10.15",
@@ -339,23 +340,6 @@ def _for_speed(model, native: list[int]) -> list[str]:
     return notes
 
 
-def _ranks(model) -> dict[str, int]:
-    """Tensor name -> rank, where shape inference (or the model) knows it."""
-    import onnx
-
-    try:
-        typed = onnx.shape_inference.infer_shapes(model)
-    except Exception:
-        typed = model
-    out = {}
-    for _, g in iter_graphs(typed.graph):
-        for v in list(g.input) + list(g.value_info) + list(g.output):
-            t = v.type.tensor_type
-            if v.type.HasField("tensor_type") and t.HasField("shape"):
-                out[v.name] = len(t.shape.dim)
-    return out
-
-
 def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
     from pykit import registry
 
@@ -371,7 +355,7 @@ def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
         limits.append(f"model IR version {model.ir_version} > {table['ir_max']} (patch --trt {trt} lowers it)")
     findings = []
     main_status = []
-    ranks = _ranks(model) if any("input_ranks" in r for r in table.get("semantics", [])) else {}
+    ranks = {n: len(d) for n, d in tensor_dims(model).items()} if any("input_ranks" in r for r in table.get("semantics", [])) else {}
     for path, graph in iter_graphs(model.graph):
         for k, node in enumerate(graph.node):
             f = classify(node, table, opset, plugins, path, ranks)

@@ -161,3 +161,32 @@ def topo_order(graph) -> list[int]:
     if len(out) != len(graph.node):
         raise SurgeryError(f"graph {graph.name!r} has a cycle")
     return out
+
+
+def tensor_dims(model) -> dict:
+    """Tensor name -> list of dims (ints, or None where unknown), from shape inference over every graph
+    (the model as it is where inference fails)."""
+    import onnx
+
+    try:
+        typed = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        typed = model
+    dims = {}
+    for _, g in iter_graphs(typed.graph):
+        for vi in list(g.input) + list(g.value_info) + list(g.output):
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+                dims[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+    return dims
+
+
+def unpark(model, domain: str) -> None:
+    """Nodes parked in a temporary ``domain`` (to pass onnx's version converter untouched) back into the
+    ONNX domain, and that domain's opset import dropped."""
+    for _, g in iter_graphs(model.graph):
+        for node in g.node:
+            if node.domain == domain:
+                node.domain = ""
+    kept = [o for o in model.opset_import if o.domain != domain]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, iter_graphs, opset_of, topo_order
+from pykit.surgeon.model import PLUGIN_DOMAIN, SurgeryError, check_structure, iter_graphs, opset_of, topo_order, unpark
 from pykit.surgeon.rules import Change, RuleContext, all_rules
 
 
@@ -242,13 +242,7 @@ def _convert_around(model, target: int, first_error: str):
         except Exception as exc:
             error = str(exc)
             continue
-        for _, g in iter_graphs(out.graph):
-            for n in g.node:
-                if n.domain == _PASSTHROUGH:
-                    n.domain = ""
-        keep = [o for o in out.opset_import if o.domain != _PASSTHROUGH]
-        del out.opset_import[:]
-        out.opset_import.extend(keep)
+        unpark(out, _PASSTHROUGH)
         try:
             onnx.checker.check_model(out, full_check=True)
             onnx.shape_inference.infer_shapes(out, check_type=True, strict_mode=True)
