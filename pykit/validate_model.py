@@ -211,6 +211,33 @@ def plugin_precision(spec, precision: str) -> str:
     return max(offered, key=ORDER.index)
 
 
+def int8_rank_gaps(model, nodes) -> dict:
+    """Plugin type -> why it cannot run int8 in TensorRT 8.5: one of its float inputs or outputs has
+    rank < 3, for which 8.5 has no INT8 format to reformat to ("No supported formats for <plugin>";
+    docs/validation/probe_int8_rank.txt). Such a plugin runs at the next precision its spec offers."""
+    import onnx
+    from onnx import TensorProto
+
+    try:
+        typed = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - what shape inference cannot say is not a gap we know of
+        typed = model
+    g = typed.graph
+    known = {vi.name: vi.type.tensor_type for vi in list(g.input) + list(g.value_info) + list(g.output)
+             if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")}
+    floats = (TensorProto.FLOAT, TensorProto.FLOAT16)
+    ranks = {n: (t.elem_type, len(t.shape.dim)) for n, t in known.items()}
+    ranks.update({i.name: (i.data_type, len(i.dims)) for i in g.initializer})
+    gaps = {}
+    for node, spec in nodes:
+        for name in [*node.input, *node.output]:
+            elem, rank = ranks.get(name, (None, None))
+            if elem in floats and rank is not None and rank < 3 and spec.name not in gaps:
+                gaps[spec.name] = (f"{node.name or spec.name}: float tensor '{name}' has rank {rank}; TensorRT 8.5 "
+                                   "has no INT8 format for rank < 3 (docs/validation/probe_int8_rank.txt)")
+    return gaps
+
+
 def finite_ranges(scales: dict) -> dict:
     """amax = scale * 127 per tensor, leaving out tensors whose amax is not a finite float32 (a scatter
     max/min fills its canvas with -inf; TensorRT's setDynamicRange refuses non-finite bounds): those
@@ -349,9 +376,14 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
                 lambda: builder.build_onnx(model_bytes, "int8", {}, force_plugins=False), targets)
         precisions = ()
     original_bytes = None
+    gaps = int8_rank_gaps(patched, nodes) if "int8" in precisions else {}
     for precision in precisions:
         try:
             targets = {n: plugin_precision(specs[n], precision) for n in plugin_names}
+            for n, why in gaps.items():
+                if precision == "int8" and targets.get(n) == "int8":
+                    targets[n] = plugin_precision(specs[n], "fp16")
+                    report.setdefault("plugin_precision_reasons", {})[n] = why
         except ModelValidationError as exc:
             report["engines"].append(asdict(EngineResult(precision, precision, {}, {}, [], False, str(exc))))
             continue
@@ -434,7 +466,8 @@ def markdown(report: dict, environment: dict, command: str) -> str:
     lines += ["", "## Engines", "", f"Evaluated on {report['inputs']} {data}. Each plugin runs at the best precision "
               "its spec offers at or below the engine's (" + "; ".join(
                   f"{p}: " + ", ".join(f"{k} {v}" for k, v in t.items()) for p, t in report.get("plugin_precisions", {}).items())
-              + "); what it ran is its enqueue record. Engines named 'native' are the original as TensorRT imports it "
+              + ")" + "".join(f"; {k} below its best at int8: {why}" for k, why in report.get("plugin_precision_reasons", {}).items())
+              + "; what it ran is its enqueue record. Engines named 'native' are the original as TensorRT imports it "
               "(no plugins) and, like the 'no kINT8 flag' experiment of an explicit Q/DQ build, are measurements outside "
               "the verdict.", "", "GPU ms / host ms: median of 200 runs after 20 warm-up runs, CUDA events on the "
               "stream (GPU: the engine's work alone; host: pinned host-to-device copies of the inputs + the work + "

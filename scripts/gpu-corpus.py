@@ -107,7 +107,10 @@ def native(entry, original, feeds, expected, parse_ok: bool) -> dict:
 STAGE = [lambda stage: None]  # set by worker(): tells the parent what a model is doing (for hangs)
 
 
-def run_one(entry: dict) -> dict:
+def run_one(entry: dict, partial=lambda res: None) -> dict:
+    """One model. The patched engines come first and every stage's result is handed to `partial`:
+    TensorRT 8.5's parser crashes (SIGSEGV) on some originals (the 5-D GridSample node tests), and
+    the parent then still reports what the patched model did."""
     import onnx
 
     from pykit.surgeon.equiv import load_stored
@@ -128,24 +131,8 @@ def run_one(entry: dict) -> dict:
             session = ort.InferenceSession(original.SerializeToString(), providers=["CPUExecutionProvider"])
             expected = dict(zip(expected, session.run(list(expected), feeds)))
             res["compared_with"] = "onnxruntime (wrong export: " + entry["wrong_export"] + ")"
-        STAGE[0]("parse (TensorRT's ONNX parser, whole model and node by node)")
-        online = parse_online(original, "8.5")
-        res["parser"] = {"whole_ok": online.whole_ok, "errors": online.whole_errors,
-                         "refused": [v.line() for v in online.nodes if not v.parser_ok],
-                         "disagreements": [v.line() for v in online.disagreements], "not_parsed": online.not_parsed}
-        STAGE[0]("native engines of the original")
-        res["native"] = native(entry, original, feeds, expected, online.whole_ok)
         force = forced_ops(entry)
         res["forced"] = force
-        if not entry.get("taker") and "skipped" in res["native"]:
-            # no plugin meant for it: what `patch --trt 8.5` makes of it (opset/IR conversion) natively
-            from pykit.backends import trt
-            from pykit.surgeon.parse_online import _outcome
-
-            converted = patch_model(original, trt="8.5").model
-            parsed, errors = _outcome(trt.parse_onnx(converted))
-            res["native_after_patch"] = native(entry, converted, feeds, expected, parsed) if parsed else {
-                "skipped": "the parser refuses it after patch --trt 8.5: " + "; ".join(errors)}
         if entry.get("taker"):
             STAGE[0]("patch + validate_model (patched engines)")
             result = patch_model(original, trt="8.5", force=force)
@@ -161,7 +148,25 @@ def run_one(entry: dict) -> dict:
                                         feeds=[feeds], expected=[expected], log=lambda *_: None)
             res["patched"] = report
             res["passed"] = bool(report.get("passed")) and result.exit_code == 0
-        else:
+            partial(res)
+        STAGE[0]("parse (TensorRT's ONNX parser, whole model and node by node)")
+        online = parse_online(original, "8.5")
+        res["parser"] = {"whole_ok": online.whole_ok, "errors": online.whole_errors,
+                         "refused": [v.line() for v in online.nodes if not v.parser_ok],
+                         "disagreements": [v.line() for v in online.disagreements], "not_parsed": online.not_parsed}
+        partial(res)
+        STAGE[0]("native engines of the original")
+        res["native"] = native(entry, original, feeds, expected, online.whole_ok)
+        if not entry.get("taker") and "skipped" in res["native"]:
+            # no plugin meant for it: what `patch --trt 8.5` makes of it (opset/IR conversion) natively
+            from pykit.backends import trt
+            from pykit.surgeon.parse_online import _outcome
+
+            converted = patch_model(original, trt="8.5").model
+            parsed, errors = _outcome(trt.parse_onnx(converted))
+            res["native_after_patch"] = native(entry, converted, feeds, expected, parsed) if parsed else {
+                "skipped": "the parser refuses it after patch --trt 8.5: " + "; ".join(errors)}
+        if not entry.get("taker"):
             nat = res.get("native_after_patch", res["native"])
             res["passed"] = all(v.get("passed") for v in nat.values()) if "skipped" not in nat else False
     except Exception as exc:
@@ -172,16 +177,38 @@ def run_one(entry: dict) -> dict:
     return res
 
 
-def worker(chunk, queue):
+def worker(tasks, queue, gpu):
+    """Takes models from `tasks` until a None: the slow ones (Myelin-compiled originals) do not hold
+    up a fixed share of the corpus."""
+    if gpu is not None:  # before anything loads CUDA: this process sees one GPU
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+
+    pid = os.getpid()  # every message names its worker
+
     def stage(what):
-        queue.put(("stage", current[0], what))
+        queue.put(("stage", pid, current[0], what))
     STAGE[0] = stage
     current = [None]
-    for entry in chunk:
+    for entry in iter(tasks.get, None):
         current[0] = entry["name"]
-        queue.put(("start", entry["name"], time.time()))
-        queue.put(("result", entry["name"], run_one(entry)))
-    queue.put(("end", None, None))
+        queue.put(("start", pid, entry["name"], time.time()))
+        res = run_one(entry, partial=lambda r: queue.put(("partial", pid, r["name"], json.loads(json.dumps(r, default=str)))))
+        queue.put(("result", pid, entry["name"], res))
+
+
+def reason(r: dict) -> str:
+    """The first thing that failed, in one line (for the log)."""
+    if "error" in r:
+        return r["error"][:300]
+    for e in r.get("patched", {}).get("engines", []):
+        if not e["passed"]:
+            return f"{e['variant']}: " + (e.get("message") or "outputs off")[:300]
+    if r.get("patch", {}).get("exit_code"):
+        return f"patch exit {r['patch']['exit_code']}, unpatched {r['patch']['unpatched']}"
+    nat = r.get("native_after_patch", r.get("native", {}))
+    if "skipped" in nat:
+        return nat["skipped"][:300]
+    return "; ".join(f"native {p}: " + (v.get("error") or "outputs off")[:200] for p, v in nat.items() if not v.get("passed"))
 
 
 def engines_line(r: dict) -> str:
@@ -209,11 +236,12 @@ def native_line(r: dict) -> str:
     return "; ".join(parts)
 
 
-def markdown(results: list[dict], command: str, env: dict) -> tuple[str, str]:
+def markdown(results: list[dict], command: str, env: dict, missing: list[str]) -> tuple[str, str]:
     passed = sum(1 for r in results if r["passed"])
     md = ["# The corpus in TensorRT engines", "",
           f"Command: `{command}`", "", f"Environment: {json.dumps(env)}", "",
-          f"**{passed}/{len(results)} models PASS.** Original: native import at fp32/fp16 where TensorRT's parser "
+          f"**{passed}/{len(results)} models PASS**" + (f" ({len(missing)} of the corpus not run: {', '.join(missing)})" if missing else "")
+          + ". Original: native import at fp32/fp16 where TensorRT's parser "
           "takes it, against the stored outputs, and its latency. Patched: `patch --trt 8.5` (forced rules listed) "
           "then pykit.validate_model at fp32, fp16, int8 (mixed where a plugin has no int8) on the stored inputs; "
           "what each plugin ran in is read back from the engine.", "",
@@ -222,7 +250,8 @@ def markdown(results: list[dict], command: str, env: dict) -> tuple[str, str]:
     for r in results:
         parser = r.get("parser", {})
         p = "parses" if parser.get("whole_ok") else ("refuses: " + "; ".join(parser.get("errors", []))[:160])
-        verdict = "PASS" if r["passed"] else ("ERROR: " + r["error"][:200] if "error" in r else "FAIL")
+        verdict = ("PASS" + (f" (the original's {r['lost']})" if r.get("lost") else "")) if r["passed"] else \
+            ("ERROR: " + r["error"][:200] if "error" in r else "FAIL: " + reason(r)[:200])
         md.append(f"| {r['name']} | {r.get('taker') or '-'} | {p} | {native_line(r)} | {engines_line(r) or '-'} | {verdict} |")
     pp = [r for r in results if r.get("taker") == "PillarScatter" and "patched" in r]
     if pp:
@@ -251,74 +280,119 @@ def markdown(results: list[dict], command: str, env: dict) -> tuple[str, str]:
     return "\n".join(md) + "\n", "\n".join(parser_md) + "\n"
 
 
+def gpu_count() -> int:
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+        return max(1, sum(1 for line in out.splitlines() if line.startswith("GPU ")))
+    except Exception:  # noqa: BLE001 - no nvidia-smi: one device, as CUDA sees it
+        return 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", nargs="?", default="docs/validation/corpus")
     ap.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1))
+    ap.add_argument("--gpus", type=int, default=None, help="GPUs to spread the workers over (default: all nvidia-smi lists)")
     ap.add_argument("--only", help="regex over model names")
-    ap.add_argument("--model-timeout", type=int, default=90,
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the models OUT/results.jsonl already holds and run only the others")
+    ap.add_argument("--model-timeout", type=int, default=240,
                     help="seconds one model may take before its worker is replaced and the model recorded as hung")
+    ap.add_argument("--stop-after", type=int, default=None,
+                    help="seconds: then stop the workers (models in flight are left for --resume) and write the report")
     args = ap.parse_args(argv)
-    todo = entries(args.only)
+    stop_at = time.time() + args.stop_after if args.stop_after else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    jsonl = out / "results.jsonl"  # one line per model as it ends: a run cut short keeps what it did
+    done = {}
+    if args.resume and jsonl.exists():
+        for line in jsonl.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[r["name"]] = r
+    elif jsonl.exists():
+        jsonl.unlink()
+    selected = entries(args.only)
+    todo = [e for e in selected if e["name"] not in done]
+    gpus = args.gpus or gpu_count()
     ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    pending = [todo[k::args.jobs] for k in range(args.jobs)]
-    workers = {}  # process -> {"left": entries not yet reported, "name", "since", "stage"}
+    queue, tasks = ctx.Queue(), ctx.Queue()
+    jobs = max(1, min(args.jobs, len(todo)))
+    for entry in todo + [None] * jobs:  # one None per worker; a replaced worker took none
+        tasks.put(entry)
+    workers = {}  # process -> {"name", "since", "stage", "partial", "gpu"}
 
-    def start(chunk):
-        proc = ctx.Process(target=worker, args=(chunk, queue))
+    def start(gpu):
+        proc = ctx.Process(target=worker, args=(tasks, queue, gpu if gpus > 1 else None))
         proc.start()
-        workers[proc] = {"left": list(chunk), "name": None, "since": time.time(), "stage": "starting"}
+        workers[proc] = {"name": None, "since": time.time(), "stage": "starting", "partial": None, "gpu": gpu}
 
-    for chunk in pending:
-        if chunk:
-            start(chunk)
-    results = []
-    by_name = {}
+    for k in range(jobs if todo else 0):
+        start(k % gpus)
+    results = list(done.values())
+    print(f"corpus: {len(todo)} model(s) to run on {gpus} GPU(s) with {args.jobs} workers; {len(done)} kept from {jsonl}",
+          flush=True)
 
     def record(r):
         results.append(r)
-        print(f"[{len(results)}/{len(todo)}] {'PASS' if r['passed'] else 'FAIL'} {r['name']} ({r['seconds']} s)"
-              + (f" {r['error']}" if "error" in r else ""), flush=True)
+        with jsonl.open("a") as f:
+            f.write(json.dumps(r, default=str) + "\n")
+        print(f"[{len(results)}/{len(done) + len(todo)}] {'PASS' if r['passed'] else 'FAIL'} {r['name']} ({r['seconds']} s)"
+              + ("" if r["passed"] else f" {reason(r)}"), flush=True)
+
+    def lost(w, why, seconds):
+        """A worker that hung or died: what its model had reported so far, with why the rest is missing."""
+        r = dict(w["partial"] or {"name": w["name"], "kind": "-", "taker": None, "passed": False})
+        if r.get("parser") is None and "parse" in w["stage"]:
+            r["parser"] = {"whole_ok": False, "errors": [f"TensorRT's parser {why}"], "refused": [], "disagreements": [],
+                           "not_parsed": []}
+        if "patch" in w["stage"] or not r.get("taker"):
+            r["passed"] = False
+        r.update(seconds=seconds, lost=f"{why} during {w['stage']}")
+        if not r["passed"]:
+            r["error"] = f"{why} during {w['stage']}"
+        record(r)
 
     while workers:
+        if stop_at and time.time() > stop_at:
+            for proc in workers:
+                proc.kill()
+                proc.join()
+            print(f"corpus: stopped after {args.stop_after} s; {len(todo) + len(done) - len(results)} model(s) left for --resume",
+                  flush=True)
+            break
         try:
-            kind, name, value = queue.get(timeout=5)
+            kind, pid, name, value = queue.get(timeout=5)
         except Exception:
             kind = None
         if kind is not None:
-            w = next((w for w in workers.values() if name in [e["name"] for e in w["left"]] or w["name"] == name), None)
+            w = next((w for proc, w in workers.items() if proc.pid == pid), None)
             if kind == "start" and w is not None:
-                w.update(name=name, since=value, stage="starting")
+                w.update(name=name, since=value, stage="starting", partial=None)
             elif kind == "stage" and w is not None:
                 w["stage"] = value
+            elif kind == "partial" and w is not None:
+                w["partial"] = value
             elif kind == "result" and w is not None:
-                w["left"] = [e for e in w["left"] if e["name"] != name]
                 w["name"] = None
                 record(value)
         for proc, w in list(workers.items()):
-            if not proc.is_alive() and not w["left"]:
-                del workers[proc]
-            elif w["name"] is not None and time.time() - w["since"] > args.model_timeout:
+            if w["name"] is not None and time.time() - w["since"] > args.model_timeout:
                 # a hang inside TensorRT cannot be interrupted from Python: the worker is replaced
                 proc.kill()
                 proc.join()
                 del workers[proc]
-                record({"name": w["name"], "kind": "-", "taker": None, "passed": False, "seconds": args.model_timeout,
-                        "error": f"hung: no answer in {args.model_timeout} s during {w['stage']}"})
-                rest = [e for e in w["left"] if e["name"] != w["name"]]
-                if rest:
-                    start(rest)
-            elif not proc.is_alive() and kind is None:  # died without reporting (a crash inside TensorRT)
+                lost(w, f"no answer in {args.model_timeout} s", args.model_timeout)
+                start(w["gpu"])
+            elif not proc.is_alive() and kind is None:
                 del workers[proc]
-                if w["name"] is not None:
-                    record({"name": w["name"], "kind": "-", "taker": None, "passed": False, "seconds": 0,
-                            "error": f"the worker died (exit code {proc.exitcode}) during {w['stage']}"})
-                rest = [e for e in w["left"] if e["name"] != w["name"]]
-                if rest:
-                    start(rest)
+                if w["name"] is not None:  # died without reporting (a crash inside TensorRT)
+                    lost(w, f"crashed (worker exit code {proc.exitcode})", round(time.time() - w["since"], 1))
+                    start(w["gpu"])
+    missing = [e["name"] for e in entries(None) if e["name"] not in {r["name"] for r in results}]
     results.sort(key=lambda r: r["name"])
     env = {"python": sys.version.split()[0]}
     try:
@@ -335,7 +409,7 @@ def main(argv=None) -> int:
     except Exception:
         pass
     command = os.environ.get("PYKIT_CORPUS_COMMAND") or "python3 scripts/gpu-corpus.py " + " ".join(map(shlex.quote, argv or sys.argv[1:]))
-    report, parser = markdown(results, command, env)
+    report, parser = markdown(results, command, env, missing)
     (out / "report.md").write_text(report)
     (out / "parser.md").write_text(parser)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")

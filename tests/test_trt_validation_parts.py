@@ -95,3 +95,23 @@ def test_actual_precision_reads_each_tensor_against_its_spec_dtype():
     assert actual_precision(spec, "fp16", ["fp32,int32,int32->fp32"]) == "mixed(fp32)"  # fp32 in disguise
     assert actual_precision(spec, "int8", ["int8,int32,int32->fp32"]) == "mixed(fp32,int8)"
     assert actual_precision(spec, "fp32", []) == "not run"
+
+
+@pytest.mark.parametrize("name, gap", [("onnx_node/test_layer_normalization_2d_axis1", True),
+                                       ("onnx_node/test_layer_normalization_4d_axis1", False),
+                                       ("layernorm_bert_opset17", False)])
+def test_int8_rank_gap_names_rank_two_plugin_tensors(name, gap):
+    # TensorRT 8.5 has no INT8 format for plugin tensors of rank < 3 (probe_int8_rank.txt): such a
+    # plugin runs fp16 inside an int8 engine, and the reason names the node and the tensor
+    from pykit.surgeon.equiv import plugin_nodes
+    from pykit.validate_model import int8_rank_gaps
+
+    from pathlib import Path
+    original = onnx.load(str(Path(__file__).parent / "corpus" / name / "model.onnx"))
+    patched = patch_model(original, trt="8.5", force=["LayerNormalization"]).model
+    nodes, _ = plugin_nodes(patched)
+    assert [s.name for _, s in nodes] and {s.name for _, s in nodes} == {"LayerNorm"}
+    gaps = int8_rank_gaps(patched, nodes)
+    assert ("LayerNorm" in gaps) == gap
+    if gap:
+        assert "rank 2" in gaps["LayerNorm"] and "TensorRT 8.5" in gaps["LayerNorm"]

@@ -133,7 +133,16 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
     if weights not in (None, "per_channel", "per_tensor"):
         raise ValueError(f"weights must be None, 'per_channel' or 'per_tensor', got {weights!r}")
     if weights == "per_channel" and opset < 13:
-        raise ValueError(f"per-channel Q/DQ needs opset >= 13; model has opset {opset}")
+        # per-channel QuantizeLinear (its axis) came with opset 13: the model goes up to 13 first,
+        # which every TensorRT pykit targets parses (plugin nodes are in their own domain: untouched)
+        from onnx import version_converter
+
+        try:
+            model = version_converter.convert_version(model, 13)
+        except Exception as exc:  # noqa: BLE001 - the converter's own message names the op
+            raise ValueError(f"per-channel Q/DQ needs opset >= 13; model has opset {opset} and onnx's "
+                             f"version converter cannot take it to 13: {str(exc).strip().splitlines()[-1]}") from None
+        opset = 13
     if plugins not in ("fused", "pairs"):
         raise ValueError(f"plugins must be 'fused' or 'pairs', got {plugins!r}")
     graph = gs.import_onnx(model)

@@ -342,6 +342,8 @@ py::dict check_plugin(const std::string& name, const std::string& version, const
     return out;
 }
 
+const std::string PLUGIN_SUFFIX = ":plugin";
+
 nv::DataType run_type_of(const std::string& precision) {
     if (precision == "fp32") return nv::DataType::kFLOAT;
     if (precision == "fp16") return nv::DataType::kHALF;
@@ -353,19 +355,36 @@ nv::DataType run_type_of(const std::string& precision) {
 // the best its spec offers <= the engine's), else the engine's. Returns the precisions forced (a
 // plugin at fp16 inside an int8 engine needs kFP16 too). Output types only (see build_plugin): the
 // plugin's supportsFormatCombination ties its float inputs to them; setPrecision would also
-// constrain its int32 inputs.
+// constrain its int32 inputs. An INT8 plugin output that is also a network output gets an identity
+// layer to float in between (TensorRT 8.5 refuses it otherwise: "requires output to be in floating
+// point precision. No format available with unquantized output"); the plugin's tensor is renamed
+// "<name>:plugin" and takes <name>'s dynamic range (build_onnx's range lookup strips the suffix).
 std::vector<nv::DataType> force_plugin_precision(nv::INetworkDefinition& network, const std::string& precision,
                                                  const std::map<std::string, std::string>& per_plugin) {
     std::vector<nv::DataType> forced;
-    for (int32_t l = 0; l < network.getNbLayers(); ++l) {
-        nv::ILayer* layer = network.getLayer(l);
-        if (layer->getType() != nv::LayerType::kPLUGIN_V2) continue;
+    std::vector<nv::ILayer*> plugins;  // collected first: the identities below add layers
+    for (int32_t l = 0; l < network.getNbLayers(); ++l)
+        if (network.getLayer(l)->getType() == nv::LayerType::kPLUGIN_V2) plugins.push_back(network.getLayer(l));
+    for (nv::ILayer* layer : plugins) {
         const std::string type = static_cast<nv::IPluginV2Layer*>(layer)->getPlugin().getPluginType();
         auto it = per_plugin.find(type);
         const nv::DataType run_type = run_type_of(it == per_plugin.end() ? precision : it->second);
         forced.push_back(run_type);
-        for (int32_t i = 0; i < layer->getNbOutputs(); ++i)
-            if (layer->getOutput(i)->getType() == nv::DataType::kFLOAT) layer->setOutputType(i, run_type);
+        for (int32_t i = 0; i < layer->getNbOutputs(); ++i) {
+            nv::ITensor* out = layer->getOutput(i);
+            if (out->getType() != nv::DataType::kFLOAT) continue;
+            layer->setOutputType(i, run_type);
+            if (run_type != nv::DataType::kINT8 || !out->isNetworkOutput()) continue;
+            const std::string name = out->getName();
+            network.unmarkOutput(*out);
+            out->setName((name + PLUGIN_SUFFIX).c_str());
+            nv::IIdentityLayer* identity = network.addIdentity(*out);
+            if (identity == nullptr) fail("addIdentity failed after plugin output '" + name + "'");
+            identity->setOutputType(0, nv::DataType::kFLOAT);
+            identity->getOutput(0)->setName(name.c_str());
+            network.markOutput(*identity->getOutput(0));
+            identity->getOutput(0)->setType(nv::DataType::kFLOAT);
+        }
     }
     return forced;
 }
@@ -492,6 +511,10 @@ public:
         Ptr<nv::IBuilderConfig> config{builder_->createBuilderConfig()};
         configure(*config, precision, workspace);
         config->setProfilingVerbosity(nv::ProfilingVerbosity::kDETAILED);  // Engine.layers() reads it
+        // One timing cache for all whole-model builds of this Builder: a model is built at several
+        // precisions and as original and patched, mostly the same layers (the corpus run's time).
+        if (!timing_cache_) timing_cache_.reset(config->createTimingCache(nullptr, 0));
+        if (timing_cache_) config->setTimingCache(*timing_cache_, false);
         if (force_plugins && precision != "fp32") {
             for (nv::DataType t : force_plugin_precision(*network, precision, plugin_precisions))
                 if (t == nv::DataType::kHALF) config->setFlag(nv::BuilderFlag::kFP16);  // an fp16 plugin in an int8 engine
@@ -515,6 +538,9 @@ public:
                 // not `!= kFLOAT`: a plugin output forced by setOutputType may already read kINT8/kHALF
                 if (t->getType() == nv::DataType::kINT32 || t->getType() == nv::DataType::kBOOL) return;
                 std::string key = t->getName();
+                if (key.size() > PLUGIN_SUFFIX.size() &&
+                    key.compare(key.size() - PLUGIN_SUFFIX.size(), PLUGIN_SUFFIX.size(), PLUGIN_SUFFIX) == 0)
+                    key.resize(key.size() - PLUGIN_SUFFIX.size());  // force_plugin_precision's renamed output
                 auto it = ranges.find(key);
                 if (it == ranges.end() && producer && producer->getType() == nv::LayerType::kCONSTANT) {
                     key = producer->getName();
@@ -651,6 +677,7 @@ public:
 
 private:
     Ptr<nv::IBuilder> builder_;
+    Ptr<nv::ITimingCache> timing_cache_;  // after builder_: destroyed first
     std::string calibration_cache_;
     std::vector<std::tuple<std::string, std::string, float>> ranges_set_;  // (tensor, ranges key, amax)
     std::vector<std::string> ranges_missing_;

@@ -85,6 +85,23 @@ def test_qdq_graph_valid_and_within_int8_error_model(mlp):
     assert diff.max() <= 3 * scales["y"]
 
 
+def test_qdq_per_channel_takes_an_old_opset_model_to_13(mlp):
+    # seed 003's demo exports at opset 10, before per-channel QuantizeLinear (axis, opset 13): the
+    # model is converted up first and quantizes exactly as its opset-17 form does
+    model, ws, bs, x, ref = mlp
+    old = onnx.ModelProto()
+    old.CopyFrom(model)
+    old.opset_import[0].version = 10  # the MLP's ops mean the same at 10
+    onnx.checker.check_model(old, full_check=True)
+    scales = _minmax_scales(ref, ["x", "h0", "r0", "h1", "r1", "y"])
+    q_old, q_new = insert_qdq(old, scales, weights="per_channel"), insert_qdq(model, scales, weights="per_channel")
+    _valid(q_old)
+    assert {o.version for o in q_old.opset_import if o.domain in ("", "ai.onnx")} == {13}
+    assert any(a.name == "axis" for n in q_old.graph.node if n.op_type == "QuantizeLinear" for a in n.attribute)
+    (y_old,), (y_new,) = ort_run(q_old, {"x": x}, fake_quant=True), ort_run(q_new, {"x": x}, fake_quant=True)
+    np.testing.assert_array_equal(y_old, y_new)
+
+
 def test_qdq_per_tensor_and_activation_only(mlp):
     model, ws, bs, x, ref = mlp
     scales = _minmax_scales(ref, ["x", "r0"])
