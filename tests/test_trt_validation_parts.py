@@ -115,3 +115,103 @@ def test_int8_rank_gap_names_rank_two_plugin_tensors(name, gap):
     assert ("LayerNorm" in gaps) == gap
     if gap:
         assert "rank 2" in gaps["LayerNorm"] and "TensorRT 8.5" in gaps["LayerNorm"]
+
+
+def _scatter_model(indices, reduction=None, opset=18):
+    from onnx import TensorProto, helper
+
+    attrs = {"axis": 0} if reduction is None else {"axis": 0, "reduction": reduction}
+    node = helper.make_node("ScatterElements", ["data", "idx", "upd"], ["out"], name="scatter", **attrs)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [5, 2]),
+                                        helper.make_tensor_value_info("idx", TensorProto.INT64, list(indices.shape)),
+                                        helper.make_tensor_value_info("upd", TensorProto.FLOAT, list(indices.shape))],
+                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, [5, 2])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_undefined_elements_are_the_duplicate_writes_with_different_values():
+    from pykit.validate_model import undefined_elements
+
+    rng = np.random.default_rng(0)
+    # update [i, j] lands at (idx[i, j], j): (0, 0) is written by rows 0 and 1 (different values:
+    # undefined), (1, 1) by rows 0 and 2 with the same value (defined), the rest once
+    idx = np.array([[0, 1], [0, 2], [3, 1], [4, 4]], np.int64)
+    upd = rng.standard_normal(idx.shape).astype(np.float32)
+    upd[0, 1] = upd[2, 1] = 2.5
+    feeds = {"data": rng.standard_normal((5, 2)).astype(np.float32), "idx": idx, "upd": upd}
+    # destinations (row idx[i, j], column j): who writes twice with different values, by brute force
+    writes = {}
+    for i in range(idx.shape[0]):
+        for j in range(idx.shape[1]):
+            writes.setdefault((int(idx[i, j]), j), set()).add(float(upd[i, j]))
+    want = np.zeros((5, 2), bool)
+    for (r, c), values in writes.items():
+        want[r, c] = len(values) > 1
+    assert want.sum() == 1 and want[0, 0]
+    masks = undefined_elements(_scatter_model(idx), feeds)
+    np.testing.assert_array_equal(masks["out"], want)
+    # unique destinations: nothing undefined; a reduction: defined by ONNX, no mask at all
+    unique = np.array([[0, 1], [2, 3]], np.int64)
+    f2 = {"data": feeds["data"], "idx": unique, "upd": upd[:2]}
+    assert not undefined_elements(_scatter_model(unique), f2)["out"].any()
+    assert undefined_elements(_scatter_model(idx, "add"), feeds) is None
+
+
+def test_int8_emulation_error_is_the_fake_quantized_model_error():
+    # y = Relu(x) @ W: the emulation quantizes x and r = Relu(x) per tensor and W per output
+    # channel, once each; recomputed here with numerics.fake_quantize_int8
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pykit.precision.numerics import fake_quantize_int8
+    from pykit.validate_model import int8_allowed, int8_emulation_errors
+
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((8, 3)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("MatMul", ["r", "w"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, 3])], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((16, 8)).astype(np.float32)
+    ref = {"y": np.maximum(x, 0) @ w}
+    scales = {"x": float(np.abs(x).max() / 127), "r": float(np.abs(np.maximum(x, 0)).max() / 127)}
+    errors = int8_emulation_errors(model, scales, [{"x": x}], [ref])
+    s_w = np.abs(w).max(axis=0) / np.float32(127)  # MatMul weight [K, N]: one scale per output column
+    wq = (np.clip(np.rint(w / s_w), -127, 127) * s_w).astype(np.float32)
+    r = fake_quantize_int8(np.maximum(fake_quantize_int8(x, scales["x"]), 0), scales["r"])
+    want = float(np.max(np.abs(r @ wq - ref["y"])))
+    assert want > 0 and errors["y"] == pytest.approx(want, rel=1e-5, abs=1e-7)
+    assert int8_allowed(errors, [ref])["y"] == pytest.approx(want + 1e-2 * float(np.abs(ref["y"]).max()) + 1e-6)
+
+
+def test_fp16_emulation_rounds_every_tensor_once():
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pykit.validate_model import fp16_emulation_errors
+
+    c = np.array([3.3], np.float32)
+    g = helper.make_graph([helper.make_node("Mul", ["x", "c"], ["m"]), helper.make_node("Add", ["m", "x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64])], [numpy_helper.from_array(c, "c")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(2).standard_normal(64).astype(np.float32)
+    ref = {"y": x * c + x}
+    h = lambda v: np.asarray(v, np.float32).astype(np.float16).astype(np.float32)
+    xh = h(x)
+    want = float(np.max(np.abs(h(h(xh * h(c)) + xh) - ref["y"])))
+    assert want > 0 and fp16_emulation_errors(model, [{"x": x}], [ref])["y"] == pytest.approx(want, abs=1e-7)
+
+
+def test_reference_of_a_custom_domain_original_matches_its_stored_outputs():
+    # mmcv's MMCVModulatedDeformConv2d: no onnxruntime kernel; the original runs on onnx.reference
+    # with the semantics DeformConv2d's rules.py registers, and reproduces what mmcv computed
+    from pathlib import Path
+
+    from pykit.surgeon.equiv import load_stored
+    from pykit.validate_model import _onnxruntime
+
+    folder = Path(__file__).parent / "corpus" / "mmcv_modulated_deform_conv2d_opset11"
+    original = onnx.load(str(folder / "model.onnx"))
+    feeds, expected = load_stored(original, folder / "data.npz")
+    got = _onnxruntime(original, feeds)
+    for name, want in expected.items():
+        np.testing.assert_allclose(got[name], want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))

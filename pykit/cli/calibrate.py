@@ -175,7 +175,9 @@ def run(args) -> int:
         scales = {k: v for k, v in cache.scales.items() if k in names}
         left = [k for k in cache.scales if k not in names]
         print(f"{args.from_cache}: {cache.algorithm} (TensorRT {cache.version}), {len(scales)} of {len(cache.scales)} "
-              "entries name tensors of the model" + (f"; left out: {', '.join(left)}" if left else ""))
+              "entries name tensors of the model" + (f"; left out: {', '.join(left)}" if left else "")
+              + "".join(f"; {t}: {why}, no scale (TensorRT keeps it unquantized)" for t, why in cache.unusable.items()
+                        if t in names))
         amax = {k: float(np.float32(v) * np.float32(127)) for k, v in scales.items()}
         algorithm, result = cache.algorithm, None
     else:

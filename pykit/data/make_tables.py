@@ -30,6 +30,21 @@ GIT_VERSIONS = {
     "10.0": ("10.1-GA", 9, 20, 9),
 }
 
+# Every onnx-tensorrt importer of ScatterElements (8.x onnx2trt_utils.cpp scatterHelper, 10.x/11.x
+# onnxOpImporters.cpp) checks each known dimension of indices and updates against data's and refuses
+# the node otherwise. Seen on the H200 with TensorRT 8.5.3 (docs/validation/corpus/parser.md): every
+# PyG scatter export (more messages than nodes) is refused there, where the reduction rule below
+# would have called it imported with wrong results. Checked before the reduction rules: the parser
+# refuses first. Scatter (opset 9-10) goes through the same helper.
+SCATTER_DIMS = [
+    {"op": op, "inputs": [1, 2], "within": 0, "effect": "rejected",
+     "message": "indices/updates are larger than data along an axis: the importer refuses the node "
+                "('Indices dimensions must be less than data dimensions!'; e.g. a scatter_add of more messages than nodes)",
+     "source": "onnx-tensorrt onnx2trt_utils.cpp scatterHelper (8.x) / onnxOpImporters.cpp ScatterElements "
+               "(10.x): ASSERT(indicesDims.d[i] <= dataDims.d[i]) for known dims; TensorRT 8.5.3 on the H200: "
+               "docs/validation/corpus/parser.md"}
+    for op in ("Scatter", "ScatterElements")
+]
 SCATTER_WRONG_8 = [
     {"op": "ScatterND", "attribute": "reduction", "unless": "none", "effect": "wrong",
      "message": "the importer ignores 'reduction' and builds a plain scatter (silently wrong results)",
@@ -70,9 +85,11 @@ GRIDSAMPLE_BEFORE_11_2 = [
                 "(bilinear, nearest, bicubic: opset 16's)",
      "source": "ONNX GridSample-20 changelog (modes renamed linear/cubic); the importer's mode strings are opset 16's"},
 ]
-SEMANTICS = {"8.5": SCATTER_WRONG_8 + GRIDSAMPLE_BEFORE_11_2, "8.6": SCATTER_WRONG_8 + GRIDSAMPLE_BEFORE_11_2,
-             "10.0": SCATTER_10 + GRIDSAMPLE_BEFORE_11_2, "10.15": SCATTER_10 + GRIDSAMPLE_BEFORE_11_2,
-             "11": SCATTER_11 + GRIDSAMPLE_BEFORE_11_2}
+SEMANTICS = {"8.5": SCATTER_DIMS + SCATTER_WRONG_8 + GRIDSAMPLE_BEFORE_11_2,
+             "8.6": SCATTER_DIMS + SCATTER_WRONG_8 + GRIDSAMPLE_BEFORE_11_2,
+             "10.0": SCATTER_DIMS + SCATTER_10 + GRIDSAMPLE_BEFORE_11_2,
+             "10.15": SCATTER_DIMS + SCATTER_10 + GRIDSAMPLE_BEFORE_11_2,
+             "11": SCATTER_DIMS + SCATTER_11 + GRIDSAMPLE_BEFORE_11_2}
 
 # TensorRT 10.15 operators.md, transcribed (operator -> supported; restrictions kept where a rule needs them)
 OPS_10_15_N = """AffineGrid Bernoulli BitShift BitwiseAnd BitwiseNot BitwiseOr BitwiseXor Col2Im CenterCropPad Compress

@@ -11,7 +11,10 @@ The header is ``TRT-<version>-<algorithm>``: ``<version>`` is TensorRT's library
 and ``<algorithm>`` one of :data:`ALGORITHMS`.  Each further line is ``<tensor name>: <hex>``, the
 IEEE-754 bits of the float32 scale (``amax / 127``) as eight hex digits, most significant byte
 first: ``3c010a14`` is 0.0078759...  Tensor names may contain ``:``; the last ``": "`` separates
-the value.
+the value. TensorRT 8.5 itself writes the bits without zero padding (``0`` for a tensor whose range
+is zero) and ``7f800000`` (+inf) for a tensor whose values are infinite (a scatter-max canvas of
+-inf): the reader takes 1-8 hex digits and keeps such tensors apart (``CalibrationCache.unusable``:
+TensorRT leaves them unquantized); the writer writes only usable scales, padded.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ DEFAULT_VERSION = "8503"
 
 _HEADER_RE = re.compile(r"^TRT-(\d+)-(\S+)$")
 _HEX_RE = re.compile(r"^[0-9a-fA-F]{8}$")
+_TRT_HEX_RE = re.compile(r"^[0-9a-fA-F]{1,8}$")  # what TensorRT writes: std::hex, no padding
 
 
 class CacheFormatError(ValueError):
@@ -54,6 +58,7 @@ class CalibrationCache:
     scales: dict = field(default_factory=dict)
     algorithm: str = "EntropyCalibration2"
     version: str = DEFAULT_VERSION
+    unusable: dict = field(default_factory=dict)  # tensor -> why it has no scale (TensorRT's 0 / +inf)
 
     def amax(self) -> dict:
         """``scale * 127`` per tensor (float32 arithmetic)."""
@@ -110,6 +115,7 @@ def _parse(text: str, name: str) -> CalibrationCache:
         raise CacheFormatError(f"{name}:1: unknown calibration algorithm {algorithm!r}; "
                                f"expected one of {', '.join(ALGORITHMS)}")
     scales: dict = {}
+    unusable: dict = {}
     for lineno, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -117,15 +123,20 @@ def _parse(text: str, name: str) -> CalibrationCache:
         if not sep or not tensor:
             raise CacheFormatError(f"{name}:{lineno}: malformed line {line!r}; expected '<tensor>: <8 hex digits>'")
         value = value.strip()
-        if not _HEX_RE.match(value):
-            raise CacheFormatError(f"{name}:{lineno}: tensor {tensor!r}: value {value!r} is not 8 hex digits")
-        if tensor in scales:
+        if not _TRT_HEX_RE.match(value):
+            raise CacheFormatError(f"{name}:{lineno}: tensor {tensor!r}: value {value!r} is not 1-8 hex digits")
+        if tensor in scales or tensor in unusable:
             raise CacheFormatError(f"{name}:{lineno}: tensor {tensor!r} appears twice")
+        bits = value.rjust(8, "0")
+        if bits in ("00000000", "7f800000"):  # TensorRT's own: a zero range, an infinite one
+            unusable[tensor] = "zero range" if bits == "00000000" else "infinite range"
+            continue
+        value = bits
         try:
             scales[tensor] = float(check_scale(tensor, hex_to_float(value)))
         except ValueError as e:
             raise CacheFormatError(f"{name}:{lineno}: {e} ({value})") from None
-    return CalibrationCache(scales, algorithm, version)
+    return CalibrationCache(scales, algorithm, version, unusable)
 
 
 def read_cache(path) -> CalibrationCache:

@@ -164,7 +164,8 @@ def _schema_default(op: str, opset: int, attribute: str, fallback):
 def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main",
              ranks: dict[str, int] | None = None) -> Finding | None:
     """A finding for one node, or None when the parser imports it natively with the right semantics.
-    ``ranks``: tensor name -> rank where shape inference knows it (for rank-dependent semantics)."""
+    ``ranks``: tensor name -> its dims (a list, None where unknown) or its rank, where shape inference
+    knows it (for the rank- and dim-dependent semantics rules)."""
     op, dom = node.op_type, node.domain
     name = node.name or f"<unnamed {op}>"
     plugin = plugins.get(op)
@@ -188,8 +189,19 @@ def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main",
     for rule in table.get("semantics", []):
         if rule["op"] != op:
             continue
-        if "input_ranks" in rule:  # {"input": k, "input_ranks": [...]}: flagged when input k's known rank is not listed
+        if "within" in rule:  # {"inputs": [...], "within": k}: flagged when a known dim of an input exceeds input k's
+            dims = ranks or {}
+            ref = dims.get(node.input[rule["within"]]) if len(node.input) > rule["within"] else None
+            over = [(i, a, d, ref[a]) for i in rule["inputs"] if len(node.input) > i and isinstance(ref, list)
+                    for a, d in enumerate(dims.get(node.input[i]) or []) if a < len(ref)
+                    and d is not None and ref[a] is not None and d > ref[a]]
+            if not over:
+                continue
+            i, a, d, r = over[0]
+            what = f"input {i} dim {a} = {d} > data's {r}"
+        elif "input_ranks" in rule:  # {"input": k, "input_ranks": [...]}: flagged when input k's known rank is not listed
             rank = (ranks or {}).get(node.input[rule["input"]]) if len(node.input) > rule["input"] else None
+            rank = len(rank) if isinstance(rank, list) else rank
             if rank is None or rank in rule["input_ranks"]:
                 continue
             what = f"input {rule['input']} of rank {rank}"
@@ -204,7 +216,9 @@ def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main",
     since = _schema_since(op, opset)
     if opset > table["opset_max"] and since is not None and since > table["opset_max"]:
         return Finding(graph, name, op, dom, "above-opset",
-                       f"{op}-{since} is newer than the parser's opset {table['opset_max']} (patch --trt converts it down)")
+                       f"{op}-{since} is newer than the parser's opset {table['opset_max']}: the parser takes the model "
+                       "with a warning and imports the op by its older importer, which may refuse the newer form or "
+                       "compute something else (patch --trt converts it down)")
     return None
 
 
@@ -355,7 +369,8 @@ def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
         limits.append(f"model IR version {model.ir_version} > {table['ir_max']} (patch --trt {trt} lowers it)")
     findings = []
     main_status = []
-    ranks = {n: len(d) for n, d in tensor_dims(model).items()} if any("input_ranks" in r for r in table.get("semantics", [])) else {}
+    # tensor name -> its dims (shape inference), for the rank- and dim-dependent semantics rules
+    ranks = tensor_dims(model) if any("input_ranks" in r or "within" in r for r in table.get("semantics", [])) else {}
     for path, graph in iter_graphs(model.graph):
         for k, node in enumerate(graph.node):
             f = classify(node, table, opset, plugins, path, ranks)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import struct
 
 import numpy as np
@@ -47,8 +48,8 @@ def test_all_algorithms_accepted(algo):
     ("TRT-8503-KLCalibration\nx: 3c010a14\n", 1, "unknown calibration algorithm 'KLCalibration'"),
     ("TensorRT calibration\n", 1, "bad header"),
     ("TRT-8503-EntropyCalibration2\na: 3c010a14\nb 3c010a14\n", 3, "malformed line"),
-    ("TRT-8503-EntropyCalibration2\na: 3c010a14\n\nb: 3c01\n", 4, "not 8 hex digits"),
-    ("TRT-8503-EntropyCalibration2\na: 3c010a1g\n", 2, "not 8 hex digits"),
+    ("TRT-8503-EntropyCalibration2\na: 3c010a14\n\nb: 3c010a1400\n", 4, "not 1-8 hex digits"),
+    ("TRT-8503-EntropyCalibration2\na: 3c010a1g\n", 2, "not 1-8 hex digits"),
     ("TRT-8503-EntropyCalibration2\na: 3c010a14\na: 3c010a14\n", 3, "appears twice"),
 ])
 def test_malformed_cache_names_file_and_line(tmp_path, text, line, fragment):
@@ -89,3 +90,19 @@ def test_hex_helpers_and_versions():
     assert trt_version_number("8.6.1.6") == "8601"
     assert trt_version_number("10.3.0") == "100300"
     assert format_cache({"t": 2.0}, version="8503") == "TRT-8503-EntropyCalibration2\nt: 40000000\n"
+
+
+def test_reads_what_tensorrt_writes_zero_and_infinite_ranges():
+    # a cache IInt8EntropyCalibrator2 wrote on the H200 (tests/fixtures/trt_caches/README.md): bare
+    # '0' for zero ranges, 7f800000 for the -inf canvas of a scatter max
+    path = Path(__file__).parents[1] / "fixtures" / "trt_caches" / "pyg_scatter_max_opset18_dynamo.cache"
+    cache = read_cache(path)
+    lines = [l.rpartition(": ") for l in path.read_text().splitlines()[1:] if l.strip()]
+    zero = {t for t, _, v in lines if v == "0"}
+    inf = {t for t, _, v in lines if v == "7f800000"}
+    assert zero and inf
+    assert cache.unusable == {**dict.fromkeys(zero, "zero range"), **dict.fromkeys(inf, "infinite range")}
+    assert set(cache.scales) == {t for t, _, _ in lines} - zero - inf
+    assert all(np.isfinite(v) and v > 0 for v in cache.scales.values())
+    # TensorRT's unpadded hex of a positive scale reads as the padded one
+    assert parse_cache("TRT-8503-EntropyCalibration2\nt: 3c01\n").scales == {"t": hex_to_float("00003c01")}

@@ -39,11 +39,13 @@ def test_scatter_reduction_flagged_with_takers():
     assert f.takers == ["PillarScatter"]
     assert _kinds(inspect_model(pointpillars_like(), "8.5"))[("scatter/scatter_nd", "wrong-semantics")].takers == \
         ["ScatterElementsReduce"]
+    # the demo's scatter_add (8 updates into 6 rows): refused by every importer for its dims (the
+    # H200 run: docs/validation/precision/model-scatter-elements.log), before any reduction rule
     se = inspect_model(scatter_reduce_model(), "8.5")
-    assert _kinds(se)[("scatter_reduce", "wrong-semantics")].takers == ["ScatterElementsReduce"]
+    assert _kinds(se)[("scatter_reduce", "rejected")].takers == ["ScatterElementsReduce"]
+    assert ("scatter_reduce", "rejected") in _kinds(inspect_model(scatter_reduce_model(), "10"))
     # 10.x rejects ScatterND with reduction; ScatterElements+reduction goes to TensorRT's own plugin
     assert ("scatter/scatter_nd", "rejected") in _kinds(inspect_model(pointpillars_like(), "10"))
-    assert ("scatter_reduce", "external") in _kinds(inspect_model(scatter_reduce_model(), "10"))
     # reduction none is imported right
     assert not inspect_model(pointpillars_like(reduction="none"), "8.5").findings
 
@@ -84,3 +86,21 @@ def test_unknown_version_is_an_error():
 
     with pytest.raises(SurgeryError, match="unknown TensorRT version"):
         load_table("7.1")
+
+
+@pytest.mark.parametrize("trt", ["8.5", "10", "11"])
+def test_scatter_with_more_updates_than_data_rows_is_rejected_not_wrong(trt):
+    # PyG's scatter_add over edges: indices/updates [E, F] into data [N, F] with E > N. Every
+    # onnx-tensorrt importer refuses it ('Indices dimensions must be less than data dimensions!';
+    # TensorRT 8.5.3 on the H200 did, docs/validation/corpus/parser.md), whatever the reduction
+    def scatter(edges):
+        node = h.make_node("ScatterElements", ["data", "idx", "upd"], ["y"], name="scatter", axis=0, reduction="add")
+        return model([node], [vi("data", [5, 4]), vi("idx", [edges, 4], T.INT64), vi("upd", [edges, 4])],
+                     [vi("y", [5, 4])], opset=16)
+
+    kinds = _kinds(inspect_model(scatter(12), trt))
+    f = kinds[("scatter", "rejected")]
+    assert "input 1 dim 0 = 12 > data's 5" in f.message and f.takers == ["ScatterElementsReduce"]
+    # 3 updates into 5 rows: the reduction rules decide (8.5 ignores it; 10/11 use TensorRT's plugin)
+    fewer = {k for _, k in _kinds(inspect_model(scatter(3), trt))}
+    assert fewer == ({"wrong-semantics"} if trt == "8.5" else {"external"})

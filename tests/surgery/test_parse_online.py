@@ -102,3 +102,43 @@ def test_a_tensor_a_node_reads_twice_is_one_input_of_its_single_node_model():
     (_, _, _, alone, _), = single_node_models(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
     assert [i.name for i in alone.graph.input] == ["x"]
     onnx.checker.check_model(alone, full_check=True)
+
+
+def test_whole_model_verdict_rules_over_isolation_artifacts():
+    # a parser that refuses a Reshape alone (its shape then looks like a plain network input, as
+    # TensorRT 8.5 does) but imports it inside the model: no disagreement, nothing parsed alone
+    def parse(blob: bytes):
+        m = onnx.load_from_string(blob)
+        parse.calls += 1
+        alone = len(m.graph.node) == 1 and m.graph.node[0].op_type == "Reshape"
+        return {"parsed": not alone, "errors": [{"node": 0, "description": "Invalid Node"}] if alone else []}
+    parse.calls = 0
+    report = parse_online(_model(), "8.5", parse=parse, version="8.5.3")
+    assert report.whole_ok and parse.calls == 1
+    assert all(v.parser_ok for v in report.nodes) and not report.disagreements
+
+
+def test_nodes_before_the_one_the_parser_stopped_at_were_imported():
+    parse = refusing("Reshape", message="Invalid Node")
+    report = parse_online(_model(), "8.5", parse=parse, version="8.5.3")
+    verdicts = {v.node: v for v in report.nodes}
+    assert verdicts["relu"].parser_ok and not verdicts["reshape"].parser_ok
+    assert "Invalid Node" in verdicts["reshape"].error
+    # parsed: the whole model, then only what follows the node it stopped at (the scatter) alone
+    assert [[n.name for n in m.graph.node] for m in parse.seen] == [[n.name for n in _model().graph.node], ["scatter"]]
+
+
+def test_an_if_node_alone_gets_the_outer_tensors_its_branches_read():
+    then_g = h.make_graph([h.make_node("Relu", ["x"], ["t"])], "then", [], [h.make_tensor_value_info("t", T.FLOAT, [3])])
+    else_g = h.make_graph([h.make_node("Neg", ["x"], ["e"])], "else", [], [h.make_tensor_value_info("e", T.FLOAT, [3])])
+    nodes = [h.make_node("ReduceSum", ["x"], ["s"], keepdims=0, name="sum"),
+             h.make_node("Greater", ["s", "zero"], ["c"], name="gt"),
+             h.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g, name="if")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [3])],
+                         [h.make_tensor_value_info("y", T.FLOAT, [3])],
+                         [onnx.numpy_helper.from_array(np.array(0, np.float32), "zero")])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 13)], ir_version=8)
+    parts = {name: m for _, name, _, m, _ in single_node_models(model)}
+    alone = parts["if"]
+    assert [i.name for i in alone.graph.input] == ["c", "x"]  # the condition and what both branches read
+    onnx.checker.check_model(alone, full_check=True)
