@@ -120,6 +120,17 @@ def scale_check(spec, given: list, seen: list[str] | None) -> tuple[bool, str]:
     return ok, "; ".join(lines)
 
 
+def scales_handed(spec, backend, precision, case, reference):
+    """(validate_case's result, the scales the plugin was handed) for one case on `backend`, the
+    library's scale record cleared first: on today's TensorRTBackend (setDynamicRange) it is the
+    control for the typed mode's Q/DQ (scripts/gpu-typed-scales.sh)."""
+    from pykit.validate import validate_case
+
+    clear_scale_record(spec)
+    result = validate_case(spec, backend, precision, case, reference)
+    return result, scale_record(spec)
+
+
 class TypedBackend(TensorRTBackend):
     """The TensorRT backend with the precision asked by tensor types and Q/DQ layers."""
 

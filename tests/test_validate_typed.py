@@ -140,3 +140,31 @@ def test_a_wrong_answer_with_the_scales_asked_is_still_a_fail():
     assert _row(rows, "fused", "none")["result"] == "FAIL"
     md = markdown(rows, {}, "cmd")
     assert "scales: " in md and "enqueue saw" in md
+
+
+def test_scales_handed_clears_then_reads_the_librarys_record(monkeypatch):
+    _needs_host("GridSampler")
+    import pykit.validate_typed as typed
+
+    record = {"GridSampler": ["enqueue: stale"]}
+
+    class Library:  # the two C functions of libpykit_plugins.so, as ctypes exposes them
+        def pykit_scale_record_clear(self):
+            record.clear()
+
+        @property
+        def pykit_scale_record(self):
+            def get():
+                return json.dumps(record).encode()
+            return get
+
+    class Backend(HostBackend):
+        def run(self, spec, precision, inputs, attrs, input_scales, output_scales):
+            record.setdefault(spec.name, []).append(_entry("enqueue", spec, list(input_scales[:1]) + [None] + list(output_scales)))
+            return super().run(spec, precision, inputs, attrs, input_scales, output_scales)
+
+    monkeypatch.setattr(typed, "plugin_library", lambda spec: Library())
+    spec = registry.get("GridSampler")
+    case = next(iter(registry.entry_point(spec, "cases")(np.random.default_rng(0))))
+    result, seen = typed.scales_handed(spec, Backend(), "int8", case, registry.entry_point(spec, "reference"))
+    assert result.passed and len(seen) == 1 and seen[0].startswith("enqueue: ") and "stale" not in seen[0]
