@@ -206,4 +206,6 @@ void report_error(const std::string& message) noexcept { harness::errors.push_ba
 void report_warning(const std::string&) noexcept {}
 void record_enqueue(const char*, const nvinfer1::PluginTensorDesc*, int32_t, const nvinfer1::PluginTensorDesc*,
                     int32_t) noexcept {}
+void record_configure(const char*, const nvinfer1::DynamicPluginTensorDesc*, int32_t,
+                      const nvinfer1::DynamicPluginTensorDesc*, int32_t) noexcept {}
 } }  // namespace pykit::trt

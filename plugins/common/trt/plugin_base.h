@@ -41,6 +41,11 @@ void report_warning(const std::string& message) noexcept;
 // (an FP16 result must come from an FP16 enqueue). Read through pykit_enqueue_record().
 void record_enqueue(const char* plugin, const nvinfer1::PluginTensorDesc* in, int32_t nb_in,
                     const nvinfer1::PluginTensorDesc* out, int32_t nb_out) noexcept;
+// Records the INT8 scales (PluginTensorDesc::scale) handed to configurePlugin; record_enqueue records
+// enqueue's. Read through pykit_scale_record(): whether TensorRT passes the Q/DQ scales of an
+// explicitly quantized network to a plugin, and where, is measured rather than assumed.
+void record_configure(const char* plugin, const nvinfer1::DynamicPluginTensorDesc* in, int32_t nb_in,
+                      const nvinfer1::DynamicPluginTensorDesc* out, int32_t nb_out) noexcept;
 
 // Runs f(); on any exception reports "<plugin>: <where>: <what>" and returns fallback.
 template <class F, class R>
@@ -223,10 +228,11 @@ public:
         return guarded(Attrs::kPluginName, "supportsFormatCombination", false,
                        [&] { return Spec::format_supported(pos, io, nb_in, nb_out); });
     }
-    void configurePlugin(const nvinfer1::DynamicPluginTensorDesc*, int32_t nb_in, const nvinfer1::DynamicPluginTensorDesc*,
-                         int32_t nb_out) noexcept override {
+    void configurePlugin(const nvinfer1::DynamicPluginTensorDesc* in, int32_t nb_in,
+                         const nvinfer1::DynamicPluginTensorDesc* out, int32_t nb_out) noexcept override {
         guarded(Attrs::kPluginName, "configurePlugin", 0, [&] {
             Spec::check_counts(nb_in, nb_out);
+            record_configure(Attrs::kPluginName, in, nb_in, out, nb_out);
             return 0;
         });
     }

@@ -77,10 +77,11 @@ public:
     // ---- IPluginV3OneBuild
     int32_t getNbOutputs() const noexcept override { return IO::kNumOutputs; }
 
-    int32_t configurePlugin(const nvinfer1::DynamicPluginTensorDesc*, int32_t nb_in,
-                            const nvinfer1::DynamicPluginTensorDesc*, int32_t nb_out) noexcept override {
+    int32_t configurePlugin(const nvinfer1::DynamicPluginTensorDesc* in, int32_t nb_in,
+                            const nvinfer1::DynamicPluginTensorDesc* out, int32_t nb_out) noexcept override {
         return guarded(Attrs::kPluginName, "configurePlugin", int32_t(1), [&] {
             Spec::check_counts(nb_in, nb_out);
+            record_configure(Attrs::kPluginName, in, nb_in, out, nb_out);
             return int32_t(0);
         });
     }
