@@ -224,13 +224,14 @@ def _calibrate_calibrator(cal: EntropyCalibrator) -> dict:
 
 
 # ----------------------------------------------------------------------------- TensorRT side
-def trt_amax(model_bytes: bytes, batches: list[dict]) -> tuple[dict, str]:
-    """TensorRT's amax per tensor (scale * 127 from its calibration cache) and the cache text."""
+def trt_amax(model_bytes: bytes, batches: list[dict], ranges: dict | None = None, **build) -> tuple[dict, str]:
+    """TensorRT's amax per tensor (scale * 127 from its calibration cache) and the cache text;
+    ``ranges`` and ``build`` (e.g. plugin_precisions) go to ``build_onnx`` as they are."""
     from pykit.backends import trt
     from pykit.precision.cache import parse_cache
 
     builder = trt.builder()
-    builder.build_onnx(model_bytes, "int8", {}, calibration=batches)
+    builder.build_onnx(model_bytes, "int8", ranges or {}, calibration=batches, **build)
     cache = bytes(builder.calibration_cache()).decode()
     if not cache:
         raise RuntimeError("TensorRT wrote no calibration cache")
@@ -292,12 +293,19 @@ def run_demo(demo_dir: Path | None, workers: int, with_trt: bool, recorded: dict
                    "reducemax_inputs": op_inputs(patched, "ReduceMax")}
     if with_trt:
         from pykit.backends import trt
-        from pykit.validate_model import engine_feeds, parser_bytes
+        from pykit.surgeon.equiv import plugin_nodes
+        from pykit.validate_model import constant_ranges, engine_feeds, parser_bytes, plugin_precision
         import onnx
 
         trt.plugin_library()
         int64 = {i.name: "int32" for i in patched.graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.INT64}
-        entry["trt_amax"], entry["cache"] = trt_amax(parser_bytes(patched), [engine_feeds(f, int64) for f in feeds])
+        # as `pykit validate --model`'s calibrator build: the constants' ranges (TensorRT's calibrator
+        # gives a plugin's constant inputs none) and each plugin at its best precision up to int8
+        nodes, names = plugin_nodes(patched)
+        specs = {s.name: s for _, s in nodes}
+        entry["trt_amax"], entry["cache"] = trt_amax(
+            parser_bytes(patched), [engine_feeds(f, int64) for f in feeds], constant_ranges(patched),
+            plugin_precisions={n: plugin_precision(specs[n], "int8") for n in names})
     else:
         entry["trt_amax"] = recorded["trt_amax"]
     names = [n for n in calibrators if n in entry["trt_amax"]]
