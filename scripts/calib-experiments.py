@@ -8,22 +8,27 @@ outlier batch).  TensorRT's calibrator sees the batches through ``pykit._trt.Bui
 (its scales are read back from the calibration cache it writes); pykit's EntropyCalibrator sees the
 same arrays on the CPU and answers under every candidate :class:`EntropyRule` (histogram of |x| or
 of x, bin count, range rule, threshold at the bin edge / centre / half a bin above, levels, unsigned
-treatment, zero bin).  A candidate *matches* a tensor when its amax is within one histogram bin
-(max|x|/2048) of TensorRT's.  With ``--demo`` (default on) the PointPillars-like demo model's
-tensors are compared the same way (its calibration batches as ``pykit validate --model`` makes them).
+treatment, zero bin), each also with the graph rules "a Relu / MaxPool output takes its input's
+amax".  A candidate *matches* a tensor when its amax is within one histogram bin (max|x|/2048) of
+TensorRT's.  Unless ``--no-demo``, the PointPillars-like demo model's tensors are compared the same
+way (its calibration batches as ``pykit validate --model`` makes them; patching it needs
+onnx_graphsurgeon); unless ``--no-digits``, the digits CNN's.  The report names pykit's rule now
+(``DEFAULT_ENTROPY_RULE`` with MaxPool outputs tied) and before (the one-shot rule).
 
 On the GPU machine (TensorRT 8.5.3):
 
     . /tmp/tensorrt/env.sh && bash scripts/gpu-calib.sh OUT       # builds, then runs this and gpu-accuracy.py
+    . /tmp/tensorrt/env.sh && bash scripts/gpu-calib.sh OUT demo  # only the demo's tensors, into OUT/demo
 
 or, with pykit._trt already built (PYKIT_BUILD_DIR set as scripts/gpu-validate.sh does):
 
     python3 scripts/calib-experiments.py --out OUT/calib
+    python3 scripts/calib-experiments.py --out OUT/demo --scenarios --no-digits     # the demo alone
 
 On the CPU, again from the recorded TensorRT amax (to try new candidate rules; the batches are
-regenerated from their seeds):
+regenerated from their seeds; several recorded files are merged section by section):
 
-    python scripts/calib-experiments.py --analyze OUT/calib/calib-experiments.json --out OUT/calib-cpu
+    python scripts/calib-experiments.py --analyze OUT/calib-experiments.json [OUT/demo/...json] --out CPU_OUT
 
 Every scenario is isolated: an error is recorded in the JSON and the rest still run.
 Writes OUT/calib-experiments.json and OUT/calib-experiments.md.
@@ -45,7 +50,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pykit.precision.calibrators import EntropyCalibrator, EntropyRule  # noqa: E402
+from pykit.precision.calibrators import (DEFAULT_ENTROPY_RULE, ONE_SHOT_ENTROPY_RULE, EntropyCalibrator,  # noqa: E402
+                                         EntropyRule)
+from pykit.precision.scale_ties import tied_inputs  # noqa: E402
+
+#: the labels of pykit's rules in the report (rules are named by their fields, EntropyRule.describe)
+DEFAULT = DEFAULT_ENTROPY_RULE.describe()
+ONE_SHOT = ONE_SHOT_ENTROPY_RULE.describe()
+#: graph rules scored on top of every rule: suffix -> the entry's map {tensor: tensor whose amax it takes}
+GRAPH_RULES = {"+relu=input": "relu_inputs", "+maxpool=input": "maxpool_inputs", "+reducemax=input": "reducemax_inputs"}
+#: what pykit computes: the default rule per tensor, MaxPool outputs tied (pykit.precision.scale_ties)
+PYKIT = f"{DEFAULT} +maxpool=input"
 
 SHAPE = (16, 1024)  # one input per distribution: 16384 values a batch
 
@@ -209,13 +224,14 @@ def _calibrate_calibrator(cal: EntropyCalibrator) -> dict:
 
 
 # ----------------------------------------------------------------------------- TensorRT side
-def trt_amax(model_bytes: bytes, batches: list[dict]) -> tuple[dict, str]:
-    """TensorRT's amax per tensor (scale * 127 from its calibration cache) and the cache text."""
+def trt_amax(model_bytes: bytes, batches: list[dict], ranges: dict | None = None, **build) -> tuple[dict, str]:
+    """TensorRT's amax per tensor (scale * 127 from its calibration cache) and the cache text;
+    ``ranges`` and ``build`` (e.g. plugin_precisions) go to ``build_onnx`` as they are."""
     from pykit.backends import trt
     from pykit.precision.cache import parse_cache
 
     builder = trt.builder()
-    builder.build_onnx(model_bytes, "int8", {}, calibration=batches)
+    builder.build_onnx(model_bytes, "int8", ranges or {}, calibration=batches, **build)
     cache = bytes(builder.calibration_cache()).decode()
     if not cache:
         raise RuntimeError("TensorRT wrote no calibration cache")
@@ -273,15 +289,23 @@ def demo_tensors(demo_dir: Path | None, seed: int = 0, count: int = 16):
 def run_demo(demo_dir: Path | None, workers: int, with_trt: bool, recorded: dict | None) -> dict:
     patched, feeds, calibrators = demo_tensors(demo_dir)
     entry: dict = {"model": "pointpillars_seed003.patched.onnx (pykit demo)", "batches": len(feeds),
-                   "relu_inputs": relu_inputs(patched)}
+                   "relu_inputs": op_inputs(patched, "Relu"), "maxpool_inputs": tied_inputs(patched),
+                   "reducemax_inputs": op_inputs(patched, "ReduceMax")}
     if with_trt:
         from pykit.backends import trt
-        from pykit.validate_model import engine_feeds, parser_bytes
+        from pykit.surgeon.equiv import plugin_nodes
+        from pykit.validate_model import constant_ranges, engine_feeds, parser_bytes, plugin_precision
         import onnx
 
         trt.plugin_library()
         int64 = {i.name: "int32" for i in patched.graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.INT64}
-        entry["trt_amax"], entry["cache"] = trt_amax(parser_bytes(patched), [engine_feeds(f, int64) for f in feeds])
+        # as `pykit validate --model`'s calibrator build: the constants' ranges (TensorRT's calibrator
+        # gives a plugin's constant inputs none) and each plugin at its best precision up to int8
+        nodes, names = plugin_nodes(patched)
+        specs = {s.name: s for _, s in nodes}
+        entry["trt_amax"], entry["cache"] = trt_amax(
+            parser_bytes(patched), [engine_feeds(f, int64) for f in feeds], constant_ranges(patched),
+            plugin_precisions={n: plugin_precision(specs[n], "int8") for n in names})
     else:
         entry["trt_amax"] = recorded["trt_amax"]
     names = [n for n in calibrators if n in entry["trt_amax"]]
@@ -290,9 +314,10 @@ def run_demo(demo_dir: Path | None, workers: int, with_trt: bool, recorded: dict
     return entry
 
 
-def relu_inputs(model) -> dict:
-    """Relu output -> its input, for the graph rule "a Relu output keeps its input's range"."""
-    return {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Relu"}
+def op_inputs(model, op: str) -> dict:
+    """Output -> input of every ``op`` node (Relu, ReduceMax), for the graph rule "its output keeps its
+    input's range" (ReduceMax, like MaxPool, selects values: the demo's run says whether TensorRT ties it)."""
+    return {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == op}
 
 
 # ----------------------------------------------------------------------------- the digits model
@@ -309,7 +334,9 @@ def run_digits(workers: int, with_trt: bool, recorded: dict | None) -> dict:
     model = onnx.load(str(DIGITS / "digits_cnn.onnx"))
     stream = BatchStream(DIGITS / "calibration")
     result = calibrate(model, stream, make=EntropyCalibrator, progress=False)
-    entry: dict = {"model": str(DIGITS / "digits_cnn.onnx"), "batches": result.batches, "relu_inputs": relu_inputs(model)}
+    entry: dict = {"model": str(DIGITS / "digits_cnn.onnx"), "batches": result.batches,
+                   "relu_inputs": op_inputs(model, "Relu"), "maxpool_inputs": tied_inputs(model),
+                   "reducemax_inputs": op_inputs(model, "ReduceMax")}
     if with_trt:
         from pykit.validate_model import parser_bytes
 
@@ -325,15 +352,23 @@ def run_digits(workers: int, with_trt: bool, recorded: dict | None) -> dict:
 
 # ----------------------------------------------------------------------------- scoring
 def candidates_with_graph_rule(entry: dict, tensor: str) -> dict:
-    """The tensor's candidates, plus each rule under "a Relu output takes its input's amax"
-    (``<rule> +relu=input``; for other tensors the rule's own value)."""
+    """The tensor's candidates, plus each rule under each graph rule: "a Relu (MaxPool, ReduceMax)
+    output takes its input's amax" (``<rule> +relu=input``, ``+maxpool=input``, ``+reducemax=input``);
+    for other tensors the rule's own value."""
     ours = entry["pykit"][tensor]["candidates"]
-    source = entry.get("relu_inputs", {}).get(tensor)
-    given = entry["pykit"].get(source, {}).get("candidates") if source else None
     out = dict(ours)
-    for rule, amax in ours.items():
-        out[f"{rule} +relu=input"] = given.get(rule, amax) if given else amax
+    for suffix, key in GRAPH_RULES.items():
+        source = entry.get(key, {}).get(tensor)
+        given = entry["pykit"].get(source, {}).get("candidates") if source else None
+        for rule, amax in ours.items():
+            out[f"{rule} {suffix}"] = given.get(rule, amax) if given else amax
     return out
+
+
+def label(rule: str) -> str:
+    """The rule's name in the report, with what pykit does with it."""
+    notes = {PYKIT: "pykit now", DEFAULT: "pykit's default rule, per tensor", ONE_SHOT: "pykit before"}
+    return f"`{rule}` ({notes[rule]})" if rule in notes else f"`{rule}`"
 
 
 def score(sections: dict) -> list[dict]:
@@ -370,45 +405,65 @@ def markdown(report: dict) -> str:
              f"Machine: {report['machine']}; TensorRT {report.get('tensorrt', 'n/a')}; "
              f"{report['seconds']:.0f} s.", "",
              "A rule *matches* a tensor when |amax(rule) - amax(TensorRT)| <= max|x|/2048 (one bin). "
-             "`pykit` is the rule pykit uses today; other names list the fields that differ from it "
-             "(see `EntropyRule` in pykit/precision/calibrators.py).", "",
+             "Rules are named by the fields that differ from the one-shot rule `EntropyRule()` "
+             "(pytorch-quantization's, pykit's default before; see `EntropyRule` in "
+             f"pykit/precision/calibrators.py). pykit's default rule is `{DEFAULT}`; pykit's scales are "
+             f"`{PYKIT}` (MaxPool outputs tied, pykit/precision/scale_ties.py).", "",
              "## Candidates ranked", "",
-             "`+relu=input`: the graph rule \"a Relu output takes its input's amax\" on top of the rule.", "",
+             "Graph rules on top of a rule: `+relu=input` (`+maxpool=input`, `+reducemax=input`), "
+             "\"a Relu (MaxPool, ReduceMax) output takes its input's amax\".", "",
              "| rule | matched | worst miss (bins) | mean miss (bins) | worst tensor |", "|---|---|---|---|---|"]
     for row in report["ranking"]:
-        lines.append(f"| `{row['rule']}` | {row['matched']}/{row['tensors']} | {row['worst_bins']:.2f} | "
+        lines.append(f"| {label(row['rule'])} | {row['matched']}/{row['tensors']} | {row['worst_bins']:.2f} | "
                      f"{row['mean_bins']:.2f} | {row['worst']} |")
     best = report["ranking"][0]["rule"] if report["ranking"] else None
-    lines += ["", "## Per tensor: TensorRT vs pykit's rule and the best candidate", "",
-              f"Best candidate: `{best}`.", "",
-              "| section | tensor | max seen | TensorRT amax | pykit amax | ratio TRT/pykit | best amax | miss (bins) |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Per tensor: TensorRT vs pykit (now and before) and the best candidate", "",
+              f"pykit now: `{PYKIT}`; before: `{ONE_SHOT}`; best candidate: `{best}`. Misses in bins of max|x|/2048.", "",
+              "| section | tensor | max seen | TensorRT amax | pykit amax | miss (bins) | before amax | ratio TRT/before "
+              "| best amax | miss (bins) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for section, entry in report["sections"].items():
         if "error" in entry:
-            lines.append(f"| {section} | **error** | {entry['error'].splitlines()[-1]} | | | | | |")
+            lines.append(f"| {section} | **error** | {entry['error'].splitlines()[-1]} | | | | | | | |")
             continue
         for tensor, ours in entry["pykit"].items():
             theirs = entry["trt_amax"].get(tensor)
             if theirs is None:
                 continue
             cands = candidates_with_graph_rule(entry, tensor)
-            p, b = cands.get("pykit"), cands.get(best)
+            now, before, b = cands.get(PYKIT), cands.get(ONE_SHOT), cands.get(best)
             fmt = lambda v: f"{v:.5g}" if isinstance(v, float) else str(v)  # noqa: E731
-            ratio = theirs / p if isinstance(p, float) and p else float("nan")
-            miss = abs(b - theirs) / (ours["amax_seen"] / 2048) if isinstance(b, float) and ours["amax_seen"] else float("nan")
-            lines.append(f"| {section} | {tensor} | {fmt(ours['amax_seen'])} | {fmt(theirs)} | {fmt(p)} | "
-                         f"{ratio:.3f} | {fmt(b)} | {miss:.2f} |")
+            miss = lambda v: (abs(v - theirs) / (ours["amax_seen"] / 2048)  # noqa: E731
+                              if isinstance(v, float) and ours["amax_seen"] else float("nan"))
+            ratio = theirs / before if isinstance(before, float) and before else float("nan")
+            lines.append(f"| {section} | {tensor} | {fmt(ours['amax_seen'])} | {fmt(theirs)} | {fmt(now)} | "
+                         f"{miss(now):.2f} | {fmt(before)} | {ratio:.3f} | {fmt(b)} | {miss(b):.2f} |")
     errors = [f"- {s}: {e['error'].splitlines()[-1]}" for s, e in report["sections"].items() if "error" in e]
     if errors:
         lines += ["", "## Errors", ""] + errors
     return "\n".join(lines) + "\n"
 
 
+def merge_recorded(reports: list[dict]) -> dict:
+    """One recorded report from several runs (e.g. the full run and a demo-only rerun): each section
+    from the last report that has it without an error (else the last that has it)."""
+    merged: dict = {"sections": {}}
+    for report in reports:
+        merged.setdefault("tensorrt", report.get("tensorrt"))
+        for name, entry in report.get("sections", {}).items():
+            if "error" not in entry or name not in merged["sections"] or "error" in merged["sections"][name]:
+                merged["sections"][name] = entry
+    return merged
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="folder for calib-experiments.json / .md")
-    ap.add_argument("--analyze", default=None, help="a recorded calib-experiments.json: redo the CPU side only")
-    ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    ap.add_argument("--analyze", nargs="+", default=None, metavar="JSON",
+                    help="recorded calib-experiments.json file(s): redo the CPU side only (sections merged in "
+                         "order, a later file's section replacing an earlier one unless it is an error)")
+    ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS),
+                    help="synthetic scenarios to run (default all; the option with no name: none)")
     ap.add_argument("--no-demo", action="store_true", help="skip the PointPillars-like demo model")
     ap.add_argument("--no-digits", action="store_true", help="skip the digits CNN (tests/fixtures/digits)")
     ap.add_argument("--demo-dir", default=None, help="an existing `pykit demo --out` folder (default: the demo model made and patched here)")
@@ -416,7 +471,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    recorded = json.loads(Path(args.analyze).read_text()) if args.analyze else None
+    recorded = merge_recorded([json.loads(Path(f).read_text()) for f in args.analyze]) if args.analyze else None
     with_trt = recorded is None
     t0 = time.time()
     report: dict = {"command": "python3 scripts/calib-experiments.py " + " ".join(sys.argv[1:]),

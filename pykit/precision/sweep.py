@@ -4,7 +4,10 @@
                                     [--max-batches M] [--algos entropy,minmax,...] [--json OUT]
 
 One pass over the calibration data collects one histogram per tensor; every algorithm answers from
-it (entropy = TensorRT's Entropy2, minmax, percentile 99.9 / 99.99 / 99.999, mse).  For each
+it (entropy = pykit's default rule, TensorRT 8.5's IInt8EntropyCalibrator2 as measured on the H200;
+entropy one-shot = pykit's rule before, pytorch-quantization's; minmax, percentile 99.9 / 99.99 /
+99.999, mse).  As TensorRT does, a MaxPool output takes its input's amax
+(:mod:`pykit.precision.scale_ties`).  For each
 algorithm the model gets Q/DQ pairs at its scales on every float activation, weights per output
 channel (what TensorRT's implicit INT8 does with Conv/Gemm weights), and runs on onnxruntime's CPU
 as fake quantization over the evaluation data (default: the calibration data).  Reported per
@@ -24,13 +27,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .batches import BatchFileError, BatchStream, fixed_batch
-from .calibrators import EntropyCalibrator, MinMaxCalibrator, MseCalibrator, PercentileCalibrator
+from .calibrators import ONE_SHOT_ENTROPY_RULE, EntropyCalibrator, MinMaxCalibrator, MseCalibrator, PercentileCalibrator
+from .scale_ties import tie_amax
 
 __all__ = ["ALGORITHMS", "SweepRow", "amax_by_algorithm", "main", "sweep"]
 
 #: algorithm label -> (calibrator class, parameters): every one answers from an entropy calibrator's histogram
 ALGORITHMS = {
-    "entropy": (EntropyCalibrator, {}),
+    "entropy": (EntropyCalibrator, {}),  # DEFAULT_ENTROPY_RULE: TensorRT 8.5's
+    "entropy one-shot": (EntropyCalibrator, {"rule": ONE_SHOT_ENTROPY_RULE}),
     "minmax": (MinMaxCalibrator, {}),
     "percentile 99.9": (PercentileCalibrator, {"percentile": 99.9}),
     "percentile 99.99": (PercentileCalibrator, {"percentile": 99.99}),
@@ -51,8 +56,9 @@ class SweepRow:
     error: str | None = None
 
 
-def amax_by_algorithm(result, algorithms=None) -> dict:
-    """``{algorithm: {tensor: amax}}`` from a calibration made with EntropyCalibrators (one pass)."""
+def amax_by_algorithm(result, algorithms=None, model=None) -> dict:
+    """``{algorithm: {tensor: amax}}`` from a calibration made with EntropyCalibrators (one pass);
+    with ``model``, each scale-preserving op's output takes its input's amax (:func:`tie_amax`)."""
     algorithms = list(algorithms or ALGORITHMS)
     out = {}
     for algo in algorithms:
@@ -63,7 +69,7 @@ def amax_by_algorithm(result, algorithms=None) -> dict:
                 amax[name] = cal.amax_seen
             else:
                 amax[name] = cal.as_algorithm(cls, **params).compute_amax()
-        out[algo] = amax
+        out[algo] = amax if model is None else tie_amax(model, amax)
     return out
 
 
@@ -89,7 +95,7 @@ def sweep(model, data, *, eval_data=None, batch_size: int | None = None, max_bat
             source, batch_size=batch_size, max_batches=max_batches, drop_last=fixed is not None)
 
     result = calibrate(model, stream(data), make=EntropyCalibrator, progress=progress)
-    amax = amax_by_algorithm(result, algorithms)
+    amax = amax_by_algorithm(result, algorithms, model)
 
     inputs = _graph_inputs(model)
     eval_batches = list(stream(data if eval_data is None else eval_data))

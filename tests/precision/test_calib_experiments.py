@@ -58,4 +58,19 @@ def test_demo_section_calibrates_the_patched_pointpillars_model_on_the_cpu():
     relu = next(n for n in patched.graph.node if n.op_type == "Relu")  # the pillar feature net's
     assert len(feeds) == 2 and {relu.output[0], canvas} <= set(calibrators)
     assert calibrators[canvas].min_seen >= 0 and calibrators[canvas].amax_seen > 0  # the canvas: non-negative
-    assert ce.relu_inputs(patched)[relu.output[0]] == relu.input[0]
+    assert ce.op_inputs(patched, "Relu")[relu.output[0]] == relu.input[0]
+
+
+def test_graph_rules_and_merged_recordings():
+    """A MaxPool output scored under "+maxpool=input" takes its input's candidate; a demo-only
+    rerun merges into the full recording, an errored section never replacing a good one."""
+    ce = _experiments()
+    entry = {"pykit": {"a": {"candidates": {"r": 1.0}}, "p": {"candidates": {"r": 2.0}}},
+             "maxpool_inputs": {"p": "a"}}
+    assert ce.candidates_with_graph_rule(entry, "p") == {"r": 2.0, "r +relu=input": 2.0, "r +maxpool=input": 1.0,
+                                                         "r +reducemax=input": 2.0}
+    full = {"tensorrt": "8503", "sections": {"one_batch": {"trt_amax": {}}, "demo_pointpillars": {"error": "x"}}}
+    demo = {"tensorrt": "8503", "sections": {"demo_pointpillars": {"trt_amax": {"t": 1.0}}, "one_batch": {"error": "y"}}}
+    merged = ce.merge_recorded([full, demo])
+    assert merged["sections"] == {"one_batch": {"trt_amax": {}}, "demo_pointpillars": {"trt_amax": {"t": 1.0}}}
+    assert ce.label(ce.PYKIT).endswith("(pykit now)") and ce.label(ce.ONE_SHOT).endswith("(pykit before)")

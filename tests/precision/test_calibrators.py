@@ -6,41 +6,13 @@ import math
 import numpy as np
 import pytest
 
-from pykit.precision.calibrators import (EntropyCalibrator, EntropyRule, MinMaxCalibrator, PercentileCalibrator,
+from precision_helpers import reference_entropy_amax
+from pykit.precision.calibrators import (DEFAULT_ENTROPY_RULE, ONE_SHOT_ENTROPY_RULE, TENSORRT_ENTROPY_RULE,
+                                         EntropyCalibrator, EntropyRule, MinMaxCalibrator, PercentileCalibrator,
                                          make_calibrator)
-
-MIGACZ = EntropyRule()  # the rule reference_entropy_amax transcribes (pinned: pykit's default may change)
 from pykit.precision.numerics import scale_from_amax
 
-
-def reference_entropy_amax(x, num_bins=2048, start_bin=128, levels=128):
-    """Straightforward transcription of Entropy2 (Migacz, GTC 2017; pytorch-quantization
-    ``_compute_amax_entropy``): one-shot 2048-bin histogram of |x| over [0, max|x|], bins[0] =
-    bins[1], for each threshold bin i: P = bins[:i] with the tail added to its last bin; Q = bins[:i]
-    merged into 128 levels (level j holds bins b with j <= 128*b/i < j+1) and spread evenly over
-    the level's non-empty bins; KL(P||Q); the largest i among the minima; amax = edges[i]."""
-    a = np.abs(np.asarray(x, dtype=np.float64)).ravel()
-    hist, edges = np.histogram(a, bins=num_bins, range=(0.0, a.max()))
-    hist = hist.astype(np.float64)
-    hist[0] = hist[1]
-    best_i, best_kl = None, math.inf
-    for i in range(start_bin, num_bins + 1):
-        p = hist[:i].copy()
-        p[i - 1] += hist[i:].sum()
-        q = np.zeros(i)
-        for j in range(levels):
-            lo, hi = math.ceil(j * i / levels), math.ceil((j + 1) * i / levels)
-            chunk = hist[lo:hi]
-            nonempty = chunk != 0
-            if nonempty.any():
-                q[lo:hi][nonempty] = chunk.sum() / nonempty.sum()
-        p /= p.sum()
-        q /= q.sum()
-        pos = p > 0
-        kl = math.inf if np.any(q[pos] == 0) else float(np.sum(p[pos] * np.log(p[pos] / q[pos])))
-        if kl <= best_kl:
-            best_kl, best_i = kl, i
-    return float(edges[best_i]), float(edges[1])
+ONE_SHOT = ONE_SHOT_ENTROPY_RULE  # pykit's rule before the H200 experiment, still selectable
 
 
 def _distributions():
@@ -58,12 +30,51 @@ DISTS = _distributions()
 @pytest.mark.parametrize("name", sorted(DISTS))
 def test_entropy_matches_reference_one_shot(name):
     x = DISTS[name]
-    ref, bin_w = reference_entropy_amax(x)
-    cal = EntropyCalibrator(rule=MIGACZ)
+    ref, bin_w = reference_entropy_amax([x])
+    cal = EntropyCalibrator(rule=ONE_SHOT)
     cal.collect(x)
     got = cal.compute_amax()
     assert abs(got - ref) <= bin_w * 1.0001, (got, ref, bin_w)
     assert np.percentile(np.abs(x), 99) < got <= np.abs(x).max()
+
+
+def _scenario(name):
+    """Batches in which TensorRT's doubling range and the one-shot range differ (or not)."""
+    rng = np.random.default_rng(99)
+    if name == "one batch, ReLU":
+        return [np.maximum(rng.standard_normal(60_000), 0).astype(np.float32)]
+    if name == "growing range":  # each batch 1.35x wider: the range doubles twice
+        return [(np.abs(rng.standard_normal(8_000)) * (1 + 0.35 * b)).astype(np.float32) for b in range(6)]
+    if name == "outlier batch":  # batch 2 three times wider: 1 -> 2 -> 4 times the first max
+        return [(rng.laplace(0, 1, 10_000) * (3.0 if b == 2 else 1.0)).astype(np.float32) for b in range(4)]
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", ["one batch, ReLU", "growing range", "outlier batch"])
+def test_default_entropy_is_tensorrts_rule_against_reference(name):
+    """The default is the rule measured on TensorRT 8.5 (range doubling, threshold half a bin above)."""
+    batches = _scenario(name)
+    ref, bin_w = reference_entropy_amax(batches, rule="tensorrt")
+    cal = EntropyCalibrator()
+    for b in batches:
+        cal.collect(b)
+    assert cal.rule == DEFAULT_ENTROPY_RULE == TENSORRT_ENTROPY_RULE
+    assert abs(cal.compute_amax() - ref) <= bin_w * 1.0001, (cal.compute_amax(), ref, bin_w)
+    # the one-shot rule, from the same collected data, against its own reference
+    ref_one, bin_one = reference_entropy_amax(batches, rule="one-shot")
+    assert abs(cal.compute_amax(ONE_SHOT) - ref_one) <= bin_one * 1.0001
+
+
+def test_doubled_range_sets_the_threshold_for_sparse_values():
+    """Named edge case, worked by hand: batches of constant 1.0 then constant 1.5. TensorRT's range
+    doubles 1 -> 2; the histogram of [0, 2] has two non-empty bins, every i >= 1537 keeps both
+    exactly (KL = 0), ties go to the largest i = 2048, so amax = 2048.5 * (2 / 2048) = 2 + 1/2048.
+    The one-shot histogram ends at 1.5 and keeps everything: amax = 1.5."""
+    cal = EntropyCalibrator()
+    cal.collect(np.full(1000, 1.0, np.float32))
+    cal.collect(np.full(1000, 1.5, np.float32))
+    assert cal.compute_amax() == pytest.approx(2.0 + 1.0 / 2048, rel=1e-9)
+    assert cal.compute_amax(ONE_SHOT) == pytest.approx(1.5, rel=1e-9)
 
 
 def test_entropy_outliers_clip_far_below_max():
@@ -78,13 +89,13 @@ def test_entropy_streamed_batches_match_one_shot_and_reference():
     # batches whose range grows: scale k+1 for batch k, so the histogram must grow repeatedly
     batches = [rng.standard_normal(20_000).astype(np.float32) * (1 + k) for k in range(6)]
     whole = np.concatenate(batches)
-    streamed = EntropyCalibrator(rule=MIGACZ)
+    streamed = EntropyCalibrator(rule=ONE_SHOT)
     for b in batches:
         streamed.collect(b)
     assert streamed.growths >= 3
-    one_shot = EntropyCalibrator(rule=MIGACZ)
+    one_shot = EntropyCalibrator(rule=ONE_SHOT)
     one_shot.collect(whole)
-    ref, bin_w = reference_entropy_amax(whole)
+    ref, bin_w = reference_entropy_amax([whole])
     assert abs(streamed.compute_amax() - one_shot.compute_amax()) <= bin_w * 1.0001
     assert abs(streamed.compute_amax() - ref) <= bin_w * 1.0001
 
@@ -157,7 +168,13 @@ def test_single_value_tensor():
     for algo in ("entropy", "minmax", "percentile"):
         cal = make_calibrator(algo)
         cal.collect(np.full((10, 10), 3.5, np.float32))
-        assert cal.compute_amax() == pytest.approx(3.5), algo
+        # every value sits in the top bin of [0, 3.5]: only i = 2048 keeps it (any smaller i leaves
+        # P's folded tail over an empty Q bin), and TensorRT's rule puts amax half a bin above it
+        want = 3.5 * (1 + 0.5 / 2048) if algo == "entropy" else 3.5
+        assert cal.compute_amax() == pytest.approx(want, rel=1e-9), algo
+    one_shot = EntropyCalibrator(rule=ONE_SHOT)
+    one_shot.collect(np.full((10, 10), 3.5, np.float32))
+    assert one_shot.compute_amax() == pytest.approx(3.5, rel=1e-9)
 
 
 def test_negative_only_tensor_uses_magnitude():

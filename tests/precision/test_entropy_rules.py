@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from pykit.precision.calibrators import (DEFAULT_ENTROPY_RULE, EntropyCalibrator, EntropyRule, MseCalibrator,
-                                         PercentileCalibrator, entropy_threshold_bin_signed, make_calibrator)
+from pykit.precision.calibrators import (DEFAULT_ENTROPY_RULE, ONE_SHOT_ENTROPY_RULE, EntropyCalibrator, EntropyRule,
+                                         MseCalibrator, PercentileCalibrator, entropy_threshold_bin_signed,
+                                         make_calibrator)
 
 
 def _fed(batches, **kw):
@@ -45,19 +46,27 @@ def test_threshold_placements_are_half_a_bin_apart():
     assert cal.compute_amax(EntropyRule(threshold="half_above")) == pytest.approx(edge + w / 2)
 
 
-def test_default_rule_is_pykits_and_other_rules_answer_from_the_same_data():
+def test_default_rule_is_tensorrts_and_other_rules_answer_from_the_same_data():
     rng = np.random.default_rng(1)
     x = np.maximum(rng.standard_normal(100_000), 0)
     cal = _fed([x])
-    assert cal.rule == DEFAULT_ENTROPY_RULE and DEFAULT_ENTROPY_RULE.describe() == "pykit"
-    for rule in (EntropyRule(num_bins=1024), EntropyRule(unsigned_levels=256), EntropyRule(zero_bin="keep")):
+    # the rule that matched TensorRT 8.5 on the H200 (docs/calibration/README.md)
+    assert cal.rule == DEFAULT_ENTROPY_RULE == EntropyRule(range="double", threshold="half_above")
+    assert DEFAULT_ENTROPY_RULE.describe() == "range=double threshold=half_above"
+    assert ONE_SHOT_ENTROPY_RULE == EntropyRule() and ONE_SHOT_ENTROPY_RULE.describe() == "one-shot"
+    for rule in (EntropyRule(num_bins=1024), EntropyRule(unsigned_levels=256), EntropyRule(zero_bin="keep"),
+                 ONE_SHOT_ENTROPY_RULE):
         fresh = _fed([x], rule=rule)
         assert fresh.compute_amax() == pytest.approx(cal.compute_amax(rule) if rule.num_bins == 2048
                                                      else fresh.compute_amax(rule))
+    # one batch: the doubling range is the largest value seen, so the default is the one-shot
+    # threshold moved up by exactly half a bin
+    w = cal.amax_seen / 2048
+    assert cal.compute_amax() == pytest.approx(cal.compute_amax(ONE_SHOT_ENTROPY_RULE) + w / 2)
     # 256 levels only for a tensor that never went negative: a signed one answers as with 128
     signed = _fed([rng.standard_normal(100_000)])
-    assert signed.compute_amax(EntropyRule(unsigned_levels=256)) == signed.compute_amax()
-    assert cal.compute_amax(EntropyRule(unsigned_levels=256)) != cal.compute_amax()
+    assert signed.compute_amax(EntropyRule(unsigned_levels=256)) == signed.compute_amax(ONE_SHOT_ENTROPY_RULE)
+    assert cal.compute_amax(EntropyRule(unsigned_levels=256)) != cal.compute_amax(ONE_SHOT_ENTROPY_RULE)
 
 
 def test_signed_histogram_equals_numpys_histogram_of_x():

@@ -42,7 +42,12 @@ def test_amax_per_algorithm_orders_as_their_definitions(tmp_path):
     for tensor in result.calibrators:
         assert amax["minmax"][tensor] == float(result.calibrators[tensor].amax_seen)
         assert amax["percentile 99.9"][tensor] <= amax["percentile 99.99"][tensor] <= amax["percentile 99.999"][tensor]
-        assert all(a[tensor] <= amax["minmax"][tensor] * (1 + 1e-12) for a in amax.values())
+        # no algorithm goes above the largest value seen, except TensorRT's entropy threshold,
+        # which sits half a bin above its kept bins: one batch, so bins of max|x| / 2048
+        top = amax["minmax"][tensor] * (1 + 1e-12)
+        assert all(a[tensor] <= top for algo, a in amax.items() if algo != "entropy")
+        assert amax["entropy"][tensor] <= top * (1 + 0.5 / 2048)
+        assert amax["entropy one-shot"][tensor] < amax["entropy"][tensor]  # never the same threshold
     assert amax["minmax"]["x"] == pytest.approx(float(np.abs(data).max()))
 
 
