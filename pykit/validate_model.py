@@ -288,7 +288,8 @@ def pykit_scales(patched, batches: list[dict], progress: bool = False) -> dict:
 
     # each feed dict is one batch as given: a model's inputs need not share a leading dimension
     # (ScatterElements' data and indices do not)
-    result = calibrate(data=[Batch(dict(f)) for f in batches], tensors=tensors, run=run, input_names=inputs,
+    # the model too: its scale ties (a MaxPool output takes its input's amax, as TensorRT does)
+    result = calibrate(patched, [Batch(dict(f)) for f in batches], tensors=tensors, run=run, input_names=inputs,
                        algo="entropy", progress=progress)
     return {name: float(s) for name, s in result.scales().items() if s > 0}
 
@@ -765,7 +766,10 @@ def markdown(report: dict, environment: dict, command: str) -> str:
     if report["scales"]:
         both = [r for r in report["scales"] if r["ratio"]]
         ratios = np.array([r["ratio"] for r in both]) if both else np.array([1.0])
-        lines += ["", "## INT8 scales: pykit's Entropy2 vs TensorRT's calibrator (same batches)", "",
+        from pykit.precision.calibrators import DEFAULT_ENTROPY_RULE
+
+        lines += ["", f"## INT8 scales: pykit's entropy ({DEFAULT_ENTROPY_RULE.describe()}) vs TensorRT's calibrator "
+                  "(same batches)", "",
                   f"{len(both)} tensors in both caches; pykit/TensorRT ratio: median {np.median(ratios):.4f}, "
                   f"min {ratios.min():.4f}, max {ratios.max():.4f}; within 1%: "
                   f"{int(np.sum(np.abs(ratios - 1) <= 0.01))}, within 10%: {int(np.sum(np.abs(ratios - 1) <= 0.1))}. "

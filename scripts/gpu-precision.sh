@@ -17,6 +17,7 @@
 #                       own calibration cache) built as explicitly quantized engines -> OUT_DIR/qdq-*/
 #   parse               pykit._trt.parse_onnx on models TensorRT 8.5 rejects or accepts -> OUT_DIR/parse.json
 # Models and calibration data go to $WORK_DIR (default: a fresh temporary folder), reports to OUT_DIR.
+# STEPS="inputs qdq-pointpillars ..." runs only the steps named (the build always).
 # Exit 0 when every step ran to a report (a FAIL inside a report is a result), 1 if the build failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,7 @@ PYKIT=("$PY" -m pykit.cli)
 step() {  # step NAME SECONDS command...: run, log, record; never abort the batch
   local name=$1 limit=$2 start=$SECONDS rc
   shift 2
+  if [ -n "${STEPS:-}" ] && [[ " $STEPS " != *" $name "* ]]; then return 0; fi  # STEPS="a b": only those
   timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
   rc=$?
   echo "$name rc=$rc $((SECONDS - start))s" | tee -a "$OUT/steps.txt"
@@ -82,6 +84,20 @@ feeds, _ = load_stored(original, ln / "data.npz")
 (work / "layernorm_calib").mkdir(exist_ok=True)
 np.savez(work / "layernorm_calib" / "b00.npz", **feeds)
 print("wrote layernorm")
+# a corpus PointPillars export (mmdet3d forward_batch, opset 11): TensorRT imports it natively, the
+# rewrite is forced as `pykit patch --trt 8.5` does for speed; calibrated on its stored inputs
+from pykit.surgeon import rules
+
+pp = Path("tests/corpus/mmdet3d_pillar_scatter_batch_opset11")
+original = load_model(pp / "model.onnx", check=False)
+anchors = {op for r in rules.all_rules().values() if r.plugin == "PillarScatter" for op in r.ops}
+force = sorted(anchors & {n.op_type for n in original.graph.node})
+onnx.save(original, work / "mmdet3d_batch.onnx")
+onnx.save(patch_model(original, trt="8.5", force=force).model, work / "mmdet3d_batch.patched.onnx")
+feeds, _ = load_stored(original, pp / "data.npz")
+(work / "mmdet3d_batch_calib").mkdir(exist_ok=True)
+np.savez(work / "mmdet3d_batch_calib" / "b00.npz", **feeds)
+print("wrote mmdet3d_batch")
 EOF
 
 # Strongly typed mode, next to today's mode's committed results (the lead's gpu-validate.sh output).
@@ -116,11 +132,16 @@ step qdq-pointpillars-pairs 90 "${QDQ[@]}" qdq-pointpillars-pairs "$W/pointpilla
 step qdq-pointpillars-float-weights 90 "${QDQ[@]}" qdq-pointpillars-float-weights \
   "$W/pointpillars_seed003.patched.onnx" "$W/pointpillars_seed003.onnx" "$W/pointpillars_seed003_calib" --qdq-scope compute \
   --qdq-weights none
-# TensorRT's own calibration cache (from model-pointpillars' calibrator build) imported as Q/DQ
+# TensorRT's own calibration cache (from model-pointpillars' calibrator build, or $TRT_CACHE: e.g. the
+# demo's from scripts/gpu-corpus.py's results) imported as Q/DQ
+if [ -n "${TRT_CACHE:-}" ]; then cp "$TRT_CACHE" "$W/tensorrt.cache"; else
 "$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); open(sys.argv[2],'w').write(r.get('tensorrt_cache') or '')" \
   "$OUT/model-pointpillars/results.json" "$W/tensorrt.cache" 2>/dev/null
+fi
 step qdq-pointpillars-trt-cache 90 "${QDQ[@]}" qdq-pointpillars-trt-cache "$W/pointpillars_seed003.patched.onnx" \
   "$W/pointpillars_seed003.onnx" "$W/tensorrt.cache" --qdq-scope compute
+QDQ_DATA=tests/corpus/mmdet3d_pillar_scatter_batch_opset11/data.npz step qdq-mmdet3d-batch 90 "${QDQ[@]}" \
+  qdq-mmdet3d-batch "$W/mmdet3d_batch.patched.onnx" "$W/mmdet3d_batch.onnx" "$W/mmdet3d_batch_calib" --qdq-scope compute
 QDQ_DATA="$LN/data.npz" step qdq-layernorm 90 "${QDQ[@]}" qdq-layernorm "$W/layernorm.patched.onnx" "$W/layernorm.onnx" \
   "$W/layernorm_calib" --qdq-scope compute
 

@@ -11,7 +11,7 @@ seen them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
@@ -167,17 +167,23 @@ def bind_feeds(batch: Batch, input_names: list[str] | None) -> dict:
 
 @dataclass
 class CalibrationResult:
-    """Calibrators per tensor after a pass over the data, with their amax and scales."""
+    """Calibrators per tensor after a pass over the data, with their amax and scales; ``ties``
+    (output -> input, :func:`pykit.precision.scale_ties.tied_inputs`) gives a scale-preserving op's
+    output its input's amax, as TensorRT does with MaxPool."""
 
     calibrators: dict
     batches: int
     samples: int
+    ties: dict = field(default_factory=dict)
 
     def amax(self) -> dict:
-        return {name: c.compute_amax() for name, c in self.calibrators.items()}
+        own = {name: c.compute_amax() for name, c in self.calibrators.items()}
+        return {name: own.get(self.ties.get(name), a) for name, a in own.items()}
 
     def scales(self) -> dict:
-        return {name: c.scale() for name, c in self.calibrators.items()}
+        from .numerics import scale_from_amax
+
+        return {name: scale_from_amax(a) for name, a in self.amax().items()}
 
     @property
     def cache_algorithm(self) -> str:
@@ -259,4 +265,6 @@ def calibrate(model=None, data=None, *, algo: str = "entropy", tensors: Iterable
             bar.close()
     if batches == 0:
         raise ValueError("the calibration data stream yielded no batches (check --skip and the data path)")
-    return CalibrationResult(calibrators, batches, samples)
+    from .scale_ties import tied_inputs
+
+    return CalibrationResult(calibrators, batches, samples, tied_inputs(proto) if proto is not None else {})
