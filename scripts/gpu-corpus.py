@@ -144,7 +144,8 @@ def run_one(entry: dict, partial=lambda res: None) -> dict:
                 from pykit.validate_model import validate_model
 
                 report = validate_model(patched_path, original_path, ("fp32", "fp16", "int8"),
-                                        feeds=[feeds], expected=[expected], log=lambda *_: None)
+                                        feeds=[feeds], expected=[expected],
+                                        log=lambda msg: STAGE[0](f"patch + validate_model (patched engines; last: {str(msg)[:120]})"))
             res["patched"] = report
             res["passed"] = bool(report.get("passed")) and result.exit_code == 0
             partial(res)
@@ -176,23 +177,19 @@ def run_one(entry: dict, partial=lambda res: None) -> dict:
     return res
 
 
-def worker(tasks, queue, gpu):
-    """Takes models from `tasks` until a None: the slow ones (Myelin-compiled originals) do not hold
-    up a fixed share of the corpus."""
+def worker(conn, gpu):
+    """Runs the models the parent sends over `conn` (its own pipe: a worker that crashes inside
+    TensorRT breaks only that pipe, where a shared queue's lock would hang every other worker, as
+    seen on the H200) until it sends None; reports start, stage, partial and result messages."""
     if gpu is not None:  # before anything loads CUDA: this process sees one GPU
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
-
-    pid = os.getpid()  # every message names its worker
-
-    def stage(what):
-        queue.put(("stage", pid, current[0], what))
-    STAGE[0] = stage
     current = [None]
-    for entry in iter(tasks.get, None):
+    STAGE[0] = lambda what: conn.send(("stage", current[0], what))
+    for entry in iter(conn.recv, None):
         current[0] = entry["name"]
-        queue.put(("start", pid, entry["name"], time.time()))
-        res = run_one(entry, partial=lambda r: queue.put(("partial", pid, r["name"], json.loads(json.dumps(r, default=str)))))
-        queue.put(("result", pid, entry["name"], res))
+        conn.send(("start", entry["name"], time.time()))
+        res = run_one(entry, partial=lambda r: conn.send(("partial", r["name"], json.loads(json.dumps(r, default=str)))))
+        conn.send(("result", entry["name"], json.loads(json.dumps(res, default=str))))
 
 
 def reason(r: dict) -> str:
@@ -317,19 +314,38 @@ def main(argv=None) -> int:
     selected = entries(args.only)
     todo = [e for e in selected if e["name"] not in done]
     gpus = args.gpus or gpu_count()
+    from multiprocessing.connection import wait
+
     ctx = mp.get_context("spawn")
-    queue, tasks = ctx.Queue(), ctx.Queue()
-    jobs = max(1, min(args.jobs, len(todo)))
-    for entry in todo + [None] * jobs:  # one None per worker; a replaced worker took none
-        tasks.put(entry)
-    workers = {}  # process -> {"name", "since", "stage", "partial", "gpu"}
+    pending = list(todo)
+    workers = {}  # parent's pipe end -> {"proc", "name", "since", "stage", "partial", "gpu"}
+
+    def hand_out(conn):
+        """The next model to this worker, or None (it exits) when none is left."""
+        w = workers[conn]
+        entry = pending.pop(0) if pending else None
+        try:
+            conn.send(entry)
+        except OSError:
+            entry = None
+        if entry is None:
+            w["proc"].join(timeout=30)
+            del workers[conn]
+        else:
+            w.update(name=entry["name"], since=time.time(), stage="starting", partial=None)
 
     def start(gpu):
-        proc = ctx.Process(target=worker, args=(tasks, queue, gpu if gpus > 1 else None))
+        if not pending:
+            return
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker, args=(child, gpu if gpus > 1 else None))
         proc.start()
-        workers[proc] = {"name": None, "since": time.time(), "stage": "starting", "partial": None, "gpu": gpu}
+        child.close()
+        workers[parent] = {"proc": proc, "name": None, "since": time.time(), "stage": "starting", "partial": None,
+                           "gpu": gpu}
+        hand_out(parent)
 
-    for k in range(jobs if todo else 0):
+    for k in range(min(args.jobs, len(todo))):
         start(k % gpus)
     results = list(done.values())
     print(f"corpus: {len(todo)} model(s) to run on {gpus} GPU(s) with {args.jobs} workers; {len(done)} kept from {jsonl}",
@@ -357,40 +373,39 @@ def main(argv=None) -> int:
 
     while workers:
         if stop_at and time.time() > stop_at:
-            for proc in workers:
-                proc.kill()
-                proc.join()
+            for w in workers.values():
+                w["proc"].kill()
+                w["proc"].join()
             print(f"corpus: stopped after {args.stop_after} s; {len(todo) + len(done) - len(results)} model(s) left for --resume",
                   flush=True)
             break
-        try:
-            kind, pid, name, value = queue.get(timeout=5)
-        except Exception:
-            kind = None
-        if kind is not None:
-            w = next((w for proc, w in workers.items() if proc.pid == pid), None)
-            if kind == "start" and w is not None:
-                w.update(name=name, since=value, stage="starting", partial=None)
-            elif kind == "stage" and w is not None:
+        for conn in wait(list(workers), timeout=5):
+            w = workers[conn]
+            try:
+                kind, name, value = conn.recv()
+            except (EOFError, OSError):  # died without reporting (a crash inside TensorRT)
+                w["proc"].join(timeout=10)
+                del workers[conn]
+                if w["name"] is not None:
+                    lost(w, f"crashed (worker exit code {w['proc'].exitcode})", round(time.time() - w["since"], 1))
+                start(w["gpu"])
+                continue
+            if kind == "stage":
                 w["stage"] = value
-            elif kind == "partial" and w is not None:
+            elif kind == "partial":
                 w["partial"] = value
-            elif kind == "result" and w is not None:
+            elif kind == "result":
                 w["name"] = None
                 record(value)
-        for proc, w in list(workers.items()):
+                hand_out(conn)
+        for conn, w in list(workers.items()):
             if w["name"] is not None and time.time() - w["since"] > args.model_timeout:
                 # a hang inside TensorRT cannot be interrupted from Python: the worker is replaced
-                proc.kill()
-                proc.join()
-                del workers[proc]
+                w["proc"].kill()
+                w["proc"].join()
+                del workers[conn]
                 lost(w, f"no answer in {args.model_timeout} s", args.model_timeout)
                 start(w["gpu"])
-            elif not proc.is_alive() and kind is None:
-                del workers[proc]
-                if w["name"] is not None:  # died without reporting (a crash inside TensorRT)
-                    lost(w, f"crashed (worker exit code {proc.exitcode})", round(time.time() - w["since"], 1))
-                    start(w["gpu"])
     missing = [e["name"] for e in entries(None) if e["name"] not in {r["name"] for r in results}]
     results.sort(key=lambda r: r["name"])
     env = {"python": sys.version.split()[0]}

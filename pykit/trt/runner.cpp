@@ -511,10 +511,6 @@ public:
         Ptr<nv::IBuilderConfig> config{builder_->createBuilderConfig()};
         configure(*config, precision, workspace);
         config->setProfilingVerbosity(nv::ProfilingVerbosity::kDETAILED);  // Engine.layers() reads it
-        // One timing cache for all whole-model builds of this Builder: a model is built at several
-        // precisions and as original and patched, mostly the same layers (the corpus run's time).
-        if (!timing_cache_) timing_cache_.reset(config->createTimingCache(nullptr, 0));
-        if (timing_cache_) config->setTimingCache(*timing_cache_, false);
         if (force_plugins && precision != "fp32") {
             for (nv::DataType t : force_plugin_precision(*network, precision, plugin_precisions))
                 if (t == nv::DataType::kHALF) config->setFlag(nv::BuilderFlag::kFP16);  // an fp16 plugin in an int8 engine
@@ -677,7 +673,6 @@ public:
 
 private:
     Ptr<nv::IBuilder> builder_;
-    Ptr<nv::ITimingCache> timing_cache_;  // after builder_: destroyed first
     std::string calibration_cache_;
     std::vector<std::tuple<std::string, std::string, float>> ranges_set_;  // (tensor, ranges key, amax)
     std::vector<std::string> ranges_missing_;
