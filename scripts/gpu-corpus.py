@@ -263,7 +263,10 @@ def markdown(results: list[dict], command: str, env: dict, missing: list[str]) -
     parser_md = ["# TensorRT's ONNX parser vs pykit's offline table, on the corpus", "",
                  f"Command: `{command}`", "",
                  "Each model's original parsed whole and node by node (pykit.surgeon.parse_online) by the installed "
-                 "TensorRT; a disagreement is a node the table says the parser refuses and it imports, or the reverse.", ""]
+                 "TensorRT; a disagreement is a node the table says the parser refuses and it imports, or the reverse "
+                 "(a node refused downstream of one the table flags is explained by it; the table's 'above-opset' and "
+                 "'wrong-or-rejected' predict neither way). With --report-only the recorded verdicts are judged "
+                 "against the current table.", ""]
     for r in results:
         parser = r.get("parser")
         if not parser:
@@ -274,6 +277,21 @@ def markdown(results: list[dict], command: str, env: dict, missing: list[str]) -
     total = sum(len(r.get("parser", {}).get("disagreements", [])) for r in results)
     parser_md.insert(4, f"**{total} disagreement(s) over {len(results)} models.**\n")
     return "\n".join(md) + "\n", "\n".join(parser_md) + "\n"
+
+
+def rejudge(results: list[dict]) -> None:
+    """Each recorded parser verdict judged again against the current offline table
+    (pykit.surgeon.parse_online.from_record): the disagreements of report-only runs are this code's."""
+    import onnx
+
+    from pykit.surgeon.parse_online import from_record
+
+    by_name = {e["name"]: e for e in entries(None)}
+    for r in results:
+        if r.get("parser") and r["name"] in by_name:
+            model = onnx.load(str(folder_of(by_name[r["name"]]) / "model.onnx"))
+            r["parser"]["disagreements"] = [v.line() for v in from_record(model, r["parser"], "8.5").disagreements]
+            r["parser"]["judged_by"] = "the current offline table (--report-only)"
 
 
 def gpu_count() -> int:
@@ -298,7 +316,11 @@ def main(argv=None) -> int:
                     help="seconds one model may take before its worker is replaced and the model recorded as hung")
     ap.add_argument("--stop-after", type=int, default=None,
                     help="seconds: then stop the workers (models in flight are left for --resume) and write the report")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write report.md/parser.md from OUT/results.jsonl without running anything (the parser verdicts judged against the current table)")
     args = ap.parse_args(argv)
+    if args.report_only:
+        args.resume = True
     stop_at = time.time() + args.stop_after if args.stop_after else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -312,7 +334,13 @@ def main(argv=None) -> int:
     elif jsonl.exists():
         jsonl.unlink()
     selected = entries(args.only)
-    todo = [e for e in selected if e["name"] not in done]
+    for r in done.values():  # a model recorded as lost before its first result: its labels from the index
+        e = next((e for e in selected if e["name"] == r["name"]), None)
+        if e is not None and r.get("kind") in (None, "-"):
+            r.update(kind=e["kind"], taker=e.get("taker"))
+    todo = [] if args.report_only else [e for e in selected if e["name"] not in done]
+    if args.report_only:
+        rejudge(list(done.values()))
     gpus = args.gpus or gpu_count()
     from multiprocessing.connection import wait
 
@@ -332,7 +360,7 @@ def main(argv=None) -> int:
             w["proc"].join(timeout=30)
             del workers[conn]
         else:
-            w.update(name=entry["name"], since=time.time(), stage="starting", partial=None)
+            w.update(name=entry["name"], entry=entry, since=time.time(), stage="starting", partial=None)
 
     def start(gpu):
         if not pending:
@@ -360,7 +388,9 @@ def main(argv=None) -> int:
 
     def lost(w, why, seconds):
         """A worker that hung or died: what its model had reported so far, with why the rest is missing."""
-        r = dict(w["partial"] or {"name": w["name"], "kind": "-", "taker": None, "passed": False})
+        entry = w.get("entry") or {}
+        r = dict(w["partial"] or {"name": w["name"], "kind": entry.get("kind", "-"), "taker": entry.get("taker"),
+                                  "passed": False})
         if r.get("parser") is None and "parse" in w["stage"]:
             r["parser"] = {"whole_ok": False, "errors": [f"TensorRT's parser {why}"], "refused": [], "disagreements": [],
                            "not_parsed": []}
@@ -408,6 +438,25 @@ def main(argv=None) -> int:
                 start(w["gpu"])
     missing = [e["name"] for e in entries(None) if e["name"] not in {r["name"] for r in results}]
     results.sort(key=lambda r: r["name"])
+    if args.report_only and (out / "environment.json").exists():  # the run's, not this machine's
+        env = json.loads((out / "environment.json").read_text())
+    else:
+        env = run_environment()
+        (out / "environment.json").write_text(json.dumps(env) + "\n")
+    command = os.environ.get("PYKIT_CORPUS_COMMAND") or "python3 scripts/gpu-corpus.py " + " ".join(map(shlex.quote, argv or sys.argv[1:]))
+    if args.report_only and (out / "command.txt").exists():
+        command = (out / "command.txt").read_text().strip()
+    else:
+        (out / "command.txt").write_text(command + "\n")
+    report, parser = markdown(results, command, env, missing)
+    (out / "report.md").write_text(report)
+    (out / "parser.md").write_text(parser)
+    passed = sum(1 for r in results if r["passed"])
+    print(f"corpus: {passed}/{len(results)} PASS; {out}/report.md, parser.md ({jsonl.name}: one line per model)")
+    return 0 if passed == len(results) else 1
+
+
+def run_environment() -> dict:
     env = {"python": sys.version.split()[0]}
     try:
         from pykit.backends import trt
@@ -422,14 +471,7 @@ def main(argv=None) -> int:
                                     capture_output=True, text=True).stdout.strip()
     except Exception:
         pass
-    command = os.environ.get("PYKIT_CORPUS_COMMAND") or "python3 scripts/gpu-corpus.py " + " ".join(map(shlex.quote, argv or sys.argv[1:]))
-    report, parser = markdown(results, command, env, missing)
-    (out / "report.md").write_text(report)
-    (out / "parser.md").write_text(parser)
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    passed = sum(1 for r in results if r["passed"])
-    print(f"corpus: {passed}/{len(results)} PASS; {out}/report.md, parser.md, results.json")
-    return 0 if passed == len(results) else 1
+    return env
 
 
 if __name__ == "__main__":

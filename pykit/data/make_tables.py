@@ -85,8 +85,33 @@ GRIDSAMPLE_BEFORE_11_2 = [
                 "(bilinear, nearest, bicubic: opset 16's)",
      "source": "ONNX GridSample-20 changelog (modes renamed linear/cubic); the importer's mode strings are opset 16's"},
 ]
-SEMANTICS = {"8.5": SCATTER_DIMS + SCATTER_WRONG_8 + GRIDSAMPLE_BEFORE_11_2,
-             "8.6": SCATTER_DIMS + SCATTER_WRONG_8 + GRIDSAMPLE_BEFORE_11_2,
+# 8.x's importers of the reduce ops other than ReduceSum read 'axes' as an attribute only
+# (onnx2trt_utils.cpp reduceTensor: no axes attribute -> every axis); opset 18 moved axes to an input,
+# which they ignore. Measured on the H200 (TensorRT 8.5.3, docs/validation/corpus): of the ONNX
+# LayerNormalization node tests expanded at opset 18 (ReduceMean-18), the six whose axes are all of
+# the input's parse and compute right natively, the others fail at the Reshape after the ReduceMean.
+# Kind "above-opset" (with the known outcome in the message): converting the model to 17 fixes it.
+REDUCE_AXES_INPUT_8 = [
+    {"op": op, "input_from_opset": [1, 18], "effect": "above-opset",
+     "message": "opset 18's axes input is ignored by the importer, which reduces over every axis "
+                "(right only when the axes are all of the input's; else wrong results or a refusal downstream); "
+                "patch --trt converts the model to opset 17, where axes is an attribute",
+     "source": "onnx-tensorrt 8.x onnx2trt_utils.cpp reduceTensor (axes from the attribute only); TensorRT 8.5.3 on the "
+               "H200: docs/validation/corpus/parser.md and report.md (the expanded LayerNormalization node tests)"}
+    for op in ("ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin",
+               "ReduceProd", "ReduceSumSquare")
+]
+# 8.x's GridSample importer does not refuse opset 20's mode names: measured on the H200 (TensorRT
+# 8.5.3), the ONNX GridSample node tests at opset 22 with mode 'linear' or 'cubic' parse and their
+# native engines compute other values than the tests' stored outputs (max |error| 1.25-7.35).
+GRIDSAMPLE_8 = [GRIDSAMPLE_BEFORE_11_2[0], dict(
+    GRIDSAMPLE_BEFORE_11_2[1], effect="wrong",
+    message="opset 20's mode names (linear, cubic; linear is GridSample-20's default) are not the importer's "
+            "(bilinear, nearest, bicubic: opset 16's): it takes the node and samples differently (silently wrong results)",
+    source=GRIDSAMPLE_BEFORE_11_2[1]["source"] + "; TensorRT 8.5.3 on the H200: the opset-22 GridSample node tests with "
+           "mode linear/cubic compute wrong outputs natively (docs/validation/corpus/report.md)")]
+SEMANTICS = {"8.5": SCATTER_DIMS + SCATTER_WRONG_8 + REDUCE_AXES_INPUT_8 + GRIDSAMPLE_8,
+             "8.6": SCATTER_DIMS + SCATTER_WRONG_8 + REDUCE_AXES_INPUT_8 + GRIDSAMPLE_8,
              "10.0": SCATTER_DIMS + SCATTER_10 + GRIDSAMPLE_BEFORE_11_2,
              "10.15": SCATTER_DIMS + SCATTER_10 + GRIDSAMPLE_BEFORE_11_2,
              "11": SCATTER_DIMS + SCATTER_11 + GRIDSAMPLE_BEFORE_11_2}

@@ -45,7 +45,7 @@ class Finding:
     node: str
     op: str
     domain: str
-    kind: str  # unsupported | not-in-table | wrong-semantics | rejected | custom-domain | above-opset | unknown-plugin | plugin | external
+    kind: str  # unsupported | not-in-table | wrong-semantics | wrong-or-rejected | rejected | custom-domain | above-opset | unknown-plugin | plugin | external
     message: str
     takers: list[str] = field(default_factory=list)
     index: int | None = field(default=None, repr=False, compare=False)  # the node's position in its graph
@@ -186,16 +186,27 @@ def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main",
     if not entry["supported"]:
         return Finding(graph, name, op, dom, "unsupported", f"TensorRT {table['trt']} does not import {op}",
                        takers_for(op))
+    maybe_rejected = ""  # a "within" rule whose dims are unknown statically: the importer may refuse at run time
     for rule in table.get("semantics", []):
         if rule["op"] != op:
             continue
-        if "within" in rule:  # {"inputs": [...], "within": k}: flagged when a known dim of an input exceeds input k's
+        if "input_from_opset" in rule:  # {"input_from_opset": [k, v]}: flagged when the model's opset >= v gives input k
+            k, since = rule["input_from_opset"]
+            if opset < since or len(node.input) <= k or not node.input[k]:
+                continue
+            what = f"input {k} (opset {since}'s)"
+        elif "within" in rule:  # {"inputs": [...], "within": k}: flagged when a known dim of an input exceeds input k's
             dims = ranks or {}
             ref = dims.get(node.input[rule["within"]]) if len(node.input) > rule["within"] else None
             over = [(i, a, d, ref[a]) for i in rule["inputs"] if len(node.input) > i and isinstance(ref, list)
                     for a, d in enumerate(dims.get(node.input[i]) or []) if a < len(ref)
                     and d is not None and ref[a] is not None and d > ref[a]]
             if not over:
+                known = isinstance(ref, list) and None not in ref and all(
+                    isinstance(dims.get(node.input[i]), list) and None not in dims[node.input[i]]
+                    for i in rule["inputs"] if len(node.input) > i)
+                if not known:
+                    maybe_rejected = rule["message"].split(":")[0]
                 continue
             i, a, d, r = over[0]
             what = f"input {i} dim {a} = {d} > data's {r}"
@@ -211,8 +222,16 @@ def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main",
             if value in accepted:
                 continue
             what = f"{rule['attribute']}='{value}'"
-        kind = {"wrong": "wrong-semantics", "rejected": "rejected", "external": "external"}[rule["effect"]]
-        return Finding(graph, name, op, dom, kind, f"{what}: {rule['message']}", takers_for(op))
+        kind = {"wrong": "wrong-semantics", "rejected": "rejected", "external": "external",
+                "above-opset": "above-opset"}[rule["effect"]]
+        message = f"{what}: {rule['message']}"
+        if maybe_rejected and kind != "rejected":
+            kind = "wrong-or-rejected"
+            message += (f"; or refused: its dims are unknown statically, and if {maybe_rejected[0].lower()}"
+                        f"{maybe_rejected[1:]} at run time the importer refuses the node")
+        # an op whose newer form is the problem is fixed by converting the model down (patch --trt), not a plugin
+        takers = [] if "input_from_opset" in rule else takers_for(op)
+        return Finding(graph, name, op, dom, kind, message, takers)
     since = _schema_since(op, opset)
     if opset > table["opset_max"] and since is not None and since > table["opset_max"]:
         return Finding(graph, name, op, dom, "above-opset",

@@ -20,6 +20,7 @@ disagreement, listed; the tables are corrected where the parser proves them wron
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # what the offline table's finding kinds predict of the parser: refuses or imports. "above-opset" (an op
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 # engines' column of docs/validation/corpus/report.md.
 REFUSED_KINDS = {"unsupported", "not-in-table", "rejected", "custom-domain", "unknown-plugin"}
 IMPORTED_KINDS = {"wrong-semantics", "plugin", "external"}
-EITHER_KINDS = {"above-opset"}
+EITHER_KINDS = {"above-opset", "wrong-or-rejected"}
 
 
 @dataclass
@@ -40,10 +41,13 @@ class NodeVerdict:
     offline: str          # the table's finding kind, or "native"
     parser_ok: bool
     error: str = ""
+    upstream: str = ""    # a node feeding this one that the table flags (its name and kind), if any
 
     @property
     def agrees(self) -> bool:
         if self.offline in EITHER_KINDS:
+            return True
+        if not self.parser_ok and self.upstream:  # refused as a consequence of a flagged node before it
             return True
         if self.offline in REFUSED_KINDS:
             return not self.parser_ok
@@ -54,7 +58,8 @@ class NodeVerdict:
                 else "refuses" if self.offline in REFUSED_KINDS else "imports")
         got = "imports" if self.parser_ok else f"refuses: {self.error}"
         mark = "agree" if self.agrees else "DISAGREE"
-        return f"{mark:8s} {self.node} ({self.op}): table [{self.offline}] {said}; parser {got}"
+        why = f" (downstream of {self.upstream})" if self.upstream and not self.parser_ok else ""
+        return f"{mark:8s} {self.node} ({self.op}): table [{self.offline}] {said}; parser {got}{why}"
 
 
 @dataclass
@@ -202,7 +207,7 @@ def parse_online(model, trt: str = "8.5", parse=None, version: str | None = None
     result = parse(model.SerializeToString())
     ok, errors = _outcome(result)
     report = OnlineReport(version or "?", ok, errors)
-    offline = {f.index: f.kind for f in inspect_model(model, trt).findings if f.graph == "main"}
+    offline, upstream = _offline(model, trt)
     stopped = _stopped_at(result, len(model.graph.node)) if not ok else None
     for k, name, op, one, why in single_node_models(model):
         kind = offline.get(k, "native")
@@ -210,13 +215,67 @@ def parse_online(model, trt: str = "8.5", parse=None, version: str | None = None
             report.nodes.append(NodeVerdict(name, op, kind, True))
             continue
         if k == stopped:
-            report.nodes.append(NodeVerdict(name, op, kind, False, "; ".join(errors)))
+            report.nodes.append(NodeVerdict(name, op, kind, False, "; ".join(errors), upstream.get(k, "")))
             continue
         if one is None:
             report.not_parsed.append(f"{name} ({op}): {why}")
             continue
         node_ok, node_errors = _outcome(parse(one.SerializeToString()))
-        report.nodes.append(NodeVerdict(name, op, kind, node_ok, "; ".join(node_errors)))
+        report.nodes.append(NodeVerdict(name, op, kind, node_ok, "; ".join(node_errors), upstream.get(k, "")))
+    return report
+
+
+def _offline(model, trt: str) -> tuple[dict, dict]:
+    """(main-graph index -> the table's finding kind, index -> "name [kind]" of the nearest flagged
+    node feeding it): a node downstream of one the parser mis-imports can be refused for that."""
+    from pykit.surgeon.inspect import inspect_model
+
+    findings = {f.index: f for f in inspect_model(model, trt).findings if f.graph == "main"}
+    nodes = model.graph.node
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
+    upstream: dict[int, str] = {}
+    for k, n in enumerate(nodes):
+        seen, todo = set(), [producer[i] for i in n.input if i in producer]
+        while todo:
+            j = todo.pop(0)
+            if j in seen:
+                continue
+            seen.add(j)
+            f = findings.get(j)
+            if f is not None and f.blocking:
+                upstream[k] = f"{f.node} [{f.kind}]"
+                break
+            todo += [producer[i] for i in nodes[j].input if i in producer]
+    return {k: f.kind for k, f in findings.items()}, upstream
+
+
+_RECORDED = re.compile(r"^(?:agree|DISAGREE)\s+(.+) \((\w+)\): table \[[^\]]*\] .*?; parser refuses: (.*?)(?: \(downstream of .*\))?$")
+
+
+def from_record(model, record: dict, trt: str = "8.5", version: str = "recorded") -> OnlineReport:
+    """The OnlineReport of a recorded run (scripts/gpu-corpus.py's "parser" entry: whole_ok, errors,
+    the refused nodes' lines, not_parsed) judged against the CURRENT offline table: the parser's
+    verdicts are facts of that run; the predictions are this code's. Every node not recorded as
+    refused or not parsed was imported."""
+    refused = {}
+    for line in record.get("refused", []):
+        m = _RECORDED.match(line)
+        if m:
+            refused[(m.group(1), m.group(2))] = m.group(3)
+    not_parsed = {x.split(" (")[0] for x in record.get("not_parsed", [])}
+    report = OnlineReport(version, bool(record.get("whole_ok")), list(record.get("errors", [])),
+                          not_parsed=list(record.get("not_parsed", [])))
+    offline, upstream = _offline(model, trt)
+    if not report.whole_ok and not refused and any("crashed" in str(e) for e in report.whole_errors):
+        # the parser died (TensorRT 8.5 segfaults on a 5-D GridSample): no node has a verdict
+        report.not_parsed = [f"{name} ({op}): the parser crashed on the model" for _, name, op, _, _ in single_node_models(model)]
+        return report
+    for k, name, op, _, _ in single_node_models(model):
+        if name in not_parsed:
+            continue
+        error = None if report.whole_ok else refused.get((name, op))  # parsed whole: every node imported
+        report.nodes.append(NodeVerdict(name, op, offline.get(k, "native"), error is None, error or "",
+                                        upstream.get(k, "")))
     return report
 
 

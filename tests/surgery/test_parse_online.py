@@ -142,3 +142,31 @@ def test_an_if_node_alone_gets_the_outer_tensors_its_branches_read():
     alone = parts["if"]
     assert [i.name for i in alone.graph.input] == ["c", "x"]  # the condition and what both branches read
     onnx.checker.check_model(alone, full_check=True)
+
+
+def test_a_refusal_downstream_of_a_flagged_node_is_explained_by_it():
+    # the scatter is flagged (8.5 ignores its reduction); a node after it refused by the parser is
+    # put down to that node, as the Reshape after 8.5's mis-imported ReduceMean-18 was on the H200
+    m = _model()
+    relu = h.make_node("Relu", ["y"], ["z"], name="after")
+    m.graph.node.append(relu)
+    m.graph.output[0].CopyFrom(h.make_tensor_value_info("z", T.FLOAT, [4, 3]))
+    report = parse_online(m, "8.5", parse=refusing("Relu", message="Invalid Node"), version="8.5.3")
+    after = {v.node: v for v in report.nodes}
+    assert not report.whole_ok and after["relu"].parser_ok is False  # the first Relu: really refused, a disagreement
+    assert [v.node for v in report.disagreements] == ["relu"]
+    assert not after["after"].parser_ok and after["after"].agrees and "scatter [wrong-semantics]" in after["after"].line()
+
+
+def test_a_recorded_run_is_judged_against_the_current_table():
+    from pykit.surgeon.parse_online import from_record
+
+    report = parse_online(_model(), "8.5", parse=refusing("ScatterElements"), version="8.5.3")
+    record = {"whole_ok": report.whole_ok, "errors": report.whole_errors,
+              "refused": [v.line() for v in report.nodes if not v.parser_ok], "not_parsed": report.not_parsed}
+    again = from_record(_model(), record, "8.5")
+    assert [(v.node, v.parser_ok) for v in again.nodes] == [(v.node, v.parser_ok) for v in report.nodes]
+    assert [v.line() for v in again.disagreements] == [v.line() for v in report.disagreements]
+    # parsed whole: every node imported, whatever single-node lines a record holds
+    whole = from_record(_model(), {**record, "whole_ok": True}, "8.5")
+    assert all(v.parser_ok for v in whole.nodes)
