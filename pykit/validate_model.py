@@ -42,7 +42,8 @@ Error model, per graph output y, reference O = the original on onnxruntime in fp
   estimate of the engine's quantization error; layers TensorRT runs in fp16 inside an int8 engine
   add the fp16 term: max|y - O| <= E + rtol(fp16) * max|O| + 1e-6. For a chain of dot products
   that is the sqrt(K) growth of half-step errors measured instead of assumed. Where the emulation
-  cannot run (the reason is in the report) or `--rtol int8=...` is given, rtol 0.1.
+  cannot run (the reason is in the report) or `--rtol int8=...` is given, rtol 0.1. An explicitly
+  quantized (Q/DQ) model's E is its own evaluation as fake quantization (qdq_emulation_errors).
 * Undefined elements (undefined_elements): where the original itself is undefined -- a Scatter /
   ScatterElements / ScatterND without reduction writing two different updates to one place, e.g.
   torch's opset-11 export of scatter_add_ -- the element changes with the order of the writes
@@ -374,6 +375,31 @@ def fp16_emulation_errors(original, feeds: list[dict], references: list[dict], u
     return errors
 
 
+EXPLICIT = {"explicit": 1.0}  # int8_bound's marker: the model's own Q/DQ nodes hold its scales
+
+
+def qdq_emulation_errors(qdq_model, feeds: list[dict], references: list[dict], undefined: list | None = None) -> dict:
+    """Output -> max|E - O| over `feeds`: E is an explicitly quantized (Q/DQ) patched model evaluated on
+    CPU as fake quantization (onnx.reference; pykit.precision.qdq.qdq_ops; plugin nodes by their numpy
+    references): the error its own Q/DQ nodes cause, which an engine built from it shares."""
+    from onnx.reference import ReferenceEvaluator
+
+    from pykit.precision.qdq import qdq_ops
+    from pykit.surgeon.equiv import _State, plugin_nodes, plugin_ops
+
+    nodes, _ = plugin_nodes(qdq_model)
+    evaluator = ReferenceEvaluator(qdq_model, new_ops=plugin_ops({s.name: s for _, s in nodes}.values(),
+                                                                 _State("fp32", "reference")) + qdq_ops())
+    names = list(references[0])
+    masks = undefined or [None] * len(feeds)
+    errors = dict.fromkeys(names, 0.0)
+    for f, o, m in zip(feeds, references, masks):
+        got = dict(zip(names, evaluator.run(names, f)))
+        for name in names:
+            errors[name] = max(errors[name], _max_err(got[name], o[name], (m or {}).get(name)))
+    return errors
+
+
 def int8_allowed(errors: dict, references: list[dict]) -> dict:
     """Per output: the emulated int8 error + the fp16 allowance (rtol fp16 * max|O|) + ATOL."""
     out = {}
@@ -587,7 +613,8 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
         if user_int8 or not scales:
             return None
         try:
-            errors = int8_emulation_errors(patched, scales, eval_feeds, references, undefined)
+            errors = (qdq_emulation_errors(patched, eval_feeds, references, undefined) if scales is EXPLICIT
+                      else int8_emulation_errors(patched, scales, eval_feeds, references, undefined))
         except Exception as exc:  # noqa: BLE001 - recorded; the engine is then judged by rtol int8
             report.setdefault("int8_emulation", {})[variant] = {"error": f"{type(exc).__name__}: {exc}"}
             return None
@@ -629,10 +656,13 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
     if explicit:
         targets = {n: plugin_precision(specs[n], "int8") for n in plugin_names}
         report["plugin_precisions"]["int8"] = targets
+        # the Q/DQ model quantizes where its Q/DQ nodes say: its own fake-quantized evaluation on CPU is
+        # the int8 error model (qdq_emulation_errors), no scales to choose
+        explicit_scales = (lambda: {}) if user_int8 else (lambda: EXPLICIT)
         attempt("int8", "int8 explicit Q/DQ, no kINT8 flag",
-                lambda: builder.build_onnx(model_bytes, "fp32", {}, force_plugins=False), targets)
+                lambda: builder.build_onnx(model_bytes, "fp32", {}, force_plugins=False), targets, scales=explicit_scales)
         attempt("int8", "int8 explicit Q/DQ, kINT8 flag",
-                lambda: builder.build_onnx(model_bytes, "int8", {}, force_plugins=False), targets)
+                lambda: builder.build_onnx(model_bytes, "int8", {}, force_plugins=False), targets, scales=explicit_scales)
         precisions = ()
     original_bytes = None
     gaps = int8_rank_gaps(patched, nodes) if "int8" in precisions else {}

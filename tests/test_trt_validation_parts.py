@@ -215,3 +215,27 @@ def test_reference_of_a_custom_domain_original_matches_its_stored_outputs():
     got = _onnxruntime(original, feeds)
     for name, want in expected.items():
         np.testing.assert_allclose(got[name], want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+
+
+def test_qdq_emulation_is_the_q_dq_model_run_as_fake_quantization():
+    # an explicitly quantized model's error model: its own Q/DQ nodes, evaluated on CPU; checked
+    # against onnxruntime's fake-quantization session of the same model (a separate evaluator)
+    from onnx import TensorProto, helper, numpy_helper
+
+    from pykit.precision.qdq import fake_quant_session, insert_qdq
+    from pykit.validate_model import qdq_emulation_errors
+
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((8, 4)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Relu", ["m"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [32, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [32, 4])], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((32, 8)).astype(np.float32)
+    ref = {"y": np.maximum(x @ w, 0)}
+    qdq = insert_qdq(model, {"x": float(np.abs(x).max() / 127), "m": float(np.abs(ref["y"]).max() / 127)},
+                     weights="per_channel")
+    (want,) = fake_quant_session(qdq).run(["y"], {"x": x})
+    errors = qdq_emulation_errors(qdq, [{"x": x}], [ref])
+    assert errors["y"] > 0
+    assert errors["y"] == pytest.approx(float(np.max(np.abs(want - ref["y"]))), rel=1e-4, abs=1e-6)
