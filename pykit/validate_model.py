@@ -317,13 +317,7 @@ def int8_emulation_errors(patched, scales: dict, feeds: list[dict], references: 
     evaluator = ReferenceEvaluator(quantized, new_ops=plugin_ops({s.name: s for _, s in nodes}.values(),
                                                                  _State("fp32", "reference")) + qdq_ops())
     names = list(references[0])
-    masks = undefined or [None] * len(feeds)
-    errors = dict.fromkeys(names, 0.0)
-    for f, o, m in zip(feeds, references, masks):
-        got = dict(zip(names, evaluator.run(names, f)))
-        for name in names:
-            errors[name] = max(errors[name], _max_err(got[name], o[name], (m or {}).get(name)))
-    return errors
+    return _emulation_errors(lambda f: dict(zip(names, evaluator.run(names, f))), feeds, references, undefined)
 
 
 def binary16_rounded(model):
@@ -364,12 +358,20 @@ def fp16_emulation_errors(original, feeds: list[dict], references: list[dict], u
     large where the model is discontinuous in a tensor (nearest sampling: a coordinate rounded to
     binary16 picks the neighbouring voxel), which no a-priori fp16 bound covers."""
     model = binary16_rounded(original)
+
+    def run(f):
+        return _onnxruntime(model, {k: (v.astype(np.float16).astype(np.float32) if np.asarray(v).dtype == np.float32
+                                        else v) for k, v in f.items()})
+    return _emulation_errors(run, feeds, references, undefined)
+
+
+def _emulation_errors(run, feeds: list[dict], references: list[dict], undefined: list | None) -> dict:
+    """Output -> max over feeds of |run(feed)[output] - reference|, undefined elements left out."""
     names = list(references[0])
     masks = undefined or [None] * len(feeds)
     errors = dict.fromkeys(names, 0.0)
     for f, o, m in zip(feeds, references, masks):
-        rounded = {k: (v.astype(np.float16).astype(np.float32) if np.asarray(v).dtype == np.float32 else v) for k, v in f.items()}
-        got = _onnxruntime(model, rounded)
+        got = run(f)
         for name in names:
             errors[name] = max(errors[name], _max_err(got[name], o[name], (m or {}).get(name)))
     return errors
@@ -391,13 +393,7 @@ def qdq_emulation_errors(qdq_model, feeds: list[dict], references: list[dict], u
     evaluator = ReferenceEvaluator(qdq_model, new_ops=plugin_ops({s.name: s for _, s in nodes}.values(),
                                                                  _State("fp32", "reference")) + qdq_ops())
     names = list(references[0])
-    masks = undefined or [None] * len(feeds)
-    errors = dict.fromkeys(names, 0.0)
-    for f, o, m in zip(feeds, references, masks):
-        got = dict(zip(names, evaluator.run(names, f)))
-        for name in names:
-            errors[name] = max(errors[name], _max_err(got[name], o[name], (m or {}).get(name)))
-    return errors
+    return _emulation_errors(lambda f: dict(zip(names, evaluator.run(names, f))), feeds, references, undefined)
 
 
 def int8_allowed(errors: dict, references: list[dict]) -> dict:
