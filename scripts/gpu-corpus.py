@@ -316,6 +316,8 @@ def main(argv=None) -> int:
                     help="seconds one model may take before its worker is replaced and the model recorded as hung")
     ap.add_argument("--stop-after", type=int, default=None,
                     help="seconds: then stop the workers (models in flight are left for --resume) and write the report")
+    ap.add_argument("--retry-lost", action="store_true",
+                    help="with --resume: run again the models recorded as lost (timed out or crashed), e.g. with a longer --model-timeout")
     ap.add_argument("--report-only", action="store_true",
                     help="write report.md/parser.md from OUT/results.jsonl without running anything (the parser verdicts judged against the current table)")
     args = ap.parse_args(argv)
@@ -333,6 +335,13 @@ def main(argv=None) -> int:
                 done[r["name"]] = r
     elif jsonl.exists():
         jsonl.unlink()
+    if args.retry_lost and done:
+        chosen = {e["name"] for e in entries(args.only)}
+        lost_names = {n for n, r in done.items() if r.get("lost") and n in chosen}
+        done = {n: r for n, r in done.items() if n not in lost_names}
+        keep = [line for line in jsonl.read_text().splitlines() if line.strip() and json.loads(line)["name"] not in lost_names]
+        jsonl.write_text("".join(line + "\n" for line in keep))
+        print(f"corpus: retrying {len(lost_names)} model(s) recorded as lost", flush=True)
     selected = entries(args.only)
     for r in done.values():  # a model recorded as lost before its first result: its labels from the index
         e = next((e for e in selected if e["name"] == r["name"]), None)
