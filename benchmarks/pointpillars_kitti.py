@@ -67,8 +67,6 @@ def export() -> None:
 
 
 def bench(out: Path) -> int:
-    import importlib.util
-
     import onnx
 
     from pykit.bench.model import bench_model, markdown

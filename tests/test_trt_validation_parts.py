@@ -239,3 +239,43 @@ def test_qdq_emulation_is_the_q_dq_model_run_as_fake_quantization():
     errors = qdq_emulation_errors(qdq, [{"x": x}], [ref])
     assert errors["y"] > 0
     assert errors["y"] == pytest.approx(float(np.max(np.abs(want - ref["y"]))), rel=1e-4, abs=1e-6)
+
+
+def test_a_fused_qdq_model_is_emulated_as_its_plugin_computes_it():
+    # Q -> LayerNorm(int8) -> DQ (what `calibrate --qdq` writes) means the same as Q/DQ pairs around a
+    # float LayerNorm; fed raw int8 codes, the plugin reference would be off by more than the data
+    from pathlib import Path
+
+    from pykit.precision.qdq import insert_qdq
+    from pykit.surgeon.equiv import load_stored
+    from pykit.validate_model import _onnxruntime, pykit_scales, qdq_emulation_errors
+
+    folder = Path(__file__).parent / "corpus" / "layernorm_bert_opset17"
+    original = onnx.load(str(folder / "model.onnx"))
+    feeds, _ = load_stored(original, folder / "data.npz")
+    patched = patch_model(original, trt="8.5").model
+    scales = pykit_scales(patched, [feeds])
+    ref = [_onnxruntime(original, feeds)]
+    fused = qdq_emulation_errors(insert_qdq(patched, scales, plugins="fused"), [feeds], ref)
+    pairs = qdq_emulation_errors(insert_qdq(patched, scales, plugins="pairs"), [feeds], ref)
+    assert fused["output"] == pytest.approx(pairs["output"], rel=1e-5, abs=1e-6)
+    assert 0 < fused["output"] < 0.1 * float(np.abs(ref[0]["output"]).max())
+
+
+def test_a_bound_that_wide_or_outputs_mostly_undefined_are_not_a_pass():
+    from pykit.validate_model import VACUOUS, _check_outputs, int8_tensors
+
+    ref = [{"y": np.array([1.0, -2.0, 0.5, 0.0], np.float32)}]
+    zeros = [{"y": np.zeros(4, np.float32)}]
+    (wide,) = _check_outputs(zeros, ref, 1e-4, None, {"y": VACUOUS * 2.0})
+    assert not wide.passed and "checks nothing" in wide.note
+    (tight,) = _check_outputs(ref, ref, 1e-4, None, {"y": 0.01})
+    assert tight.passed and not tight.note
+    mask = [{"y": np.array([True, True, True, False])}]
+    (masked,) = _check_outputs(zeros, ref, 1e-4, mask)
+    assert not masked.passed and "only 1 of 4 elements" in masked.note and masked.undefined == 3
+    # the engine's int8 tensors from its inspector (runner.cpp's ':plugin' suffix stripped)
+    layers = json.dumps({"Layers": [{"Outputs": [{"Name": "a", "Format/Datatype": "Row major linear Int8"}]},
+                                    {"Outputs": [{"Name": "b:plugin", "Format/Datatype": "Int8 format"}]},
+                                    {"Outputs": [{"Name": "c", "Format/Datatype": "Row major linear FP32"}]}]})
+    assert int8_tensors(layers) == {"a", "b"} and int8_tensors("not json") is None

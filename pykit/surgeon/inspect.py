@@ -227,8 +227,8 @@ def classify(node, table: dict, opset: int, plugins: dict, graph: str = "main",
         message = f"{what}: {rule['message']}"
         if maybe_rejected and kind != "rejected":
             kind = "wrong-or-rejected"
-            message += (f"; or refused: its dims are unknown statically, and if {maybe_rejected[0].lower()}"
-                        f"{maybe_rejected[1:]} at run time the importer refuses the node")
+            message += ("; or refused: ONNX shape inference cannot tell its dims, and where TensorRT's importer knows "
+                        f"them and finds that {maybe_rejected[0].lower()}{maybe_rejected[1:]}, it refuses the node")
         # an op whose newer form is the problem is fixed by converting the model down (patch --trt), not a plugin
         takers = [] if "input_from_opset" in rule else takers_for(op)
         return Finding(graph, name, op, dom, kind, message, takers)
@@ -390,6 +390,13 @@ def inspect_model(model, trt: str = "8.5", min_segment_size: int = 3) -> Report:
     main_status = []
     # tensor name -> its dims (shape inference), for the rank- and dim-dependent semantics rules
     ranks = tensor_dims(model) if any("input_ranks" in r or "within" in r for r in table.get("semantics", [])) else {}
+    if ranks is not None:  # initializers and Constant values have their dims too (shape inference lists neither)
+        for _, g in iter_graphs(model.graph):
+            for init in g.initializer:
+                ranks.setdefault(init.name, list(init.dims))
+            for n in g.node:
+                if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+                    ranks.setdefault(n.output[0], list(n.attribute[0].t.dims))
     for path, graph in iter_graphs(model.graph):
         for k, node in enumerate(graph.node):
             f = classify(node, table, opset, plugins, path, ranks)

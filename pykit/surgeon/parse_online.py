@@ -15,8 +15,12 @@ parsed alone; nodes inside bodies are imported through their If/Loop node.
 
 Verdicts are compared with pykit's offline tables (pykit.surgeon.inspect): a node the table calls
 unsupported/rejected must be refused by the parser, a node it calls imported (natively, or
-imported with wrong semantics: that is an import) must be accepted. Every other outcome is a
-disagreement, listed; the tables are corrected where the parser proves them wrong.
+imported with wrong semantics: that is an import) must be accepted; "above-opset" and
+"wrong-or-rejected" predict neither. Two refusals are not held against the table: the node the whole
+parse stopped at when a node feeding it is flagged (it fails for that node's mis-import), and a node
+parsed alone whose computed integer inputs (shapes, indices) became plain network inputs there
+(inconclusive). Every other outcome is a disagreement, listed; the tables are corrected where the
+parser proves them wrong.
 """
 from __future__ import annotations
 
@@ -41,14 +45,15 @@ class NodeVerdict:
     offline: str          # the table's finding kind, or "native"
     parser_ok: bool
     error: str = ""
-    upstream: str = ""    # a node feeding this one that the table flags (its name and kind), if any
+    upstream: str = ""    # the node the whole parse stopped at: a node feeding it that the table flags, if any
+    alone: str = ""       # parsed alone with these computed integer inputs as network inputs: a refusal is inconclusive
 
     @property
     def agrees(self) -> bool:
         if self.offline in EITHER_KINDS:
             return True
-        if not self.parser_ok and self.upstream:  # refused as a consequence of a flagged node before it
-            return True
+        if not self.parser_ok and (self.upstream or self.alone):  # a consequence of a flagged node before it,
+            return True                                          # or of parsing it alone (inconclusive)
         if self.offline in REFUSED_KINDS:
             return not self.parser_ok
         return self.parser_ok  # native, wrong-semantics, plugin, external: the parser imports them
@@ -58,7 +63,9 @@ class NodeVerdict:
                 else "refuses" if self.offline in REFUSED_KINDS else "imports")
         got = "imports" if self.parser_ok else f"refuses: {self.error}"
         mark = "agree" if self.agrees else "DISAGREE"
-        why = f" (downstream of {self.upstream})" if self.upstream and not self.parser_ok else ""
+        why = (f" (downstream of {self.upstream})" if self.upstream and not self.parser_ok else
+               f" (inconclusive: parsed alone, its computed {self.alone} a network input)" if self.alone and not self.parser_ok
+               else "")
         return f"{mark:8s} {self.node} ({self.op}): table [{self.offline}] {said}; parser {got}{why}"
 
 
@@ -221,8 +228,17 @@ def parse_online(model, trt: str = "8.5", parse=None, version: str | None = None
             report.not_parsed.append(f"{name} ({op}): {why}")
             continue
         node_ok, node_errors = _outcome(parse(one.SerializeToString()))
-        report.nodes.append(NodeVerdict(name, op, kind, node_ok, "; ".join(node_errors), upstream.get(k, "")))
+        report.nodes.append(NodeVerdict(name, op, kind, node_ok, "; ".join(node_errors), alone=_computed_ints(one)))
     return report
+
+
+def _computed_ints(one) -> str:
+    """A one-node model's integer graph inputs: values the model computes (shapes, indices) that become
+    plain network inputs alone, which TensorRT's importers can refuse where the model would not."""
+    from onnx import TensorProto
+
+    ints = [i.name for i in one.graph.input if i.type.tensor_type.elem_type in (TensorProto.INT64, TensorProto.INT32)]
+    return ", ".join(ints)
 
 
 def _offline(model, trt: str) -> tuple[dict, dict]:
@@ -260,22 +276,29 @@ def from_record(model, record: dict, trt: str = "8.5", version: str = "recorded"
     refused = {}
     for line in record.get("refused", []):
         m = _RECORDED.match(line)
-        if m:
-            refused[(m.group(1), m.group(2))] = m.group(3)
+        if not m:
+            raise ValueError(f"a recorded parser line pykit cannot read: {line!r}")
+        refused[(m.group(1), m.group(2))] = m.group(3)
     not_parsed = {x.split(" (")[0] for x in record.get("not_parsed", [])}
     report = OnlineReport(version, bool(record.get("whole_ok")), list(record.get("errors", [])),
                           not_parsed=list(record.get("not_parsed", [])))
     offline, upstream = _offline(model, trt)
-    if not report.whole_ok and not refused and any("crashed" in str(e) for e in report.whole_errors):
-        # the parser died (TensorRT 8.5 segfaults on a 5-D GridSample): no node has a verdict
-        report.not_parsed = [f"{name} ({op}): the parser crashed on the model" for _, name, op, _, _ in single_node_models(model)]
+    if not report.whole_ok and not refused and any("crashed" in str(e) or "no answer" in str(e) for e in report.whole_errors):
+        # the parser died or hung (TensorRT 8.5 segfaults on a 5-D GridSample): no node has a verdict
+        report.not_parsed = [f"{name} ({op}): the parser crashed or hung on the model"
+                             for _, name, op, _, _ in single_node_models(model)]
         return report
-    for k, name, op, _, _ in single_node_models(model):
+    whole = "; ".join(str(e) for e in report.whole_errors)
+    stop_seen = False  # the node the whole parse stopped at: the first refused with the whole model's error
+    for k, name, op, one, _ in single_node_models(model):
         if name in not_parsed:
             continue
         error = None if report.whole_ok else refused.get((name, op))  # parsed whole: every node imported
+        at_stop = error is not None and not stop_seen and error == whole
+        stop_seen |= at_stop
         report.nodes.append(NodeVerdict(name, op, offline.get(k, "native"), error is None, error or "",
-                                        upstream.get(k, "")))
+                                        upstream.get(k, "") if at_stop else "",
+                                        "" if error is None or at_stop or one is None else _computed_ints(one)))
     return report
 
 

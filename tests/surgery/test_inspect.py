@@ -104,3 +104,14 @@ def test_scatter_with_more_updates_than_data_rows_is_rejected_not_wrong(trt):
     # 3 updates into 5 rows: the reduction rules decide (8.5 ignores it; 10/11 use TensorRT's plugin)
     fewer = {k for _, k in _kinds(inspect_model(scatter(3), trt))}
     assert fewer == ({"wrong-semantics"} if trt == "8.5" else {"external"})
+
+
+def test_scatter_into_an_initializer_too_small_for_its_updates_is_rejected():
+    # the data's dims from the initializer itself (shape inference does not list initializers)
+    import numpy as np
+    from onnx import numpy_helper
+
+    node = h.make_node("ScatterElements", ["data", "idx", "upd"], ["y"], name="scatter", axis=0, reduction="add")
+    m = model([node], [vi("idx", [12, 4], T.INT64), vi("upd", [12, 4])], [vi("y", [5, 4])],
+              inits=[numpy_helper.from_array(np.zeros((5, 4), np.float32), "data")], opset=16)
+    assert ("scatter", "rejected") in _kinds(inspect_model(m, "8.5"))

@@ -144,18 +144,46 @@ def test_an_if_node_alone_gets_the_outer_tensors_its_branches_read():
     onnx.checker.check_model(alone, full_check=True)
 
 
-def test_a_refusal_downstream_of_a_flagged_node_is_explained_by_it():
-    # the scatter is flagged (8.5 ignores its reduction); a node after it refused by the parser is
-    # put down to that node, as the Reshape after 8.5's mis-imported ReduceMean-18 was on the H200
+def refusing_names(*names, message="Invalid Node"):
+    """A stand-in parser refusing the nodes of these names (in a whole model or alone)."""
+    def parse(blob: bytes):
+        m = onnx.load_from_string(blob)
+        for k, n in enumerate(m.graph.node):
+            if n.name in names:
+                return {"parsed": False, "errors": [{"node": k, "node_name": n.name, "op_type": n.op_type, "code": 6,
+                                                     "description": f"{message} - {n.name}"}]}
+        return {"parsed": True, "errors": []}
+    return parse
+
+
+def test_the_node_the_parse_stopped_at_is_explained_by_a_flagged_node_feeding_it():
+    # the scatter is flagged (8.5 ignores its reduction); the whole parse stopping at a node after it
+    # is put down to it, as the Reshape after 8.5's mis-imported ReduceMean-18 was on the H200
     m = _model()
-    relu = h.make_node("Relu", ["y"], ["z"], name="after")
-    m.graph.node.append(relu)
+    m.graph.node.append(h.make_node("Relu", ["y"], ["z"], name="after"))
     m.graph.output[0].CopyFrom(h.make_tensor_value_info("z", T.FLOAT, [4, 3]))
-    report = parse_online(m, "8.5", parse=refusing("Relu", message="Invalid Node"), version="8.5.3")
-    after = {v.node: v for v in report.nodes}
-    assert not report.whole_ok and after["relu"].parser_ok is False  # the first Relu: really refused, a disagreement
-    assert [v.node for v in report.disagreements] == ["relu"]
-    assert not after["after"].parser_ok and after["after"].agrees and "scatter [wrong-semantics]" in after["after"].line()
+    report = parse_online(m, "8.5", parse=refusing_names("after"), version="8.5.3")
+    after = {v.node: v for v in report.nodes}["after"]
+    assert not after.parser_ok and after.agrees and "downstream of scatter [wrong-semantics]" in after.line()
+    assert not report.disagreements
+    # with nothing flagged before it, the same refusal is a disagreement
+    plain = parse_online(m, "8.5", parse=refusing_names("relu"), version="8.5.3")
+    assert [v.node for v in plain.disagreements] == ["relu"]
+
+
+def test_a_node_refused_alone_with_computed_integer_inputs_is_inconclusive():
+    # parsed alone, a Reshape whose shape the model computes gets that shape as a network input;
+    # TensorRT 8.5 refuses that (seen on the H200), which says nothing about the model
+    nodes = [h.make_node("Relu", ["x"], ["r"], name="first"),
+             h.make_node("Shape", ["x"], ["s"], name="shape"),
+             h.make_node("Reshape", ["r", "s"], ["y"], name="reshape")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [2, 6])],
+                         [h.make_tensor_value_info("y", T.FLOAT, [2, 6])])
+    m = h.make_model(graph, opset_imports=[h.make_opsetid("", 16)], ir_version=8)
+    report = parse_online(m, "8.5", parse=refusing_names("first", "reshape"), version="8.5.3")
+    reshape = {v.node: v for v in report.nodes}["reshape"]
+    assert not reshape.parser_ok and reshape.agrees and "inconclusive" in reshape.line() and "s" in reshape.alone
+    assert [v.node for v in report.disagreements] == ["first"]
 
 
 def test_a_recorded_run_is_judged_against_the_current_table():
