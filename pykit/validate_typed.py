@@ -341,8 +341,9 @@ def markdown(rows: list[dict], environment: dict, command: str, today_results=No
              f"setDynamicRange), from {today_results or '(not given: --compare)'}. REFUSED: TensorRT did not build the first case; "
              "its error follows. RAN FP32: TensorRT ran the plugin in fp32 under this form, so the row is no result "
              "at the precision asked (the detail says why and whether the numbers were in tolerance anyway). WRONG "
-             "SCALES: the plugin ran int8 but was handed other scales than the Q/DQ layers' (the scales it saw in "
-             "configurePlugin and at enqueue follow). A form refused, or run in another precision, with no builder "
+             "SCALES: the plugin ran int8 but computed with other scales than the Q/DQ layers' (the scales TensorRT "
+             "handed it in configurePlugin and at enqueue follow, and in the fused form, where the plugin carries the "
+             "Q/DQ scales in its int8_scales attribute, the scales it computed with: 'enqueue int8_scales'). A form refused, or run in another precision, with no builder "
              "flag is tried again with the flag, so a flag shows only where 8.5 needed it.", "", "## Environment", ""]
     lines += [f"- {k}: {v}" for k, v in environment.items()]
     lines += ["", "## Results", "", markdown_table(
