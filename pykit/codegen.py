@@ -9,6 +9,10 @@ The header holds the whole spec as C++:
   function that plugins/common/fields.h uses to parse, check and (de)serialize. The schema hash
   changes whenever the plugin's name, version or attribute list changes, so an engine serialized
   with an older spec is refused instead of misread.
+- For a plugin whose spec offers int8, the spec's synthesized attribute `int8_scales` (pykit/spec.py)
+  is an ordinary member, and `kNumInt8Scales` / `kInt8ScalePositions` say which tensor (IO position:
+  inputs, then outputs) each of its values belongs to; fields.h checks its length and values, the
+  TensorRT bases and the host binder use it instead of the runtime's scales when it is given.
 
 Usage: python -m pykit.codegen SPEC.toml OUT.h   (standard library only)
 """
@@ -18,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from pykit.spec import Attribute, PluginSpec, load_spec
+from pykit.spec import INT8_SCALES, Attribute, PluginSpec, load_spec
 
 CPP_TYPES = {
     "int32": "std::int32_t",
@@ -91,6 +95,17 @@ def _io_table(spec: PluginSpec) -> list[str]:
     ]
 
 
+def _int8_scale_positions(spec: PluginSpec) -> list[str]:
+    """The IO position (inputs, then outputs) of each value of `int8_scales`, in its order."""
+    names = [t.name for t in spec.inputs + spec.outputs]
+    positions = [names.index(n) for n in spec.int8_tensors]
+    lines = [f"    // {INT8_SCALES}: one scale per int8 tensor ({', '.join(spec.int8_tensors) or 'none'}), empty = the runtime's",
+             f"    static constexpr std::int32_t kNumInt8Scales = {len(positions)};"]
+    if positions:
+        lines.append(f"    static constexpr std::int32_t kInt8ScalePositions[kNumInt8Scales] = {{{', '.join(map(str, positions))}}};")
+    return lines
+
+
 def render(spec: PluginSpec) -> str:
     ns = spec.snake
     lines = [
@@ -135,6 +150,7 @@ def render(spec: PluginSpec) -> str:
         f"    static constexpr std::uint32_t kSchemaHash = 0x{schema_hash(spec):08x}u;",
         f"    static constexpr std::size_t kNumFields = {len(spec.attributes)};",
         f"    static constexpr const FieldRecord (&kFields)[{max(1, len(spec.attributes))}] = {ns}::kFields;",
+        *_int8_scale_positions(spec),
         "",
     ]
     for attr in spec.attributes:

@@ -37,6 +37,14 @@ IDENT_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 NAMESPACE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
+#: The attribute every plugin whose spec offers int8 gets without writing it (load_spec adds it last):
+#: the Q/DQ scales of its int8 tensors, carried in the plugin's own fields. TensorRT 8.5 hands a plugin
+#: PluginTensorDesc::scale = 1.0 for every int8 tensor of an explicitly quantized network (Q -> plugin
+#: -> DQ, measured on the H200), and strongly typed TensorRT 10/11 networks lose scales across plugins
+#: the same way; with this attribute set, the TensorRT bases (plugins/common/trt) read these scales
+#: instead of desc.scale, and the host backend instead of its caller's. Order: PluginSpec.int8_tensors.
+INT8_SCALES = "int8_scales"
+
 def _check_not_an_onnx_op(name: str, where: str) -> None:
     """TensorRT's ONNX parser picks an importer by op_type whatever the node's domain: a plugin named
     like an ONNX op (GridSample, DeformConv) would be imported as TensorRT's own op and never created."""
@@ -102,6 +110,14 @@ class TensorSpec:
 
     def quantized(self, precision: str) -> bool:
         return self.dtypes[precision] == "int8"
+
+
+def int8_scales_attribute(tensors: list[str]) -> Attribute:
+    """The synthesized `int8_scales` attribute of a plugin whose int8 tensors are `tensors`, in order."""
+    return Attribute(INT8_SCALES, "float32[]", False, [], None, None, (),
+                     f"Q/DQ scales of the int8 tensors ({', '.join(tensors)}), in that order, used instead of the "
+                     "scales TensorRT hands the plugin (PluginTensorDesc::scale); empty: TensorRT's. Each finite "
+                     "and > 0. pykit calibrate --qdq writes it on fused plugin nodes.")
 
 
 @dataclass(frozen=True)
@@ -188,6 +204,27 @@ class PluginSpec:
     def cases(self) -> str:
         return "reference:cases"
 
+    @property
+    def int8_tensors(self) -> list[str]:
+        """Names of the tensors that are int8 when the plugin runs int8: its int8 inputs, then its int8
+        outputs, in spec order; [] when the spec offers no int8. The order of `int8_scales`."""
+        if "int8" not in self.precisions:
+            return []
+        return [t.name for t in self.inputs + self.outputs if t.dtype("int8") == "int8"]
+
+    def check_int8_scales(self, value: Any, where: str = "") -> list[float]:
+        """`int8_scales` checked: empty, or one finite scale > 0 per int8 tensor (int8_tensors)."""
+        label = f"{where}attribute '{INT8_SCALES}'"
+        scales = self.attribute(INT8_SCALES).check(value, where)  # a list of finite floats
+        names = self.int8_tensors
+        if scales and len(scales) != len(names):
+            raise SpecError(f"{label}: {len(scales)} value(s); expected none (TensorRT's scales) or {len(names)}, "
+                            f"one per int8 tensor ({', '.join(names)})")
+        bad = [(n, s) for n, s in zip(names, scales) if not s > 0]
+        if bad:
+            raise SpecError(f"{label}: the scale of '{bad[0][0]}' is {bad[0][1]!r}; scales must be finite and > 0")
+        return scales
+
     def attribute(self, name: str) -> Attribute:
         for attr in self.attributes:
             if attr.name == name:
@@ -202,7 +239,9 @@ class PluginSpec:
             raise SpecError(f"{where}unknown attribute(s) {unknown}; known: {[a.name for a in self.attributes]}")
         out = {}
         for attr in self.attributes:
-            if attr.name in given:
+            if attr.name == INT8_SCALES:
+                out[attr.name] = self.check_int8_scales(given.get(attr.name, []), where)
+            elif attr.name in given:
                 out[attr.name] = attr.check(given[attr.name], where)
             elif attr.required:
                 raise SpecError(f"{where}required attribute '{attr.name}' is missing")
@@ -279,6 +318,8 @@ def _attribute(table: dict, where: str) -> Attribute:
         raise SpecError(f"{where}: attribute names are lower_snake_case identifiers")
     if name in ("plugin_version", "plugin_namespace"):
         raise SpecError(f"{where}: '{name}' is reserved for the ONNX parser")
+    if name == INT8_SCALES:
+        raise SpecError(f"{where}: '{name}' is reserved: every plugin whose spec offers int8 has it (pykit/spec.py)")
     kind = _take(table, "type", str, where, allowed=ATTRIBUTE_TYPES)
     required = _take(table, "required", bool, where, False)
     lo = _take(table, "min", (int, float), where, None)
@@ -356,6 +397,8 @@ def load_spec(path: str | Path) -> PluginSpec:
     attr_names = [a.name for a in attributes]
     if len(set(attr_names)) != len(attr_names):
         raise SpecError(f"{where}: attribute names must be distinct, got {attr_names}")
+    if "int8" in precisions:
+        attributes += (int8_scales_attribute([t.name for t in inputs + outputs if t.dtype("int8") == "int8"]),)
 
     tol_table = _take(data, "tolerance", dict, where)
     tolerances = {}

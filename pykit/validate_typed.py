@@ -11,7 +11,9 @@ a flag is tried again with the one flag 8.5 may need (kFP16 / kINT8), so the rep
 * fp16 ``cast``: float32 network I/O, identity layers with output type fp16 -> plugin -> fp32
   (8.5 has no ICastLayer; the identity layer is its conversion);
 * int8 ``fused``: float32 input -> Quantize(s_in) -> plugin -> Dequantize(s_out) -> float32 output,
-  the form TensorRT needs to keep a plugin in int8 (Q -> plugin(int8 in/out) -> DQ);
+  the form TensorRT needs to keep a plugin in int8 (Q -> plugin(int8 in/out) -> DQ); the plugin also
+  carries the Q/DQ scales in its ``int8_scales`` attribute, as ``pykit calibrate --qdq`` writes them
+  (TensorRT 8.5 hands such a plugin scale 1.0 for every int8 tensor; the bases use the attribute);
 * int8 ``qdq``: a Q -> DQ pair on every plugin input and output (what ``insert_qdq`` writes on
   tensors), left to TensorRT's Q/DQ fusion to turn into the fused form, or not.
 
@@ -24,10 +26,12 @@ engine's layers (name, type, output format) are TensorRT's inspector's. The verd
 * RAN FP32 (or another precision): TensorRT ran the plugin in another precision than the form asks
   for, so the run says nothing about the plugin at the precision asked (an FP16 PASS must come from
   an FP16 run); the detail says whether its numbers were within that precision's tolerance anyway;
-* WRONG SCALES: the plugin ran int8, but the scales TensorRT handed it (PluginTensorDesc::scale, as
-  the plugin library recorded them in configurePlugin and at enqueue: pykit_scale_record) are not
-  the Q/DQ layers' scales, so its int8 arithmetic cannot be right in general (it may still match on
-  cases where only a ratio of scales matters, e.g. PillarScatter's s_in/s_out = 1);
+* WRONG SCALES: the plugin ran int8, but the scales it computed with are not the Q/DQ layers'
+  scales, so its int8 arithmetic cannot be right in general (it may still match on cases where only a
+  ratio of scales matters, e.g. PillarScatter's s_in/s_out = 1). Those are the ones TensorRT handed
+  it (PluginTensorDesc::scale, as the plugin library recorded them in configurePlugin and at
+  enqueue: pykit_scale_record), or, where its ``int8_scales`` attribute is set, the attribute's (the
+  record's "enqueue int8_scales" entries; both are shown);
 * FAIL: a case crashed or computed out of tolerance with the precision and scales asked;
 * PASS: every case ran the precision asked, with the scales asked, within the spec's tolerance.
 
@@ -99,24 +103,33 @@ def _named(spec, scales) -> str:
     return f"{', '.join(ins)} -> {', '.join(outs)}"
 
 
-def scale_check(spec, given: list, seen: list[str] | None) -> tuple[bool, str]:
-    """(whether every enqueue handed each int8 tensor its Q/DQ scale, a line saying what it saw).
+#: the scale record's entry of the scales an enqueue computed with after the int8_scales attribute
+#: replaced TensorRT's (plugins/common/trt/library.cpp record_scales_used)
+USED_ENTRY = "enqueue int8_scales"
+
+
+def scale_check(spec, given: list, seen: list[str] | None, carried: bool = False) -> tuple[bool, str]:
+    """(whether every enqueue computed with each int8 tensor's Q/DQ scale, a line saying what it saw).
     given: the Q/DQ scale of each tensor in spec order (inputs, then outputs), None where not int8.
-    seen: scale_record's entries; None (not recorded) is taken as matching, and said so."""
+    seen: scale_record's entries; None (not recorded) is taken as matching, and said so.
+    carried: the plugin had the scales in its int8_scales attribute, so what it computed with are the
+    "enqueue int8_scales" entries (TensorRT's "enqueue" entries are shown, not judged)."""
     if seen is None:
         return True, "scales the plugin saw: not recorded (a plugin library without pykit_scale_record)"
-    lines, ok, enqueued = [f"Q/DQ scales: {_named(spec, given)}"], True, False
+    judged = USED_ENTRY if carried else "enqueue"
+    lines, ok, enqueued = [f"Q/DQ scales: {_named(spec, given)}" + (" (also its int8_scales attribute)" if carried else "")], True, False
     for entry in sorted(seen):
         where, scales = parse_scale_entry(entry)
-        lines.append(f"{where} saw {_named(spec, scales)}")
-        if where != "enqueue":
+        lines.append(f"{where} {'computed with' if where == USED_ENTRY else 'saw'} {_named(spec, scales)}")
+        if where != judged:
             continue
         enqueued = True
         for want, got in zip(given, scales, strict=False):
             if want is not None and (got is None or not math.isclose(got, want, rel_tol=1e-6)):
                 ok = False
     if not enqueued:
-        lines.append("no int8 enqueue recorded")
+        lines.append("no int8 enqueue recorded" + (" with the int8_scales attribute applied" if carried else ""))
+        ok = ok and not carried  # the attribute was given but no enqueue used it
     return ok, "; ".join(lines)
 
 
@@ -152,7 +165,18 @@ class TypedBackend(TensorRTBackend):
                 out[tensor.name] = float(np.float32(s))
         return out
 
+    def carried_scales(self, spec, precision, input_scales, output_scales) -> list[float]:
+        """The int8_scales attribute this form gives the plugin: in the fused form the Q/DQ scales of
+        its int8 tensors (spec.int8_tensors order), as pykit calibrate --qdq writes them; else none."""
+        if self.form != "fused" or precision != "int8":
+            return []
+        named = self.scales(spec, precision, input_scales, output_scales)
+        return [named[n] for n in spec.int8_tensors]
+
     def build(self, spec, precision, attrs, profiles, input_scales, output_scales) -> bytes:
+        carried = self.carried_scales(spec, precision, input_scales, output_scales)
+        if carried:
+            attrs = {**attrs, "int8_scales": carried}
         _trt = trt_module()
         (profile,) = profiles  # one exact-shape profile per case (TensorRTBackend.engine)
         inputs = [_trt.InputSpec(t.name, self.input_dtype(t.dtype(precision)), list(lo), list(opt), list(hi))
@@ -182,6 +206,7 @@ class TypedBackend(TensorRTBackend):
         self.layers = engine.layers()
         result = self.run_engine(engine, spec, precision, inputs, input_scales, output_scales)
         self.scales_given = self.given_scales(spec, precision, input_scales, output_scales)
+        self.scales_carried = bool(self.carried_scales(spec, precision, input_scales, output_scales))
         self.scales_seen = scale_record(spec)
         return result
 
@@ -239,7 +264,8 @@ def _variant(spec, precision, form, flags, cases, reference, backend_of) -> dict
         if r.actual_precision != precision:
             other_precision.append(case.name)
         if precision == "int8" and r.actual_precision == precision and hasattr(backend, "scales_seen"):
-            ok, said = scale_check(spec, backend.scales_given, backend.scales_seen)
+            ok, said = scale_check(spec, backend.scales_given, backend.scales_seen,
+                                   getattr(backend, "scales_carried", False))
             if i == 0 or not ok and not wrong_scales:
                 row["scales"] = f"{case.name}: {said}"[:1500]
             if not ok:
@@ -315,8 +341,9 @@ def markdown(rows: list[dict], environment: dict, command: str, today_results=No
              f"setDynamicRange), from {today_results or '(not given: --compare)'}. REFUSED: TensorRT did not build the first case; "
              "its error follows. RAN FP32: TensorRT ran the plugin in fp32 under this form, so the row is no result "
              "at the precision asked (the detail says why and whether the numbers were in tolerance anyway). WRONG "
-             "SCALES: the plugin ran int8 but was handed other scales than the Q/DQ layers' (the scales it saw in "
-             "configurePlugin and at enqueue follow). A form refused, or run in another precision, with no builder "
+             "SCALES: the plugin ran int8 but computed with other scales than the Q/DQ layers' (the scales TensorRT "
+             "handed it in configurePlugin and at enqueue follow, and in the fused form, where the plugin carries the "
+             "Q/DQ scales in its int8_scales attribute, the scales it computed with: 'enqueue int8_scales'). A form refused, or run in another precision, with no builder "
              "flag is tried again with the flag, so a flag shows only where 8.5 needed it.", "", "## Environment", ""]
     lines += [f"- {k}: {v}" for k, v in environment.items()]
     lines += ["", "## Results", "", markdown_table(

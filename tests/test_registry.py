@@ -76,11 +76,12 @@ def test_unregistered_creator(specs):
 @pytest.mark.parametrize(
     "fields, expect",
     [
-        ([("nx", "int32"), ("ny", "int32")], "missing fields ['batch_size']"),
-        ([("nx", "int32"), ("ny", "int32"), ("batch_size", "int32"), ("extra", "float32")],
+        ([("nx", "int32"), ("ny", "int32"), ("int8_scales", "float32")], "missing fields ['batch_size']"),
+        ([("nx", "int32"), ("ny", "int32"), ("batch_size", "int32"), ("int8_scales", "float32"), ("extra", "float32")],
          "fields not in the spec ['extra']"),
-        ([("nx", "float32"), ("ny", "int32"), ("batch_size", "int32")], "type mismatch ['nx (float32 vs spec int32)']"),
-        ([("ny", "int32"), ("nx", "int32"), ("batch_size", "int32")], "field order"),
+        ([("nx", "float32"), ("ny", "int32"), ("batch_size", "int32"), ("int8_scales", "float32")],
+         "type mismatch ['nx (float32 vs spec int32)']"),
+        ([("ny", "int32"), ("nx", "int32"), ("batch_size", "int32"), ("int8_scales", "float32")], "field order"),
     ],
 )
 def test_field_mismatch(specs, fields, expect):

@@ -177,10 +177,31 @@ std::vector<std::string> unknown_fields(const FieldView* fields, std::size_t cou
     return unknown;
 }
 
+// int8_scales (pykit/spec.py: every plugin whose spec offers int8 has it): empty, or one scale > 0 per
+// int8 tensor, in the order of Attrs::kInt8ScalePositions (finite: ConstraintChecker).
+template <class Attrs>
+void check_int8_scales(const Attrs& a) {
+    if constexpr (Attrs::kNumInt8Scales > 0) {
+        const std::vector<float>& s = a.int8_scales;
+        const std::string label = std::string(Attrs::kPluginName) + ": attribute 'int8_scales'";
+        std::string names;
+        for (std::int32_t k = 0; k < Attrs::kNumInt8Scales; ++k)
+            names += std::string(k ? ", " : "") + Attrs::IO::kNames[Attrs::kInt8ScalePositions[k]];
+        if (!s.empty() && s.size() != std::size_t(Attrs::kNumInt8Scales))
+            throw Error(label + ": " + std::to_string(s.size()) + " value(s); expected none (the runtime's scales) or " +
+                        std::to_string(Attrs::kNumInt8Scales) + ", one per int8 tensor (" + names + ")");
+        for (std::size_t k = 0; k < s.size(); ++k)
+            if (!(std::isfinite(s[k]) && s[k] > 0.f))
+                throw Error(label + ": the scale of '" + Attrs::IO::kNames[Attrs::kInt8ScalePositions[k]] + "' is " +
+                            detail::format_number(s[k]) + "; scales must be finite and > 0");
+    }
+}
+
 template <class Attrs>
 void check_attrs(const Attrs& a) {
     detail::ConstraintChecker check{Attrs::kPluginName};
     a.visit(check);
+    check_int8_scales(a);
 }
 
 // Attributes from named fields: defaults for absent optional ones, errors name the attribute.

@@ -221,7 +221,8 @@ template <class Attrs>
 class Bound {
 public:
     using IO = typename Attrs::IO;
-    Bound(const Call& call, int row) : call_(call), row_(row) {}
+    Bound(const Call& call, int row, std::vector<float> input_scales, std::vector<float> output_scales)
+        : call_(call), row_(row), input_scales_(std::move(input_scales)), output_scales_(std::move(output_scales)) {}
 
     Precision precision() const { return IO::kPrecisions[row_]; }
     const py::array& input(int k) const { return call_.inputs[std::size_t(k)]; }
@@ -236,9 +237,10 @@ public:
         return std::vector<py::ssize_t>(input(k).shape(), input(k).shape() + input(k).ndim());
     }
     // INT8 scales (1 for tensors that are not int8 at this precision).
-    float input_scale(int k) const { return IO::kDtypes[row_][k] == Dtype::kInt8 ? call_.input_scales[std::size_t(k)] : 1.f; }
+    // The plugin's int8_scales attribute where given, else the caller's (as TensorRT's bases do).
+    float input_scale(int k) const { return IO::kDtypes[row_][k] == Dtype::kInt8 ? input_scales_[std::size_t(k)] : 1.f; }
     float output_scale(int k) const {
-        return IO::kDtypes[row_][IO::kNumInputs + k] == Dtype::kInt8 ? call_.output_scales[std::size_t(k)] : 1.f;
+        return IO::kDtypes[row_][IO::kNumInputs + k] == Dtype::kInt8 ? output_scales_[std::size_t(k)] : 1.f;
     }
     // A new array for output k in the spec's dtype at this precision.
     py::array output(int k, const std::vector<py::ssize_t>& shape) const {
@@ -248,6 +250,7 @@ public:
 private:
     const Call& call_;
     int row_;
+    std::vector<float> input_scales_, output_scales_;
 };
 
 // Checks a host call against the spec: the number of inputs, the precision (one the spec offers),
@@ -283,9 +286,21 @@ Bound<Attrs> bind(const Call& call, Extra extra = {}) {
                 tensor + " has rank " + std::to_string(rank) + ", which the spec does not allow at " + call.precision);
         require((a.flags() & py::array::c_style) != 0, name, tensor + " must be C-contiguous");
     }
+    std::vector<float> input_scales = call.input_scales, output_scales = call.output_scales;
     if (call.precision == "int8") {
         require(int(call.input_scales.size()) == IO::kNumInputs && int(call.output_scales.size()) == IO::kNumOutputs,
                 name, "int8 needs one scale per input and per output");
+        // The int8_scales attribute, where given, replaces the caller's scales of the int8 tensors: the
+        // same meaning as in the TensorRT bases (common/trt/plugin_base.h, ScaledDescs), so one plugin
+        // node computes the same on both backends. The caller still passes its own (checked below).
+        if constexpr (Attrs::kNumInt8Scales > 0) {
+            const Attrs attrs = attrs_from_dict<Attrs>(call.attrs);  // checks length and values
+            for (std::size_t k = 0; k < attrs.int8_scales.size(); ++k) {
+                const int pos = Attrs::kInt8ScalePositions[k];
+                (pos < IO::kNumInputs ? input_scales[std::size_t(pos)] : output_scales[std::size_t(pos - IO::kNumInputs)]) =
+                    attrs.int8_scales[k];
+            }
+        }
         for (int k = 0; k < IO::kNumTensors; ++k) {
             if (IO::kDtypes[row][k] != Dtype::kInt8) continue;
             const float s = k < IO::kNumInputs ? call.input_scales[std::size_t(k)]
@@ -295,7 +310,7 @@ Bound<Attrs> bind(const Call& call, Extra extra = {}) {
                         std::to_string(s));
         }
     }
-    return Bound<Attrs>(call, row);
+    return Bound<Attrs>(call, row, std::move(input_scales), std::move(output_scales));
 }
 
 } }  // namespace pykit::host

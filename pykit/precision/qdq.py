@@ -76,7 +76,9 @@ def _weight_scales(w: np.ndarray, axis: int | None) -> np.ndarray:
 
 def plugin_int8_tensors(node) -> tuple[list[int], list[int]]:
     """(input indices, output indices) of a plugin node that are int8 when its plugin runs int8, from
-    its spec; ([], []) for a plugin whose spec offers no int8 (it runs fp16/fp32 in an int8 engine)."""
+    its spec; ([], []) for a plugin whose spec offers no int8 (it runs fp16/fp32 in an int8 engine).
+    Inputs then outputs, in spec order: the order of the spec's ``int8_scales`` attribute
+    (``PluginSpec.int8_tensors``) when the node has all of the spec's tensors."""
     from pykit import registry
 
     spec = registry.get(node.op)
@@ -122,6 +124,12 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
     ``max|w|/127`` for a constant (a LayerNorm's scale/bias initializers). ``"pairs"``: plugin nodes
     are consumers like any other (``x -> Q -> DQ -> plugin -> y -> Q -> DQ``), left to TensorRT's
     Q/DQ fusion.
+
+    In the fused form each such plugin node also gets the attribute ``int8_scales``: the scales of its
+    Q and DQ nodes, in ``PluginSpec.int8_tensors`` order (its int8 inputs, then its int8 outputs).
+    TensorRT 8.5 hands a plugin between Q and DQ the scale 1.0 for every int8 tensor (measured on the
+    H200; TensorRT 10/11 strongly typed networks lose scales across plugins the same way); pykit's
+    TensorRT bases compute with the attribute's scales instead (plugins/common/trt/plugin_base.h).
     """
     import onnx
     import onnx_graphsurgeon as gs
@@ -170,9 +178,14 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
     if plugins == "fused":
         from pykit.surgeon.model import PLUGIN_DOMAIN
 
+        from pykit import registry
+        from pykit.spec import INT8_SCALES
+
         quantized_inputs: dict[str, object] = {}  # tensor name -> the int8 tensor its Q writes
+        input_scale: dict[str, np.float32] = {}  # tensor name -> its Q's scale
         for node in [n for n in graph.nodes if n.domain == PLUGIN_DOMAIN]:
             ins, outs = plugin_int8_tensors(node)
+            carried: list[float] = []  # int8_scales: the Q scales of its int8 inputs, then the DQ scales
             for i in ins:
                 t = node.inputs[i]
                 if t.name not in quantized_inputs:
@@ -190,6 +203,8 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
                             gs.Constant(fresh(f"{t.name}_zero_point"), np.zeros((), dtype=np.int8))],
                         outputs=[q_out]))
                     quantized_inputs[t.name] = q_out
+                    input_scale[t.name] = s
+                carried.append(float(input_scale[t.name]))
                 node.inputs[i] = quantized_inputs[t.name]
             for j in outs:
                 t = node.outputs[j]
@@ -197,6 +212,7 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
                     raise KeyError(f"plugin node {node.name!r} ({node.op}): output {t.name!r} runs int8 "
                                    "but has no scale")
                 s = checked(t.name, scales[t.name])
+                carried.append(float(s))
                 raw = gs.Variable(fresh(f"{t.name}_int8"), dtype=np.int8, shape=t.shape)
                 replace_in(node.outputs, t, raw)
                 graph.nodes.append(gs.Node(
@@ -205,6 +221,8 @@ def insert_qdq(model, scales: dict, *, weights: str | None = None,
                         gs.Constant(fresh(f"{t.name}_zero_point"), np.zeros((), dtype=np.int8))],
                     outputs=[t]))
                 fused_outputs.add(t.name)
+            if carried and len(carried) == len(registry.get(node.op).int8_tensors):
+                node.attrs[INT8_SCALES] = carried
 
     quantized: dict[str, object] = {}  # original name -> tensor consumers now read
     for name, scale in scales.items():

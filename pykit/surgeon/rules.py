@@ -193,6 +193,8 @@ class RuleContext:
                 v = [float(x) for x in v]
             elif a.type == "int32[]":
                 v = [int(x) for x in v]
+            if a.is_array and not v and not a.required:
+                continue  # ONNX cannot type an empty list; absent is the default (e.g. int8_scales)
             node_attrs[a.name] = v
         node = gs.Node(spec.name, name, attrs=node_attrs, inputs=list(inputs), outputs=list(outputs),
                        domain=PLUGIN_DOMAIN)

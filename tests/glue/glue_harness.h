@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,9 @@ nvinfer1::DataType trt_type(pykit::Dtype d) {
 
 // A type that no row of the table has at `pos` (bool is never a plugin tensor here).
 nvinfer1::DataType foreign_type() { return nvinfer1::DataType::kBOOL; }
+
+template <class Plugin>
+void check_int8_scales(nvinfer1::IPluginCreator& creator, const std::vector<nvinfer1::PluginField>& fields);
 
 template <class Plugin>
 void check_plugin(nvinfer1::IPluginCreator& creator, const std::vector<nvinfer1::PluginField>& fields) {
@@ -196,6 +200,58 @@ void check_plugin(nvinfer1::IPluginCreator& creator, const std::vector<nvinfer1:
     }
     if (copy != nullptr) copy->destroy();
     plugin->destroy();
+    check_int8_scales<Plugin>(creator, fields);
+}
+
+// The int8_scales attribute (every plugin whose spec offers int8 has it): a wrong count, a zero, a
+// negative or a non-finite scale is refused at createPlugin and at deserializePlugin with the plugin
+// and the attribute named; a right one survives serialization.
+template <class Plugin>
+void check_int8_scales(nvinfer1::IPluginCreator& creator, const std::vector<nvinfer1::PluginField>& fields) {
+    using Attrs = typename Plugin::Attrs;
+    if constexpr (Attrs::kNumInt8Scales > 0) {
+        const std::string name = creator.getPluginName();
+        auto with_scales = [&](const std::vector<float>& scales) {
+            std::vector<nvinfer1::PluginField> f;
+            for (const auto& field : fields)
+                if (std::strcmp(field.name, "int8_scales") != 0) f.push_back(field);
+            f.emplace_back("int8_scales", scales.data(), nvinfer1::PluginFieldType::kFLOAT32, int32_t(scales.size()));
+            nvinfer1::PluginFieldCollection fc{int32_t(f.size()), f.data()};
+            return creator.createPlugin("harness_layer", &fc);
+        };
+        const std::size_t n = std::size_t(Attrs::kNumInt8Scales);
+        const std::string label = name + ": attribute 'int8_scales'";
+        std::size_t mark = errors.size();
+        check(with_scales(std::vector<float>(n + 1, 0.5f)) == nullptr && reported(mark, label + ": " + std::to_string(n + 1)),
+              name, "int8_scales with one value too many is refused, naming the attribute");
+        for (float bad : {0.f, -0.25f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()}) {
+            std::vector<float> scales(n, 0.5f);
+            scales[n - 1] = bad;
+            mark = errors.size();
+            check(with_scales(scales) == nullptr && reported(mark, label), name,
+                  "int8_scales with the scale " + std::to_string(bad) + " is refused, naming the attribute");
+        }
+        std::vector<float> good(n);
+        for (std::size_t k = 0; k < n; ++k) good[k] = 0.125f * float(k + 1);
+        auto* made = with_scales(good);
+        check(made != nullptr, name, "createPlugin with one finite positive int8 scale per int8 tensor");
+        if (made == nullptr) return;
+        auto* plugin = static_cast<Plugin*>(static_cast<nvinfer1::IPluginV2DynamicExt*>(made));
+        check(plugin->attrs().int8_scales == good, name, "the plugin holds the int8_scales given");
+        std::vector<char> blob(made->getSerializationSize());
+        made->serialize(blob.data());
+        auto* back = creator.deserializePlugin("harness_layer", blob.data(), blob.size());
+        check(back != nullptr && static_cast<Plugin*>(static_cast<nvinfer1::IPluginV2DynamicExt*>(back))->attrs().int8_scales == good,
+              name, "int8_scales survive serialize -> deserializePlugin");
+        if (back != nullptr) back->destroy();
+        // int8_scales is the last field: its last float closes the buffer. A zero there is refused.
+        const float zero = 0.f;
+        std::memcpy(blob.data() + blob.size() - sizeof(float), &zero, sizeof(float));
+        mark = errors.size();
+        check(creator.deserializePlugin("harness_layer", blob.data(), blob.size()) == nullptr && reported(mark, label),
+              name, "a serialized plugin whose int8 scale is 0 is refused at deserializePlugin, naming the attribute");
+        made->destroy();
+    }
 }
 
 }  // namespace harness
@@ -208,4 +264,6 @@ void record_enqueue(const char*, const nvinfer1::PluginTensorDesc*, int32_t, con
                     int32_t) noexcept {}
 void record_configure(const char*, const nvinfer1::DynamicPluginTensorDesc*, int32_t,
                       const nvinfer1::DynamicPluginTensorDesc*, int32_t) noexcept {}
+void record_scales_used(const char*, const nvinfer1::PluginTensorDesc*, int32_t, const nvinfer1::PluginTensorDesc*,
+                        int32_t) noexcept {}
 } }  // namespace pykit::trt

@@ -188,7 +188,8 @@ def test_generated_spec_matches_the_arguments(tmp_path):
     assert [(a.name, a.type, a.required, a.default) for a in spec.attributes] == [
         ("epsilon", "float32", False, 1e-5), ("axis", "int32", False, -1), ("mode", "string", False, "fast"),
         ("n", "int32", True, None), ("weights", "float32[]", False, [1.0, 2.0]), ("dims", "int32[]", True, None),
-        ("sizes", "int32[]", False, [3, 4]), ("gains", "float32[]", True, None)]
+        ("sizes", "int32[]", False, [3, 4]), ("gains", "float32[]", True, None),
+        ("int8_scales", "float32[]", False, [])]  # every int8 plugin's (pykit/spec.py)
 
 
 def test_generated_bench_case_loads_without_a_gpu(tmp_path):

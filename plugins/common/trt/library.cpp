@@ -4,7 +4,9 @@
 //                            TensorRT's plugin registry returns this very creator for its key
 //   pykit_enqueue_record()   JSON: the data types each plugin saw at enqueue (actual precision)
 //   pykit_scale_record()     JSON: the int8 scales (PluginTensorDesc::scale) each plugin was handed
-//                            in configurePlugin and at enqueue (what TensorRT passes, measured)
+//                            in configurePlugin and at enqueue (what TensorRT passes, measured), and
+//                            where its int8_scales attribute replaced them, the scales it computed
+//                            with ("enqueue int8_scales: ...")
 //   getPluginCreators()      (TensorRT < 10) the IPluginV2 creators, for loadLibrary / trtexec
 //   getCreators()            (TensorRT >= 10) the IPluginV3 creators, for IPluginRegistry::loadLibrary,
 //                            trtexec --dynamicPlugins and setPluginsToSerialize
@@ -180,6 +182,14 @@ void record_configure(const char* plugin, const nvinfer1::DynamicPluginTensorDes
         for (int32_t i = 0; i < nb_in; ++i) ins.push_back(in[i].desc);
         for (int32_t i = 0; i < nb_out; ++i) outs.push_back(out[i].desc);
         record_scales(plugin, "configurePlugin", ins.data(), nb_in, outs.data(), nb_out);
+    } catch (...) {
+    }
+}
+
+void record_scales_used(const char* plugin, const nvinfer1::PluginTensorDesc* in, int32_t nb_in,
+                        const nvinfer1::PluginTensorDesc* out, int32_t nb_out) noexcept {
+    try {
+        record_scales(plugin, "enqueue int8_scales", in, nb_in, out, nb_out);
     } catch (...) {
     }
 }

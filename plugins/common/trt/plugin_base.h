@@ -11,11 +11,13 @@
 // Everything else comes from the compiled spec (Attrs, Attrs::IO): names, versions, namespace,
 // serialization, the creator's field table, the number of outputs, the input/output count checks
 // at every entry point, the formats (a precision's row of dtypes, chosen by the positions already
-// decided), the output types, and the precision handed to run(). The base implements every
+// decided), the output types, the precision handed to run(), and the int8 scales run() reads
+// (t.in[k].scale: the plugin's int8_scales attribute where given, else TensorRT's; ScaledDescs). The base implements every
 // TensorRT entry point noexcept, catches there, and reports through TensorRT's logger and the
 // registry's error recorder.
 #pragma once
 
+#include <array>
 #include <exception>
 #include <string>
 #include <vector>
@@ -46,6 +48,10 @@ void record_enqueue(const char* plugin, const nvinfer1::PluginTensorDesc* in, in
 // explicitly quantized network to a plugin, and where, is measured rather than assumed.
 void record_configure(const char* plugin, const nvinfer1::DynamicPluginTensorDesc* in, int32_t nb_in,
                       const nvinfer1::DynamicPluginTensorDesc* out, int32_t nb_out) noexcept;
+// Records the INT8 scales an enqueue computed with after the plugin's int8_scales attribute replaced
+// TensorRT's ("enqueue int8_scales: ..." in pykit_scale_record, next to "enqueue: ..." with TensorRT's).
+void record_scales_used(const char* plugin, const nvinfer1::PluginTensorDesc* in, int32_t nb_in,
+                        const nvinfer1::PluginTensorDesc* out, int32_t nb_out) noexcept;
 
 // Runs f(); on any exception reports "<plugin>: <where>: <what>" and returns fallback.
 template <class F, class R>
@@ -105,6 +111,55 @@ struct Tensors {
     const T* input(int32_t k) const { return static_cast<const T*>(inputs[k]); }
     template <class T = void>
     T* output(int32_t k) const { return static_cast<T*>(outputs[k]); }
+};
+
+// The descriptors a plugin's run() and workspace() see: TensorRT's, except that where the plugin's
+// int8_scales attribute is given (pykit/spec.py), each INT8 tensor's scale is the attribute's value
+// for it. TensorRT 8.5 hands every int8 tensor of an explicitly quantized network (Q -> plugin -> DQ)
+// scale 1.0 (measured on the H200), and TensorRT 10/11 strongly typed networks lose scales across
+// plugins the same way; so the Q/DQ scales travel in the plugin's own fields. Points into itself: not
+// copyable.
+template <class Attrs>
+class ScaledDescs {
+    using IO = typename Attrs::IO;
+
+public:
+    ScaledDescs(const Attrs& attrs, const nvinfer1::PluginTensorDesc* in, const nvinfer1::PluginTensorDesc* out)
+        : in_(in), out_(out) {
+        if constexpr (Attrs::kNumInt8Scales > 0) {
+            const std::vector<float>& scales = attrs.int8_scales;
+            if (scales.empty() || in == nullptr || out == nullptr) return;
+            require(scales.size() == std::size_t(Attrs::kNumInt8Scales), Attrs::kPluginName,
+                    "attribute 'int8_scales' has " + std::to_string(scales.size()) + " values, expected " +
+                        std::to_string(Attrs::kNumInt8Scales));
+            for (int32_t k = 0; k < IO::kNumInputs; ++k) ins_[std::size_t(k)] = in[k];
+            for (int32_t k = 0; k < IO::kNumOutputs; ++k) outs_[std::size_t(k)] = out[k];
+            for (int32_t k = 0; k < Attrs::kNumInt8Scales; ++k) {
+                const int32_t pos = Attrs::kInt8ScalePositions[k];
+                nvinfer1::PluginTensorDesc& d = pos < IO::kNumInputs ? ins_[std::size_t(pos)]
+                                                                     : outs_[std::size_t(pos - IO::kNumInputs)];
+                if (d.type == nvinfer1::DataType::kINT8) d.scale = scales[std::size_t(k)];
+            }
+            in_ = ins_.data();
+            out_ = outs_.data();
+            replaced_ = true;
+        } else {
+            (void)attrs;
+        }
+    }
+    ScaledDescs(const ScaledDescs&) = delete;
+    ScaledDescs& operator=(const ScaledDescs&) = delete;
+
+    const nvinfer1::PluginTensorDesc* in() const { return in_; }
+    const nvinfer1::PluginTensorDesc* out() const { return out_; }
+    bool replaced() const { return replaced_; }  // whether the attribute's scales replaced TensorRT's
+
+private:
+    std::array<nvinfer1::PluginTensorDesc, std::size_t(IO::kNumInputs)> ins_{};
+    std::array<nvinfer1::PluginTensorDesc, std::size_t(IO::kNumOutputs)> outs_{};
+    const nvinfer1::PluginTensorDesc* in_;
+    const nvinfer1::PluginTensorDesc* out_;
+    bool replaced_ = false;
 };
 
 // What the V2 and V3 bases derive from the compiled spec (Attrs::IO), in one place.
@@ -240,15 +295,19 @@ public:
                             int32_t nb_out) const noexcept override {
         return guarded(Attrs::kPluginName, "getWorkspaceSize", size_t(0), [&] {
             Spec::check_counts(nb_in, nb_out);
-            return self().workspace(Spec::precision(in, out), Tensors{in, out, nullptr, nullptr});
+            const ScaledDescs<Attrs> d(attrs_, in, out);
+            return self().workspace(Spec::precision(d.in(), d.out()), Tensors{d.in(), d.out(), nullptr, nullptr});
         });
     }
     // TensorRT passes no counts here: the descriptors are the spec's, as configurePlugin checked.
     int32_t enqueue(const nvinfer1::PluginTensorDesc* in, const nvinfer1::PluginTensorDesc* out, const void* const* inputs,
                     void* const* outputs, void* workspace, cudaStream_t stream) noexcept override {
         return guarded(Attrs::kPluginName, "enqueue", int32_t(1), [&] {
-            record_enqueue(Attrs::kPluginName, in, IO::kNumInputs, out, IO::kNumOutputs);
-            const cudaError_t status = self().run(Spec::precision(in, out), Tensors{in, out, inputs, outputs}, workspace, stream);
+            record_enqueue(Attrs::kPluginName, in, IO::kNumInputs, out, IO::kNumOutputs);  // TensorRT's scales
+            const ScaledDescs<Attrs> d(attrs_, in, out);
+            if (d.replaced()) record_scales_used(Attrs::kPluginName, d.in(), IO::kNumInputs, d.out(), IO::kNumOutputs);
+            const cudaError_t status =
+                self().run(Spec::precision(d.in(), d.out()), Tensors{d.in(), d.out(), inputs, outputs}, workspace, stream);
             require(status == cudaSuccess, Attrs::kPluginName, std::string("CUDA error: ") + cudaGetErrorString(status));
             return int32_t(0);
         });

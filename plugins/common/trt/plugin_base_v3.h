@@ -4,7 +4,8 @@
 // A plugin derives from PluginV3Base<Derived, Attrs> and writes the same hooks as a
 // PluginBase (IPluginV2DynamicExt) plugin: output_dims, run, and where needed workspace and
 // extra_type, as ordinary functions that may throw pykit::Error; counts, formats, output types
-// and the precision come from the compiled spec (SpecIO in plugin_base.h). So a plugin's glue
+// and the precision come from the compiled spec (SpecIO in plugin_base.h), the int8 scales run() reads
+// from the int8_scales attribute where given (ScaledDescs in plugin_base.h). So a plugin's glue
 // reads the same for both APIs. The base implements every TensorRT entry point noexcept, catches there and reports
 // through the logger and the registry's error recorder (common/trt/plugin_base.h's guarded).
 //
@@ -116,7 +117,8 @@ public:
             Spec::check_counts(nb_in, nb_out);
             // sized for the profile's largest shapes: desc.dims may hold -1 here (V2 got concrete dims)
             const std::vector<nvinfer1::PluginTensorDesc> ins = at_max(in, nb_in), outs = at_max(out, nb_out);
-            return self().workspace(Spec::precision(ins.data(), outs.data()), Tensors{ins.data(), outs.data(), nullptr, nullptr});
+            const ScaledDescs<Attrs> d(attrs_, ins.data(), outs.data());
+            return self().workspace(Spec::precision(d.in(), d.out()), Tensors{d.in(), d.out(), nullptr, nullptr});
         });
     }
 
@@ -131,8 +133,11 @@ public:
     int32_t enqueue(const nvinfer1::PluginTensorDesc* in, const nvinfer1::PluginTensorDesc* out, const void* const* inputs,
                     void* const* outputs, void* workspace, cudaStream_t stream) noexcept override {
         return guarded(Attrs::kPluginName, "enqueue", int32_t(1), [&] {
-            record_enqueue(Attrs::kPluginName, in, IO::kNumInputs, out, IO::kNumOutputs);
-            const cudaError_t status = self().run(Spec::precision(in, out), Tensors{in, out, inputs, outputs}, workspace, stream);
+            record_enqueue(Attrs::kPluginName, in, IO::kNumInputs, out, IO::kNumOutputs);  // TensorRT's scales
+            const ScaledDescs<Attrs> d(attrs_, in, out);
+            if (d.replaced()) record_scales_used(Attrs::kPluginName, d.in(), IO::kNumInputs, d.out(), IO::kNumOutputs);
+            const cudaError_t status =
+                self().run(Spec::precision(d.in(), d.out()), Tensors{d.in(), d.out(), inputs, outputs}, workspace, stream);
             require(status == cudaSuccess, Attrs::kPluginName, std::string("CUDA error: ") + cudaGetErrorString(status));
             return int32_t(0);
         });
