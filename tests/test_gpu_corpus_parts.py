@@ -1,0 +1,34 @@
+"""The CPU parts of scripts/gpu-corpus.py (the engines themselves run on the H200: docs/validation/corpus)."""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("gpu_corpus", ROOT / "scripts" / "gpu-corpus.py")
+gc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gc)
+
+
+def test_native_compare_checks_every_element_beside_matching_nans():
+    want = {"y": np.array([1.0, np.nan, 2.0])}
+    assert gc.compare({"y": np.array([1.0, np.nan, 2.0])}, want, 1e-4, 1e-6)["passed"]
+    assert not gc.compare({"y": np.array([5.0, np.nan, 2.0])}, want, 1e-4, 1e-6)["passed"]  # off beside the NaN
+    assert not gc.compare({"y": np.array([1.0, 0.0, 2.0])}, want, 1e-4, 1e-6)["passed"]     # NaN lost
+
+
+def test_report_only_rejudges_never_more_leniently():
+    rows = [json.loads(line) for line in (ROOT / "docs/validation/corpus/results.jsonl").read_text().splitlines() if line]
+    before = {r["name"]: r["passed"] for r in rows}
+    again = copy.deepcopy(rows)
+    gc.rejudge(again)
+    after = {r["name"]: r["passed"] for r in again}
+    assert not [n for n in after if after[n] and not before[n]]  # no FAIL became a PASS
+    for r in again:  # and what stays a PASS has no engine output whose bound checks nothing
+        for e in r.get("patched", {}).get("engines", []) if r["passed"] else []:
+            for o in e["outputs"]:
+                assert not (o["max_ref"] > 0 and o["allowed"] >= 0.5 * o["max_ref"]), (r["name"], e["variant"], o)
