@@ -312,7 +312,8 @@ def rejudge(results: list[dict]) -> None:
             for o in e.get("outputs", []) + e.get("stored", []):
                 note = ""
                 if sizes.get(o["output"]) and o.get("undefined", 0) * 2 > sizes[o["output"]]:
-                    note = f"only {sizes[o['output']] - o['undefined']} of {sizes[o['output']]} elements defined in the original: not checked"
+                    note = (f"only {sizes[o['output']] - o['undefined']} of {sizes[o['output']]} elements defined in the "
+                            "original, recorded before the write-order check: not checked")
                 elif o.get("max_ref", 0) > 0 and o.get("allowed", 0) >= VACUOUS * o["max_ref"]:
                     note = f"the bound {o['allowed']:.3g} is at least half of max|reference| {o['max_ref']:.3g}: not checked"
                 if note and o.get("passed"):

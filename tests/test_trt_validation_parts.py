@@ -279,3 +279,35 @@ def test_a_bound_that_wide_or_outputs_mostly_undefined_are_not_a_pass():
                                     {"Outputs": [{"Name": "b:plugin", "Format/Datatype": "Int8 format"}]},
                                     {"Outputs": [{"Name": "c", "Format/Datatype": "Row major linear FP32"}]}]})
     assert int8_tensors(layers) == {"a", "b"} and int8_tensors("not json") is None
+
+
+def test_undefined_elements_are_checked_against_the_write_orders_outcomes():
+    # (0, 0) is written by rows 0 and 1 (different values): an engine may hold either, nothing else
+    from pykit.validate_model import _check_outputs, order_candidates, undefined_elements
+
+    rng = np.random.default_rng(0)
+    idx = np.array([[0, 1], [0, 2], [3, 1], [4, 4]], np.int64)
+    upd = rng.standard_normal(idx.shape).astype(np.float32)
+    upd[0, 1] = upd[2, 1] = 2.5
+    feeds = {"data": rng.standard_normal((5, 2)).astype(np.float32), "idx": idx, "upd": upd}
+    model = _scatter_model(idx)
+    mask = undefined_elements(model, feeds)
+    cands = order_candidates(model, feeds, mask)
+    assert set(np.unique(cands["out"][:, 0, 0])) == {upd[0, 0], upd[1, 0]}
+    from onnx.reference import ReferenceEvaluator
+
+    from pykit.surgeon.equiv import onnx_gap_ops
+    (ref,) = ReferenceEvaluator(model, new_ops=onnx_gap_ops()).run(None, feeds)
+    for landed in (upd[0, 0], upd[1, 0]):  # either order is right
+        got = ref.copy()
+        got[0, 0] = landed
+        (check,) = _check_outputs([{"out": got}], [{"out": ref}], 1e-4, [mask], None, [cands])
+        assert check.passed and check.undefined == 1
+    wrong = ref.copy()
+    wrong[0, 0] = upd[0, 0] + upd[1, 0]  # their sum is no order's outcome
+    (check,) = _check_outputs([{"out": wrong}], [{"out": ref}], 1e-4, [mask], None, [cands])
+    assert not check.passed
+    # mostly undefined: without candidates no check, with them a real one
+    most = {"out": np.ones((5, 2), bool)}
+    (blind,) = _check_outputs([{"out": ref}], [{"out": ref}], 1e-4, [most])
+    assert not blind.passed and "not checked" in blind.note
