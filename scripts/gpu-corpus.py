@@ -351,12 +351,16 @@ def main(argv=None) -> int:
                     help="seconds: then stop the workers (models in flight are left for --resume) and write the report")
     ap.add_argument("--retry-lost", action="store_true",
                     help="with --resume: run again the models recorded as lost (timed out or crashed), e.g. with a longer --model-timeout")
+    ap.add_argument("--again", action="store_true",
+                    help="with --resume: run the models --only selects again even where recorded (their records replaced)")
     ap.add_argument("--report-only", action="store_true",
                     help="write report.md/parser.md from OUT/results.jsonl without running anything (the parser verdicts judged against the current table)")
     args = ap.parse_args(argv)
-    if args.report_only and args.retry_lost:
-        ap.error("--retry-lost runs models; --report-only runs none")
-    if args.report_only or args.retry_lost:
+    if args.report_only and (args.retry_lost or args.again):
+        ap.error("--retry-lost/--again run models; --report-only runs none")
+    if args.again and not args.only:
+        ap.error("--again needs --only (which recorded models to run again)")
+    if args.report_only or args.retry_lost or args.again:
         args.resume = True
     stop_at = time.time() + args.stop_after if args.stop_after else None
     out = Path(args.out)
@@ -370,13 +374,13 @@ def main(argv=None) -> int:
                 done[r["name"]] = r
     elif jsonl.exists():
         jsonl.unlink()
-    if args.retry_lost and done:
+    if (args.retry_lost or args.again) and done:
         chosen = {e["name"] for e in entries(args.only)}
-        lost_names = {n for n, r in done.items() if r.get("lost") and n in chosen}
+        lost_names = {n for n, r in done.items() if (args.again or r.get("lost")) and n in chosen}
         done = {n: r for n, r in done.items() if n not in lost_names}
         keep = [line for line in jsonl.read_text().splitlines() if line.strip() and json.loads(line)["name"] not in lost_names]
         jsonl.write_text("".join(line + "\n" for line in keep))
-        print(f"corpus: retrying {len(lost_names)} model(s) recorded as lost", flush=True)
+        print(f"corpus: running {len(lost_names)} recorded model(s) again", flush=True)
     selected = entries(args.only)
     for r in done.values():  # a model recorded as lost before its first result: its labels from the index
         e = next((e for e in selected if e["name"] == r["name"]), None)
