@@ -33,8 +33,8 @@ step() {  # step NAME SECONDS command...
 }
 cp -r docs/validation/corpus "$OUT/corpus"
 step corpus 330 python3 scripts/gpu-corpus.py "$OUT/corpus" --resume --retry-lost --jobs 12 --model-timeout 300 --stop-after 310
-# the nearest-mode and wrong-export models (9 recorded with checks that were none: (nearest-mode GridSampler: a vacuous int8 bound; wrong
-# exports: mostly undefined elements), under today's error models
+# the nearest-mode and wrong-export models, under today's error models (9 were recorded with checks
+# that were none: nearest-mode GridSampler had a vacuous int8 bound, the wrong exports mostly undefined elements)
 step corpus-again 120 python3 scripts/gpu-corpus.py "$OUT/corpus" --again --jobs 11 --model-timeout 110 --stop-after 115 \
   --only 'nearest|pyg_scatter_mean_opset11|pyg_scatter_sum_opset11|pyg_scatter_reduce_mean'
 python3 scripts/gpu-corpus.py "$OUT/corpus" --report-only > /dev/null
