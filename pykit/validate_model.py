@@ -339,7 +339,10 @@ def int8_tensors(layers_json: str) -> set[str] | None:
 
 
 def plugin_int8_io(node, spec) -> list[str]:
-    """The plugin node's inputs and outputs that are int8 when its plugin runs int8 (its spec's)."""
+    """The plugin node's inputs and outputs that are int8 when its plugin runs int8 (its spec's); none
+    for a plugin whose spec offers no int8."""
+    if "int8" not in spec.precisions:
+        return []
     ins = [node.input[i] for i, t in enumerate(spec.inputs) if i < len(node.input) and t.dtype("int8") == "int8"]
     outs = [node.output[j] for j, t in enumerate(spec.outputs) if j < len(node.output) and t.dtype("int8") == "int8"]
     return [t for t in ins + outs if t]
@@ -548,7 +551,7 @@ def int8_rank_gaps(model, nodes) -> dict:
     ranks.update({i.name: (i.data_type, len(i.dims)) for i in g.initializer})
     gaps = {}
     for node, spec in nodes:
-        for name in [*node.input, *node.output]:
+        for name in plugin_int8_io(node, spec):  # what stays float at int8 (GridSampler's grid) needs no int8 format
             elem, rank = ranks.get(name, (None, None))
             if elem in floats and rank is not None and rank < 3 and spec.name not in gaps:
                 gaps[spec.name] = (f"{node.name or spec.name}: float tensor '{name}' has rank {rank}; TensorRT 8.5 "
@@ -883,7 +886,8 @@ def markdown(report: dict, environment: dict, command: str) -> str:
                   "; ".join(f"{v} {o}: {n} element(s)" for v, o, n in undefined) + "."]
     ranges = report.get("int8_ranges")
     if ranges:
-        by_layer = [r for r in ranges["set"] if r["tensor"] != r["from"]]
+        # constant layers found by their layer's name (not runner.cpp's '<name>:plugin' renamed plugin outputs)
+        by_layer = [r for r in ranges["set"] if r["tensor"] != r["from"] and not r["tensor"].endswith(":plugin")]
         lines += ["", "## INT8 ranges given to TensorRT (pykit cache build)", "",
                   f"{len(ranges['set'])} tensors got a range; {len(by_layer)} of them are constant layers TensorRT made "
                   "for initializers/Constant nodes, found by the layer's (ONNX) name; float tensors left without one: "
