@@ -163,6 +163,31 @@ def _feeds(model, seed: int, count: int) -> list[dict]:
     return [random_inputs(model, seed + i) for i in range(count)]
 
 
+def _original_evaluator(model, overrides: list = ()):
+    """onnx.reference for an ORIGINAL model: onnx.reference's gaps filled (pykit.surgeon.equiv.
+    onnx_gap_ops), an exporter's custom-domain ops by the semantics plugins register, and
+    `overrides` (OpRun classes) in place of the kernels of the same name."""
+    from onnx.reference import ReferenceEvaluator
+
+    from pykit.surgeon.equiv import custom_semantics_ops, onnx_gap_ops
+
+    names = {c.__name__ for c in overrides}
+    gaps = [c for c in onnx_gap_ops() if c.__name__ not in names]
+    return ReferenceEvaluator(model, new_ops=custom_semantics_ops(model) + gaps + list(overrides))
+
+
+def _plugin_evaluator(model, extra: list = ()):
+    """onnx.reference for a PATCHED model: each plugin node by its numpy reference at fp32 (with
+    pykit.surgeon.equiv.plugin_ops' gap kernels), plus `extra` OpRun classes (Q/DQ kernels)."""
+    from onnx.reference import ReferenceEvaluator
+
+    from pykit.surgeon.equiv import _State, plugin_nodes, plugin_ops
+
+    nodes, _ = plugin_nodes(model)
+    specs = {s.name: s for _, s in nodes}
+    return ReferenceEvaluator(model, new_ops=plugin_ops(specs.values(), _State("fp32", "reference")) + list(extra))
+
+
 def _onnxruntime(model, feeds) -> dict:
     """The original's outputs on CPU: onnxruntime; a model with an exporter's custom-domain ops
     (mmcv's, which onnxruntime has no kernel for) on onnx.reference with the semantics the plugins
@@ -173,12 +198,7 @@ def _onnxruntime(model, feeds) -> dict:
 
     names = [o.name for o in model.graph.output]
     if any(n.domain not in ("", "ai.onnx", "ai.onnx.ml") for _, g in iter_graphs(model.graph) for n in g.node):
-        from onnx.reference import ReferenceEvaluator
-
-        from pykit.surgeon.equiv import custom_semantics_ops, onnx_gap_ops
-
-        evaluator = ReferenceEvaluator(model, new_ops=custom_semantics_ops(model) + onnx_gap_ops())
-        return dict(zip(names, evaluator.run(names, feeds)))
+        return dict(zip(names, _original_evaluator(model).run(names, feeds)))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
@@ -253,12 +273,7 @@ def write_order_outcomes(original, feeds: dict, tries: int, seed: int = 0) -> di
     """Output name -> the original's outputs on `feeds` with its unordered writes (Scatter /
     ScatterElements / ScatterND without reduction) applied in `tries` random orders (onnx.reference),
     stacked on a new first axis."""
-    from onnx.reference import ReferenceEvaluator
-
-    from pykit.surgeon.equiv import custom_semantics_ops, onnx_gap_ops
-
-    gaps = [c for c in onnx_gap_ops() if c.__name__ not in UNORDERED_WRITES]
-    evaluator = ReferenceEvaluator(original, new_ops=custom_semantics_ops(original) + gaps + _any_order_ops())
+    evaluator = _original_evaluator(original, _any_order_ops())
     names = [o.name for o in original.graph.output]
     _WRITE_ORDER[0] = np.random.default_rng(seed)
     runs = [evaluator.run(names, feeds) for _ in range(tries)]
@@ -297,14 +312,9 @@ def order_candidates(original, feeds: dict, mask: dict | None, tries: int = 64, 
 def pykit_scales(patched, batches: list[dict], progress: bool = False) -> dict:
     """Entropy2 scales of every float activation of the patched model, on CPU: the numpy reference
     evaluator with each plugin node computed by its numpy reference (fp32)."""
-    from onnx.reference import ReferenceEvaluator
-
     from pykit.precision.collect import calibrate, default_tensors
-    from pykit.surgeon.equiv import _State, plugin_nodes, plugin_ops
 
-    nodes, _ = plugin_nodes(patched)
-    specs = {s.name: s for _, s in nodes}
-    evaluator = ReferenceEvaluator(patched, new_ops=plugin_ops(specs.values(), _State("fp32", "reference")))
+    evaluator = _plugin_evaluator(patched)
     tensors = default_tensors(patched)
     inputs = [i.name for i in patched.graph.input if i.name not in {t.name for t in patched.graph.initializer}]
 
@@ -356,10 +366,8 @@ def int8_emulation_errors(patched, scales: dict, feeds: list[dict], references: 
     of quantized inputs per output channel, each exactly once (clip(rint(x/s), -127, 127) * s, by
     pykit.precision.qdq.insert_qdq's Q/DQ pairs): the error int8 quantization at these scales causes
     in this model (the int8 error model of the module docstring)."""
-    from onnx.reference import ReferenceEvaluator
-
     from pykit.precision.qdq import insert_qdq, qdq_ops
-    from pykit.surgeon.equiv import _State, plugin_nodes, plugin_ops
+    from pykit.surgeon.equiv import plugin_nodes
 
     g = patched.graph
     initializers = {i.name for i in g.initializer}
@@ -369,8 +377,7 @@ def int8_emulation_errors(patched, scales: dict, feeds: list[dict], references: 
     chosen = {k: v for k, v in scales.items() if (k in produced or k in plugin_constants) and np.isfinite(v) and v > 0
               and (held is None or k in held or k in plugin_constants)}
     quantized = insert_qdq(patched, chosen, weights="per_channel", plugins="pairs")
-    evaluator = ReferenceEvaluator(quantized, new_ops=plugin_ops({s.name: s for _, s in nodes}.values(),
-                                                                 _State("fp32", "reference")) + qdq_ops())
+    evaluator = _plugin_evaluator(quantized, qdq_ops())
     names = list(references[0])
     return _emulation_errors(lambda f: dict(zip(names, evaluator.run(names, f))), feeds, references, undefined)
 
@@ -439,16 +446,11 @@ def qdq_emulation_errors(qdq_model, feeds: list[dict], references: list[dict], u
     """Output -> max|E - O| over `feeds`: E is an explicitly quantized (Q/DQ) patched model evaluated on
     CPU as fake quantization (onnx.reference; pykit.precision.qdq.qdq_ops; plugin nodes by their numpy
     references): the error its own Q/DQ nodes cause, which an engine built from it shares."""
-    from onnx.reference import ReferenceEvaluator
-
     from pykit.precision.qdq import qdq_ops, unfuse_plugin_qdq
-    from pykit.surgeon.equiv import _State, plugin_nodes, plugin_ops
 
     # the fused form (Q -> plugin(int8) -> DQ) as float pairs: plugin references compute in float
     qdq_model = unfuse_plugin_qdq(qdq_model)
-    nodes, _ = plugin_nodes(qdq_model)
-    evaluator = ReferenceEvaluator(qdq_model, new_ops=plugin_ops({s.name: s for _, s in nodes}.values(),
-                                                                 _State("fp32", "reference")) + qdq_ops())
+    evaluator = _plugin_evaluator(qdq_model, qdq_ops())
     names = list(references[0])
     return _emulation_errors(lambda f: dict(zip(names, evaluator.run(names, f))), feeds, references, undefined)
 
