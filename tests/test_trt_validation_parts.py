@@ -129,16 +129,20 @@ def _scatter_model(indices, reduction=None, opset=18):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def test_undefined_elements_are_the_duplicate_writes_with_different_values():
-    from pykit.validate_model import undefined_elements
-
+def _duplicate_writes():
+    """Update [i, j] lands at (idx[i, j], j): (0, 0) is written by rows 0 and 1 (different values:
+    undefined), (1, 1) by rows 0 and 2 with the same value (defined), the rest once."""
     rng = np.random.default_rng(0)
-    # update [i, j] lands at (idx[i, j], j): (0, 0) is written by rows 0 and 1 (different values:
-    # undefined), (1, 1) by rows 0 and 2 with the same value (defined), the rest once
     idx = np.array([[0, 1], [0, 2], [3, 1], [4, 4]], np.int64)
     upd = rng.standard_normal(idx.shape).astype(np.float32)
     upd[0, 1] = upd[2, 1] = 2.5
-    feeds = {"data": rng.standard_normal((5, 2)).astype(np.float32), "idx": idx, "upd": upd}
+    return idx, upd, {"data": rng.standard_normal((5, 2)).astype(np.float32), "idx": idx, "upd": upd}
+
+
+def test_undefined_elements_are_the_duplicate_writes_with_different_values():
+    from pykit.validate_model import undefined_elements
+
+    idx, upd, feeds = _duplicate_writes()
     # destinations (row idx[i, j], column j): who writes twice with different values, by brute force
     writes = {}
     for i in range(idx.shape[0]):
@@ -285,11 +289,7 @@ def test_undefined_elements_are_checked_against_the_write_orders_outcomes():
     # (0, 0) is written by rows 0 and 1 (different values): an engine may hold either, nothing else
     from pykit.validate_model import _check_outputs, order_candidates, undefined_elements
 
-    rng = np.random.default_rng(0)
-    idx = np.array([[0, 1], [0, 2], [3, 1], [4, 4]], np.int64)
-    upd = rng.standard_normal(idx.shape).astype(np.float32)
-    upd[0, 1] = upd[2, 1] = 2.5
-    feeds = {"data": rng.standard_normal((5, 2)).astype(np.float32), "idx": idx, "upd": upd}
+    idx, upd, feeds = _duplicate_writes()
     model = _scatter_model(idx)
     mask = undefined_elements(model, feeds)
     cands = order_candidates(model, feeds, mask)
