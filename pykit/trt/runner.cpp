@@ -389,6 +389,17 @@ std::vector<nv::DataType> force_plugin_precision(nv::INetworkDefinition& network
     return forced;
 }
 
+// The plugin layer of a one-plugin network, named as the plugin, with the outputs the caller names.
+nv::IPluginV2Layer* add_plugin_layer(nv::INetworkDefinition& network, std::vector<nv::ITensor*>& inputs,
+                                     nv::IPluginV2& plugin, const std::string& name, std::size_t outputs) {
+    nv::IPluginV2Layer* layer = network.addPluginV2(inputs.data(), int32_t(inputs.size()), plugin);
+    if (layer == nullptr) fail(name + ": addPluginV2 failed");
+    layer->setName(name.c_str());
+    if (int32_t(outputs) != layer->getNbOutputs())
+        throw std::invalid_argument(name + ": the plugin has " + std::to_string(layer->getNbOutputs()) + " outputs");
+    return layer;
+}
+
 // A scalar float constant (a Q/DQ scale); `store` keeps the value alive until the build ends.
 nv::ITensor* scalar_constant(nv::INetworkDefinition& network, std::deque<float>& store, float value) {
     store.push_back(value);
@@ -457,11 +468,7 @@ public:
             }
             tensors.push_back(t);
         }
-        nv::IPluginV2Layer* layer = network->addPluginV2(tensors.data(), int32_t(tensors.size()), *plugin);
-        if (layer == nullptr) fail(name + ": addPluginV2 failed");
-        layer->setName(name.c_str());
-        if (int32_t(outputs.size()) != layer->getNbOutputs())
-            throw std::invalid_argument(name + ": the plugin has " + std::to_string(layer->getNbOutputs()) + " outputs");
+        nv::IPluginV2Layer* layer = add_plugin_layer(*network, tensors, *plugin, name, outputs.size());
         if (forced) {
             // Output types only: setPrecision would also constrain the plugin's int32 inputs (coords,
             // indices) to the float precision and leave TensorRT no format combination. The plugin's
@@ -645,11 +652,7 @@ public:
             }
             tensors.push_back(t);
         }
-        nv::IPluginV2Layer* layer = network->addPluginV2(tensors.data(), int32_t(tensors.size()), *plugin);
-        if (layer == nullptr) fail(name + ": addPluginV2 failed");
-        layer->setName(name.c_str());
-        if (int32_t(outputs.size()) != layer->getNbOutputs())
-            throw std::invalid_argument(name + ": the plugin has " + std::to_string(layer->getNbOutputs()) + " outputs");
+        nv::IPluginV2Layer* layer = add_plugin_layer(*network, tensors, *plugin, name, outputs.size());
         for (int32_t i = 0; i < layer->getNbOutputs(); ++i) {
             nv::ITensor* out = layer->getOutput(i);
             const float* s = scale_of(outputs[i]);
