@@ -486,46 +486,42 @@ def main(argv=None) -> int:
     else:
         report["tensorrt"] = recorded.get("tensorrt")
     model_bytes = make_model().SerializeToString()
+
+    def section(name: str, run) -> None:
+        """One section of the report: its entry, or the traceback that stopped it, and its seconds."""
+        t = time.time()
+        try:
+            entry = run()
+        except Exception:
+            entry = {"error": traceback.format_exc()}
+        entry["seconds"] = time.time() - t
+        report["sections"][name] = entry
+        print(f"{name}: {'error' if 'error' in entry else 'ok'} ({entry['seconds']:.1f} s)", flush=True)
+
+    def recorded_section(name: str):
+        """The recorded run's section (None when TensorRT runs here); an error when it has none."""
+        rec = recorded["sections"].get(name) if recorded else None
+        if recorded is not None and (rec is None or "error" in rec):
+            raise RuntimeError(f"the recorded run has no {name.split('_')[0]} section")
+        return rec
+
+    def scenario_entry(scenario: str) -> dict:
+        batches = scenario_batches(scenario)
+        if with_trt:
+            theirs, cache = trt_amax(model_bytes, batches)
+        else:
+            theirs, cache = recorded["sections"][scenario]["trt_amax"], recorded["sections"][scenario].get("cache")
+        return {"batches": len(batches), "trt_amax": theirs, "cache": cache,
+                "relu_inputs": {f"relu_{n}": f"x_{n}" for n in DISTRIBUTIONS},
+                "pykit": cpu_side(scenario_tensors(batches), args.workers)}
+
     for scenario in args.scenarios:
-        t = time.time()
-        try:
-            batches = scenario_batches(scenario)
-            if with_trt:
-                theirs, cache = trt_amax(model_bytes, batches)
-            else:
-                theirs, cache = recorded["sections"][scenario]["trt_amax"], recorded["sections"][scenario].get("cache")
-            entry = {"batches": len(batches), "trt_amax": theirs, "cache": cache,
-                     "relu_inputs": {f"relu_{n}": f"x_{n}" for n in DISTRIBUTIONS},
-                     "pykit": cpu_side(scenario_tensors(batches), args.workers)}
-        except Exception:
-            entry = {"error": traceback.format_exc()}
-        entry["seconds"] = time.time() - t
-        report["sections"][scenario] = entry
-        print(f"{scenario}: {'error' if 'error' in entry else 'ok'} ({entry['seconds']:.1f} s)", flush=True)
+        section(scenario, lambda s=scenario: scenario_entry(s))
     if not args.no_demo:
-        t = time.time()
-        try:
-            rec = recorded["sections"].get("demo_pointpillars") if recorded else None
-            if recorded is not None and (rec is None or "error" in rec):
-                raise RuntimeError("the recorded run has no demo section")
-            entry = run_demo(Path(args.demo_dir) if args.demo_dir else None, args.workers, with_trt, rec)
-        except Exception:
-            entry = {"error": traceback.format_exc()}
-        entry["seconds"] = time.time() - t
-        report["sections"]["demo_pointpillars"] = entry
-        print(f"demo_pointpillars: {'error' if 'error' in entry else 'ok'} ({entry['seconds']:.1f} s)", flush=True)
+        section("demo_pointpillars", lambda: run_demo(Path(args.demo_dir) if args.demo_dir else None, args.workers,
+                                                      with_trt, recorded_section("demo_pointpillars")))
     if not args.no_digits:
-        t = time.time()
-        try:
-            rec = recorded["sections"].get("digits") if recorded else None
-            if recorded is not None and (rec is None or "error" in rec):
-                raise RuntimeError("the recorded run has no digits section")
-            entry = run_digits(args.workers, with_trt, rec)
-        except Exception:
-            entry = {"error": traceback.format_exc()}
-        entry["seconds"] = time.time() - t
-        report["sections"]["digits"] = entry
-        print(f"digits: {'error' if 'error' in entry else 'ok'} ({entry['seconds']:.1f} s)", flush=True)
+        section("digits", lambda: run_digits(args.workers, with_trt, recorded_section("digits")))
     report["ranking"] = score(report["sections"])
     report["seconds"] = time.time() - t0
     (out / "calib-experiments.json").write_text(json.dumps(report, indent=1, default=float))
