@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# What the H200 runs of 2026-11-30 left undone (issues #11, #13, #16), in one device call on 2 H200s
-# (about 11 minutes), after staging TensorRT 8.5.3 (../shared/gpu/README.md):
+# What the H200 runs of 2026-11-30 left undone (issues #11, #13), after staging TensorRT 8.5.3
+# (../shared/gpu/README.md), in one or more device calls (one call per 600 s limit):
 #
-#   . /tmp/tensorrt/env.sh && bash scripts/gpu-followup.sh OUT
+#   . /tmp/tensorrt/env.sh && STEPS="precision kitti corpus-again" bash scripts/gpu-followup.sh OUT
+#   . /tmp/tensorrt/env.sh && STEPS=corpus bash scripts/gpu-followup.sh OUT     (again until nothing is lost)
 #
-#   corpus     the 24 corpus models recorded as lost (their int8 builds outran 150 s under 24 workers),
-#              again with 12 workers and 300 s each; then the 11 nearest-mode and wrong-export models
-#              (9 of them recorded with no real check) under today's error models; into a copy of
-#              docs/validation/corpus -> OUT/corpus (copy it back over docs/validation/corpus)
-#   precision  typed mode (every plugin x precision) and the Q/DQ models of the demo, a corpus PointPillars
-#              and a corpus LayerNorm, judged by the explicit Q/DQ error model -> OUT/precision
-#   kitti      the PointPillars scatters at KITTI size, native import vs patched -> OUT/kitti
-# Each step is time-limited and recorded in OUT/steps.txt; one failing never stops the others.
+#   corpus        the corpus models recorded as lost (their int8 builds outran 150 s under 24 workers),
+#                 again with $JOBS workers and $MODEL_TIMEOUT s each, stopping after $STOP_AFTER s;
+#                 --resume keeps what earlier calls finished
+#   corpus-again  the 11 nearest-mode and wrong-export models (9 of them recorded with no real
+#                 check) under today's error models
+#   precision     typed mode (every plugin x precision) and the Q/DQ models of the demo, a corpus
+#                 PointPillars and a corpus LayerNorm, judged by the explicit Q/DQ error model -> OUT/precision
+#   kitti         the PointPillars scatters at KITTI size, native import vs patched -> OUT/kitti
+# The corpus steps work in $CORPUS_WORK (default /tmp/corpus-work, which survives between calls
+# while the machine is warm; first made from docs/validation/corpus) and copy it to OUT/corpus,
+# to be copied back over docs/validation/corpus. Each step is time-limited and recorded in
+# OUT/steps.txt; one failing never stops the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: bash scripts/gpu-followup.sh OUT}
 : "${TENSORRT_ROOT:?set TENSORRT_ROOT (on the project GPU machine: . /tmp/tensorrt/env.sh)}"
+STEPS=${STEPS:-corpus corpus-again precision kitti}
+JOBS=${JOBS:-8} MODEL_TIMEOUT=${MODEL_TIMEOUT:-400} STOP_AFTER=${STOP_AFTER:-480}
+CORPUS_WORK=${CORPUS_WORK:-/tmp/corpus-work}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 : > "$OUT/steps.txt"
@@ -31,15 +39,22 @@ step() {  # step NAME SECONDS command...
   timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
   echo "$name rc=$? $((SECONDS - start))s" | tee -a "$OUT/steps.txt"
 }
-cp -r docs/validation/corpus "$OUT/corpus"
-step corpus 330 python3 scripts/gpu-corpus.py "$OUT/corpus" --resume --retry-lost --jobs 12 --model-timeout 300 --stop-after 310
+has() { [[ " $STEPS " == *" $1 "* ]]; }
+if has corpus || has corpus-again; then
+  [ -d "$CORPUS_WORK" ] || cp -r docs/validation/corpus "$CORPUS_WORK"
+fi
+PRECISION_STEPS=${PRECISION_STEPS:-inputs typed qdq-pointpillars qdq-pointpillars-pairs qdq-mmdet3d-batch qdq-layernorm qdq-pointpillars-float-weights model-layernorm}
+has precision && step precision 300 env STEPS="$PRECISION_STEPS" \
+  bash scripts/gpu-precision.sh "$OUT/precision"
+has kitti && { step kitti 150 python3 benchmarks/pointpillars_kitti.py bench "$OUT/kitti"; rm -f "$OUT"/kitti/*.onnx; }
 # the nearest-mode and wrong-export models, under today's error models (9 were recorded with checks
 # that were none: nearest-mode GridSampler had a vacuous int8 bound, the wrong exports mostly undefined elements)
-step corpus-again 120 python3 scripts/gpu-corpus.py "$OUT/corpus" --again --jobs 11 --model-timeout 110 --stop-after 115 \
-  --only 'nearest|pyg_scatter_mean_opset11|pyg_scatter_sum_opset11|pyg_scatter_reduce_mean'
-python3 scripts/gpu-corpus.py "$OUT/corpus" --report-only > /dev/null
-step precision 150 env STEPS="inputs typed qdq-pointpillars qdq-mmdet3d-batch qdq-layernorm" \
-  bash scripts/gpu-precision.sh "$OUT/precision"
-step kitti 120 python3 benchmarks/pointpillars_kitti.py bench "$OUT/kitti"
-rm -f "$OUT"/kitti/*.onnx
+has corpus-again && step corpus-again 200 python3 scripts/gpu-corpus.py "$CORPUS_WORK" --again --jobs 11 \
+  --model-timeout 180 --stop-after 190 --only 'nearest|pyg_scatter_mean_opset11|pyg_scatter_sum_opset11|pyg_scatter_reduce_mean'
+has corpus && step corpus $((STOP_AFTER + 20)) python3 scripts/gpu-corpus.py "$CORPUS_WORK" --resume --retry-lost \
+  --jobs "$JOBS" --model-timeout "$MODEL_TIMEOUT" --stop-after "$STOP_AFTER"
+if has corpus || has corpus-again; then
+  python3 scripts/gpu-corpus.py "$CORPUS_WORK" --report-only > /dev/null
+  rm -rf "$OUT/corpus" && cp -r "$CORPUS_WORK" "$OUT/corpus"
+fi
 cat "$OUT/steps.txt"
