@@ -86,6 +86,7 @@ class OutputCheck:
     passed: bool
     undefined: int = 0  # elements the original leaves undefined (undefined_elements): checked against
                         # the values its write orders give them (order_candidates) where computed
+    orders_checked: bool = False  # they were (a record says so: gpu-corpus --report-only trusts it)
     note: str = ""      # why the output is not checked (too few defined elements; a vacuous bound)
 
 
@@ -517,7 +518,8 @@ def _check_outputs(results: list[dict], references: list[dict], rtol: float, und
         elif ref > 0 and allowed >= VACUOUS * ref:
             note = (f"the error model allows {allowed:.3g}, at least half of max|reference| {ref:.3g}: "
                     "a bound that wide checks nothing")
-        checks.append(OutputCheck(name, err, ref, allowed, bool(err <= allowed) and not note, skipped, note))
+        checks.append(OutputCheck(name, err, ref, allowed, bool(err <= allowed) and not note, skipped,
+                                  bool(checked and skipped), note))
     return checks
 
 

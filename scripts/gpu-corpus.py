@@ -311,7 +311,7 @@ def rejudge(results: list[dict]) -> None:
             notes = []
             for o in e.get("outputs", []) + e.get("stored", []):
                 note = ""
-                if sizes.get(o["output"]) and o.get("undefined", 0) * 2 > sizes[o["output"]]:
+                if sizes.get(o["output"]) and o.get("undefined", 0) * 2 > sizes[o["output"]] and not o.get("orders_checked"):
                     note = (f"only {sizes[o['output']] - o['undefined']} of {sizes[o['output']]} elements defined in the "
                             "original, recorded before the write-order check: not checked")
                 elif o.get("max_ref", 0) > 0 and o.get("allowed", 0) >= VACUOUS * o["max_ref"]:
@@ -374,13 +374,14 @@ def main(argv=None) -> int:
                 done[r["name"]] = r
     elif jsonl.exists():
         jsonl.unlink()
+    previous = {}  # records run again: kept (in results.jsonl too) until a new result replaces them
     if (args.retry_lost or args.again) and done:
         chosen = {e["name"] for e in entries(args.only)}
-        lost_names = {n for n, r in done.items() if (args.again or r.get("lost")) and n in chosen}
-        done = {n: r for n, r in done.items() if n not in lost_names}
-        keep = [line for line in jsonl.read_text().splitlines() if line.strip() and json.loads(line)["name"] not in lost_names]
-        jsonl.write_text("".join(line + "\n" for line in keep))
-        print(f"corpus: running {len(lost_names)} recorded model(s) again", flush=True)
+        # lost and not passed: a model whose patched engines all passed before TensorRT's parser crashed
+        # on its original (8.5 segfaults on 5-D GridSample, every time) has nothing left to gain
+        again = {n for n, r in done.items() if (args.again or (r.get("lost") and not r.get("passed"))) and n in chosen}
+        previous = {n: done.pop(n) for n in again}
+        print(f"corpus: running {len(again)} recorded model(s) again", flush=True)
     selected = entries(args.only)
     for r in done.values():  # a model recorded as lost before its first result: its labels from the index
         e = next((e for e in selected if e["name"] == r["name"]), None)
@@ -484,8 +485,12 @@ def main(argv=None) -> int:
                 del workers[conn]
                 lost(w, f"no answer in {args.model_timeout} s", args.model_timeout)
                 start(w["gpu"])
+    ran = {r["name"] for r in results}
+    results += [r for n, r in previous.items() if n not in ran]  # not reached (stopped): the old record stands
     missing = [e["name"] for e in entries(None) if e["name"] not in {r["name"] for r in results}]
     results.sort(key=lambda r: r["name"])
+    if not args.report_only:  # one line per model (a model run again appended its new line)
+        jsonl.write_text("".join(json.dumps(r, default=str) + "\n" for r in results))
     if args.report_only and (out / "environment.json").exists():  # the run's, not this machine's
         env = json.loads((out / "environment.json").read_text())
     else:

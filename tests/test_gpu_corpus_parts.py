@@ -32,3 +32,15 @@ def test_report_only_rejudges_never_more_leniently():
         for e in r.get("patched", {}).get("engines", []) if r["passed"] else []:
             for o in e["outputs"]:
                 assert not (o["max_ref"] > 0 and o["allowed"] >= 0.5 * o["max_ref"]), (r["name"], e["variant"], o)
+
+
+def test_report_only_trusts_a_write_order_check_only_where_the_record_says_it_ran():
+    # a PyG wrong export: 9 of 15 output elements undefined in the original (duplicate writes)
+    name = "pyg_scatter_sum_opset11"
+    output = {"output": "output", "max_abs_err": 0.0, "max_ref": 2.0, "allowed": 2e-4, "passed": True, "undefined": 9}
+    row = {"name": name, "passed": True, "patched": {"engines": [{"variant": "fp32", "passed": True, "outputs": [output]}]}}
+    before_check, with_check = copy.deepcopy(row), copy.deepcopy(row)
+    with_check["patched"]["engines"][0]["outputs"][0]["orders_checked"] = True
+    gc.rejudge([before_check, with_check])
+    assert not before_check["passed"] and "not checked" in before_check["patched"]["engines"][0]["message"]
+    assert with_check["passed"] and with_check["patched"]["engines"][0]["passed"]
