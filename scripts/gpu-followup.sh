@@ -18,7 +18,8 @@
 # The corpus steps work in $CORPUS_WORK (default /tmp/corpus-work, which survives between calls
 # while the machine is warm; first made from docs/validation/corpus) and copy it to OUT/corpus,
 # to be copied back over docs/validation/corpus. Each step is time-limited and recorded in
-# OUT/steps.txt; one failing never stops the others.
+# OUT/steps.txt; one failing never stops the others. The device tool returns at most 16 files from
+# its $OUT: give OUT under /tmp and PACK=$OUT/followup.tgz to get one archive of everything.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: bash scripts/gpu-followup.sh OUT}
@@ -60,3 +61,4 @@ if has corpus || has corpus-again; then
   rm -rf "$OUT/corpus" && cp -r "$CORPUS_WORK" "$OUT/corpus"
 fi
 cat "$OUT/steps.txt"
+[ -n "${PACK:-}" ] && tar czf "$PACK" -C "$OUT" . && echo "packed $PACK"
