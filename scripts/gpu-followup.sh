@@ -61,4 +61,4 @@ if has corpus || has corpus-again; then
   rm -rf "$OUT/corpus" && cp -r "$CORPUS_WORK" "$OUT/corpus"
 fi
 cat "$OUT/steps.txt"
-[ -n "${PACK:-}" ] && tar czf "$PACK" -C "$OUT" . && echo "packed $PACK"
+if [ -n "${PACK:-}" ]; then tar czf "$PACK" -C "$OUT" . && echo "packed $PACK"; fi
