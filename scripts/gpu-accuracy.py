@@ -157,6 +157,7 @@ def markdown(report: dict) -> str:
         else:
             ms = f"{r['ms_per_batch']:.4f}" if "ms_per_batch" in r else "-"
             lines.append(f"| {r['row']} | {r['top1']:.4f} | {r['top5']:.4f} | {ms} |")
+    lines += [f"\n{r['row']}: {r['note']}" for r in report["rows"] if r.get("note")]
     if report.get("scales"):
         lines += ["", "## INT8 scales: TensorRT's calibrator vs pykit's entropy", "",
                   "| tensor | pykit scale | TensorRT scale | TensorRT / pykit |", "|---|---|---|---|"]
