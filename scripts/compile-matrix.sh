@@ -32,16 +32,28 @@ for dir in .trt .trt10 .trt11; do
      cmake --build "$build" --target pykit_plugins -j 2 >> "$log" 2>&1; then
     glue=$(find "$build" -path '*pykit_plugins.dir*' -name '*_plugin*.cpp.o' | wc -l)
     lib=$(find "$build" -path '*pykit_plugins.dir*' -name 'library.cpp.o' | wc -l)
-    rows+=("| $tag | PASS | $glue glue file(s), library.cpp: $lib |")
+    # the objects linked into a shared library (TensorRT's and the kernels' symbols left undefined, as
+    # a shared library may): what loadLibrary / --dynamicPlugins find exported (nm -D)
+    so=$build/libpykit_plugins_exports.so
+    # shellcheck disable=SC2046  # one word per object file
+    g++ -shared -o "$so" $(find "$build" -path '*pykit_plugins.dir*' -name '*.o') >> "$log" 2>&1 || true
+    want=getCreators; [ "$tag" = 8.5.3 ] && want=getPluginCreators
+    exports=$(nm -D --defined-only "$so" 2>/dev/null | awk '$3 ~ /^get(Plugin)?Creators$/ {print $3}' | sort | tr '\n' ' ')
+    if [[ " $exports" == *" $want "* ]]; then
+      rows+=("| $tag | PASS | $glue glue file(s), library.cpp: $lib | ${exports% } |")
+    else
+      rows+=("| $tag | FAIL | $glue glue file(s), library.cpp: $lib | no $want in nm -D (${exports:-none}) |")
+      status=1
+    fi
   else
-    rows+=("| $tag | FAIL | $(grep -m1 -E 'error' "$log" || tail -1 "$log") |")
+    rows+=("| $tag | FAIL | $(grep -m1 -E 'error' "$log" || tail -1 "$log") | - |")
     status=1
   fi
   rm -f "$log"
 done
 "$PY" -m pytest -q -p no:cacheprovider tests/glue || status=1
 echo
-echo "| TensorRT headers | glue + library compile | objects |"
-echo "|---|---|---|"
+echo "| TensorRT headers | glue + library compile | objects | exported (nm -D) |"
+echo "|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 exit $status

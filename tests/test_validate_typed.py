@@ -3,9 +3,10 @@ cores the way TensorRT 8.5 ran the plugins on the H200 (docs/validation/precisio
 
 * int8 "fused" (Q -> plugin -> DQ): the plugin ran int8 but was handed one scale for every int8
   tensor instead of the Q/DQ scales; the host core run with scale 1 everywhere reproduces the H200's
-  LayerNorm and GridSampler errors digit for digit, so the verdict must say WRONG SCALES, not FAIL
-  (the plugin's arithmetic is right for the scales it was given) and never PASS (PillarScatter's
-  output depends only on s_in/s_out, which is 1 in its cases);
+  LayerNorm and GridSampler errors of the run before the int8_scales attribute digit for digit, so
+  the verdict must say WRONG SCALES, not FAIL (the plugin's arithmetic is right for the scales it was
+  given) and never PASS (PillarScatter's output depends only on s_in/s_out, which is 1 in its cases);
+  with the attribute's scales it reproduces the committed run's PASS errors;
 * fp16 "io" / "cast": TensorRT 8.5 ran the plugin in fp32; that is no fp16 result either way."""
 import json
 import math
@@ -86,6 +87,11 @@ def test_the_plugins_handed_their_q_dq_scales_pass():
     assert all("enqueue saw" in r["scales"] for r in fused)
 
 
+# The H200 run before the int8_scales attribute (TensorRT 8.5.3, same cases and seed; commit f3e6874's
+# docs/validation/precision/typed/typed.json): the fused form's max error with TensorRT's scale 1.0
+SCALE_ONE_ON_THE_H200 = {"LayerNorm": 5.2801346760151056, "GridSampler": 0.3520713234320283}
+
+
 @pytest.mark.parametrize("plugin", ["LayerNorm", "GridSampler"])
 def test_scale_one_for_every_int8_tensor_is_wrong_scales_and_reproduces_the_h200(plugin):
     _needs_host(plugin)
@@ -94,11 +100,24 @@ def test_scale_one_for_every_int8_tensor_is_wrong_scales_and_reproduces_the_h200
     assert row["result"] == "WRONG SCALES", row
     assert row["ran"] == "int8" and "outside the int8 tolerance" in row["detail"]
     assert "enqueue saw" in row["scales"] and "=1 ->" in row["scales"]
+    # scale 1 everywhere explains that run's error digit for digit
+    assert math.isclose(row["max_abs_err"], SCALE_ONE_ON_THE_H200[plugin], rel_tol=1e-6), row["max_abs_err"]
+
+
+@pytest.mark.parametrize("plugin", ["LayerNorm", "GridSampler"])
+def test_the_int8_scales_attribute_reproduces_the_h200_pass(plugin):
+    # the committed run (after int8_scales): TensorRT still hands the plugin 1.0, the plugin computes with
+    # its attribute's Q/DQ scales: the host core run with those scales gives the H200's error
+    _needs_host(plugin)
     measured = [r for r in json.loads(TYPED_JSON.read_text())["rows"]
                 if r["plugin"] == plugin and r["form"] == "fused" and r["ran"] == "int8"] if TYPED_JSON.is_file() else []
     if not measured:
         pytest.skip(f"{TYPED_JSON} has no int8 fused run of {plugin} to compare with")
-    # the H200 run (TensorRT 8.5.3, same cases and seed) measured this error: scale 1 everywhere explains it
+    assert measured[0]["result"] == "PASS" and "int8_scales computed with" in measured[0]["scales"], measured[0]
+    assert "enqueue saw x=1" in measured[0]["scales"]  # what TensorRT handed it
+    rows = run_typed_validation([registry.get(plugin)], ("int8",), max_cases=3, backend_of=HandedScales)
+    row = _row(rows, "fused", "none")
+    assert row["result"] == "PASS", row
     assert math.isclose(row["max_abs_err"], measured[0]["max_abs_err"], rel_tol=1e-6), (row["max_abs_err"], measured[0])
 
 
