@@ -456,13 +456,15 @@ def qdq_emulation_errors(qdq_model, feeds: list[dict], references: list[dict], u
     return _emulation_errors(lambda f: dict(zip(names, evaluator.run(names, f))), feeds, references, undefined)
 
 
+def _max_ref(references: list[dict], name: str) -> float:
+    """max|O| of one output over every feed's reference."""
+    return max(float(np.max(np.abs(o[name]))) if np.size(o[name]) else 0.0 for o in references)
+
+
 def int8_allowed(errors: dict, references: list[dict], rtol_fp16: float = RTOL["fp16"]) -> dict:
-    """Per output: the emulated int8 error + the fp16 allowance (rtol fp16 * max|O|) + ATOL."""
-    out = {}
-    for name, e in errors.items():
-        ref = max(float(np.max(np.abs(o[name]))) if np.size(o[name]) else 0.0 for o in references)
-        out[name] = e + rtol_fp16 * ref + ATOL
-    return out
+    """Per output: the emulated error + the fp16 allowance (rtol fp16 * max|O|) + ATOL (the int8 bound,
+    and the fp16 one with the binary16 emulation's error)."""
+    return {name: e + rtol_fp16 * _max_ref(references, name) + ATOL for name, e in errors.items()}
 
 
 def compare_scales(ours: dict, theirs: dict) -> list[dict]:
@@ -495,6 +497,18 @@ def _candidate_err(got, candidates, mask) -> float:
     return float(np.max(nearest[mask]))
 
 
+def no_check_reason(total: int, undefined: int, orders_checked: bool, allowed: float, ref: float) -> str:
+    """Why an output's comparison checks nothing ("" where it checks something): most of its `total`
+    elements undefined in the original with no write-order outcomes to check them by, or an allowed
+    error of at least VACUOUS x max|reference|. Used when checking and when re-judging a record."""
+    if total and undefined * 2 > total and not orders_checked:
+        return (f"only {total - undefined} of {total} elements are defined in the original (duplicate writes "
+                "without reduction): not checked")
+    if ref > 0 and allowed >= VACUOUS * ref:
+        return f"the error model allows {allowed:.3g}, at least half of max|reference| {ref:.3g}: a bound that wide checks nothing"
+    return ""
+
+
 def _check_outputs(results: list[dict], references: list[dict], rtol: float, undefined: list | None = None,
                    allowed_by_output: dict | None = None, candidates: list | None = None) -> list[OutputCheck]:
     """Per output: max|result - reference| over the defined elements (``undefined``: one mask dict per
@@ -503,7 +517,7 @@ def _check_outputs(results: list[dict], references: list[dict], rtol: float, und
     masks = undefined or [None] * len(results)
     for name in references[0]:
         err = max(_max_err(r[name], o[name], (m or {}).get(name)) for r, o, m in zip(results, references, masks))
-        ref = max(float(np.max(np.abs(o[name]))) if np.size(o[name]) else 0.0 for o in references)
+        ref = _max_ref(references, name)
         allowed = (allowed_by_output or {}).get(name, rtol * ref + ATOL)
         skipped = sum(int(np.count_nonzero((m or {}).get(name, False))) for m in masks)
         total = sum(int(np.size(o[name])) for o in references)
@@ -511,13 +525,7 @@ def _check_outputs(results: list[dict], references: list[dict], rtol: float, und
         if checked:  # the undefined elements against the values the original's write orders give them
             err = max(err, max(_candidate_err(r[name], c[name], m[name]) for r, c, m in zip(results, candidates, masks)
                                if m and c is not None and name in m))
-        note = ""
-        if total and skipped * 2 > total and not checked:
-            note = (f"only {total - skipped} of {total} elements are defined in the original (duplicate writes "
-                    "without reduction): not checked")
-        elif ref > 0 and allowed >= VACUOUS * ref:
-            note = (f"the error model allows {allowed:.3g}, at least half of max|reference| {ref:.3g}: "
-                    "a bound that wide checks nothing")
+        note = no_check_reason(total, skipped, checked, allowed, ref)
         checks.append(OutputCheck(name, err, ref, allowed, bool(err <= allowed) and not note, skipped,
                                   bool(checked and skipped), note))
     return checks
@@ -736,8 +744,7 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
         errors = report["fp16_emulation"]["fp16"].get("emulated_max_abs_err")
         if errors is None or not all(np.isfinite(e) for e in errors.values()):
             return None
-        return {name: rtol["fp16"] * max(float(np.max(np.abs(o[name]))) if np.size(o[name]) else 0.0 for o in references)
-                + ATOL + e for name, e in errors.items()}
+        return int8_allowed(errors, references, rtol["fp16"])
 
     def attempt(precision, variant, build, targets, native_engine=False, scales=lambda: None):
         """One engine: built, run, checked; any exception is this engine's FAIL with its message.
@@ -793,11 +800,13 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
                     lambda p=precision, t=targets: builder.build_onnx(model_bytes, p, {}, plugin_precisions=t), targets)
             continue
         ours = {}
+        constants = constant_ranges(patched)  # initializers' and Constants' amax: both builds set them
+        constant_scales = {k: v / 127 for k, v in constants.items()}
 
         def pykit_build(t=targets):
             ours.update(pykit_scales(patched, calib_feeds))
             report["pykit_cache"] = format_cache(ours)
-            ranges = {**constant_ranges(patched), **finite_ranges(ours)}
+            ranges = {**constants, **finite_ranges(ours)}
             plan = builder.build_onnx(model_bytes, "int8", ranges, plugin_precisions=t)
             report["int8_ranges"] = builder.int8_ranges()
             return plan
@@ -806,18 +815,16 @@ def validate_model(patched_path, original_path, precisions=("fp32", "fp16", "int
             # the calibrator copies raw bytes: int64 inputs as the int32 the parser makes of them
             # the constants' ranges (max|w|) too: TensorRT's calibrator leaves a plugin's constant inputs
             # (a LayerNorm's scale/bias initializers) without a scale
-            plan = builder.build_onnx(model_bytes, "int8", constant_ranges(patched), plugin_precisions=t,
+            plan = builder.build_onnx(model_bytes, "int8", constants, plugin_precisions=t,
                                       calibration=[engine_feeds(f, _int64_as_int32(patched)) for f in calib_feeds])
             report["tensorrt_cache"] = bytes(builder.calibration_cache()).decode()
             report["int8_ranges_with_calibrator"] = builder.int8_ranges()
             return plan
 
         def tensorrt_scales():
-            theirs = parse_cache(report["tensorrt_cache"], "TensorRT's calibration cache").scales
-            return {**{k: v / 127 for k, v in constant_ranges(patched).items()}, **theirs}
+            return {**constant_scales, **parse_cache(report["tensorrt_cache"], "TensorRT's calibration cache").scales}
 
-        attempt("int8", "int8 (pykit cache)", pykit_build, targets,
-                scales=lambda: {**{k: v / 127 for k, v in constant_ranges(patched).items()}, **ours})
+        attempt("int8", "int8 (pykit cache)", pykit_build, targets, scales=lambda: {**constant_scales, **ours})
         attempt("int8", "int8 (TensorRT calibrator)", calibrator_build, targets, scales=tensorrt_scales)
         if ours and report.get("tensorrt_cache"):
             try:

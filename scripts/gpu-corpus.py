@@ -285,13 +285,14 @@ def markdown(results: list[dict], command: str, env: dict, missing: list[str]) -
 def rejudge(results: list[dict]) -> None:
     """A recorded run judged again by this code, never more leniently than it was: each parser verdict
     against the current offline table (pykit.surgeon.parse_online.from_record), and each patched
-    engine's outputs against pykit.validate_model's rules for what is no check at all (a bound of at
-    least VACUOUS x max|reference|; an output mostly undefined in the original)."""
+    engine's outputs against pykit.validate_model's rules for what is no check at all
+    (no_check_reason: a bound of at least VACUOUS x max|reference|; an output mostly undefined in the
+    original, unless the record says its write orders were checked)."""
     import onnx
 
     from pykit.surgeon.equiv import load_stored
     from pykit.surgeon.parse_online import from_record
-    from pykit.validate_model import VACUOUS
+    from pykit.validate_model import no_check_reason
 
     by_name = {e["name"]: e for e in entries(None)}
     for r in results:
@@ -310,12 +311,8 @@ def rejudge(results: list[dict]) -> None:
         for e in engines:
             notes = []
             for o in e.get("outputs", []) + e.get("stored", []):
-                note = ""
-                if sizes.get(o["output"]) and o.get("undefined", 0) * 2 > sizes[o["output"]] and not o.get("orders_checked"):
-                    note = (f"only {sizes[o['output']] - o['undefined']} of {sizes[o['output']]} elements defined in the "
-                            "original, recorded before the write-order check: not checked")
-                elif o.get("max_ref", 0) > 0 and o.get("allowed", 0) >= VACUOUS * o["max_ref"]:
-                    note = f"the bound {o['allowed']:.3g} is at least half of max|reference| {o['max_ref']:.3g}: not checked"
+                note = no_check_reason(sizes.get(o["output"], 0), o.get("undefined", 0), o.get("orders_checked", False),
+                                       o.get("allowed", 0), o.get("max_ref", 0))
                 if note and o.get("passed"):
                     o.update(passed=False, note=note)
                     notes.append(f"output '{o['output']}': {note}")
@@ -374,15 +371,15 @@ def main(argv=None) -> int:
                 done[r["name"]] = r
     elif jsonl.exists():
         jsonl.unlink()
+    selected = entries(args.only)
     previous = {}  # records run again: kept (in results.jsonl too) until a new result replaces them
     if (args.retry_lost or args.again) and done:
-        chosen = {e["name"] for e in entries(args.only)}
+        chosen = {e["name"] for e in selected}
         # lost and not passed: a model whose patched engines all passed before TensorRT's parser crashed
         # on its original (8.5 segfaults on 5-D GridSample, every time) has nothing left to gain
         again = {n for n, r in done.items() if (args.again or (r.get("lost") and not r.get("passed"))) and n in chosen}
         previous = {n: done.pop(n) for n in again}
         print(f"corpus: running {len(again)} recorded model(s) again", flush=True)
-    selected = entries(args.only)
     for r in done.values():  # a model recorded as lost before its first result: its labels from the index
         e = next((e for e in selected if e["name"] == r["name"]), None)
         if e is not None and r.get("kind") in (None, "-"):
