@@ -122,16 +122,20 @@ def iter_graphs(graph, path: str = "main"):
                     yield from iter_graphs(g, f"{path}/{node.name or node.op_type}.{attr.name}[{k}]")
 
 
-def node_reads(node) -> set[str]:
-    """The tensors a node reads: its inputs and what its If/Loop/Scan bodies read from outer scopes."""
+def node_bodies(node) -> list:
+    """The subgraphs a node holds (If branches, Loop/Scan bodies), in attribute order."""
     from onnx import AttributeProto
 
+    return [g for attr in node.attribute
+            for g in ([attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs) if attr.type == AttributeProto.GRAPHS else [])]
+
+
+def node_reads(node) -> set[str]:
+    """The tensors a node reads: its inputs and what its If/Loop/Scan bodies read from outer scopes."""
     names = {i for i in node.input if i}
-    for attr in node.attribute:
-        bodies = [attr.g] if attr.type == AttributeProto.GRAPH else list(attr.graphs) if attr.type == AttributeProto.GRAPHS else []
-        for body in bodies:
-            for n in body.node:
-                names |= node_reads(n)
+    for body in node_bodies(node):
+        for n in body.node:
+            names |= node_reads(n)
     return names
 
 

@@ -122,7 +122,7 @@ def _outcome(result) -> tuple[bool, list[str]]:
 
 def _outer_scope_reads(node) -> list[str]:
     """Tensors the bodies of an If/Loop/Scan node read from the enclosing graph (not made inside)."""
-    from onnx import AttributeProto
+    from pykit.surgeon.model import node_bodies
 
     reads: list[str] = []
 
@@ -132,14 +132,12 @@ def _outer_scope_reads(node) -> list[str]:
             for x in n.input:
                 if x and x not in known and x not in reads:
                     reads.append(x)
-            for a in n.attribute:
-                for g in ([a.g] if a.type == AttributeProto.GRAPH else list(a.graphs) if a.type == AttributeProto.GRAPHS else []):
-                    walk(g, known)
+            for g in node_bodies(n):
+                walk(g, known)
             known |= set(n.output)
 
-    for a in node.attribute:
-        for g in ([a.g] if a.type == AttributeProto.GRAPH else list(a.graphs) if a.type == AttributeProto.GRAPHS else []):
-            walk(g, set())
+    for g in node_bodies(node):
+        walk(g, set())
     return reads
 
 
