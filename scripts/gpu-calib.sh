@@ -34,10 +34,8 @@ if ! why=$("$PY" -c "import onnx_graphsurgeon" 2>&1); then
   exit 2
 fi
 
-cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTENSORRT_ROOT="$TENSORRT_ROOT" \
-  -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPython_EXECUTABLE="$(command -v "$PY")" \
-  -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" | grep -E "pykit|Error" || true
-cmake --build build/gpu -j "$(nproc)" || exit 1
+. scripts/gpu-build.sh
+gpu_build || exit 1
 
 if [[ $STEP == demo ]]; then
   mkdir -p "$OUT_DIR/demo" && rm -f "$OUT_DIR/demo/calib-experiments.json"

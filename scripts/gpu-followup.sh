@@ -31,10 +31,8 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 : > "$OUT/steps.txt"
 export PYTHONUNBUFFERED=1
-cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTENSORRT_ROOT="$TENSORRT_ROOT" \
-  -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPython_EXECUTABLE="$(command -v python3)" \
-  -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" > "$OUT/build.log" 2>&1 \
-  && cmake --build build/gpu -j "$(nproc)" >> "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+. scripts/gpu-build.sh
+gpu_build "$OUT/build.log" || { tail -30 "$OUT/build.log"; exit 1; }
 export PYKIT_BUILD_DIR=$PWD/build/gpu PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 step() {  # step NAME SECONDS command...
   local name=$1 limit=$2 start=$SECONDS

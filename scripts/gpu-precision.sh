@@ -31,11 +31,8 @@ W=${WORK_DIR:-$(mktemp -d)}  # models and calibration data: not part of the repo
 mkdir -p "$W"
 : > "$OUT/steps.txt"
 
-cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTENSORRT_ROOT="$TENSORRT_ROOT" \
-  -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPython_EXECUTABLE="$(command -v "$PY")" \
-  -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" > "$OUT/build.log" 2>&1 \
-  && cmake --build build/gpu -j "$(nproc)" >> "$OUT/build.log" 2>&1 \
-  || { tail -40 "$OUT/build.log"; echo "build failed" | tee -a "$OUT/steps.txt"; exit 1; }
+. scripts/gpu-build.sh
+gpu_build "$OUT/build.log" || { tail -40 "$OUT/build.log"; echo "build failed" | tee -a "$OUT/steps.txt"; exit 1; }
 export PYKIT_BUILD_DIR=$PWD/build/gpu PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export PY OUT W
 PYKIT=("$PY" -m pykit.cli)

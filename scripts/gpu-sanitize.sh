@@ -22,10 +22,8 @@ SAN=${COMPUTE_SANITIZER:-$(command -v compute-sanitizer || echo /usr/local/cuda/
 export PYTHONUNBUFFERED=1
 [ -x "$SAN" ] || { echo "gpu-sanitize: no compute-sanitizer (set COMPUTE_SANITIZER=/path)"; exit 2; }
 
-cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release ${TENSORRT_ROOT:+-DTENSORRT_ROOT="$TENSORRT_ROOT"} \
-  -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPython_EXECUTABLE="$(command -v "$PY")" \
-  -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" | grep -E "pykit|Error" || true
-cmake --build build/gpu -j "$(nproc)"
+. scripts/gpu-build.sh
+gpu_build
 export PYKIT_BUILD_DIR=$PWD/build/gpu PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$OUT_DIR"
 

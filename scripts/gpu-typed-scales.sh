@@ -18,10 +18,8 @@ PLUGINS=${PLUGINS:-LayerNorm GridSampler PillarScatter}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 
-cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTENSORRT_ROOT="$TENSORRT_ROOT" \
-  -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPython_EXECUTABLE="$(command -v "$PY")" \
-  -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" | grep -E "pykit|Error" || true
-cmake --build build/gpu -j "$(nproc)" || exit 1
+. scripts/gpu-build.sh
+gpu_build || exit 1
 export PYKIT_BUILD_DIR=$PWD/build/gpu PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 
 args=()

@@ -16,10 +16,8 @@ OUT_DIR=${1:-docs/validation}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 
-cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTENSORRT_ROOT="$TENSORRT_ROOT" \
-  -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPython_EXECUTABLE="$(command -v "$PY")" \
-  -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" | grep -E "pykit|Error" || true
-cmake --build build/gpu -j "$(nproc)"
+. scripts/gpu-build.sh
+gpu_build
 
 export PYKIT_BUILD_DIR=$PWD/build/gpu PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 "$PY" -m pykit.cli doctor
