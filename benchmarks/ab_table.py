@@ -23,8 +23,8 @@ def table(out_dir: Path) -> str:
         return f"no results under {out_dir}"
     names = list(runs)
     keys = list(dict.fromkeys(k for r in runs.values() for k in r))
-    lines = ["| plugin | shape | precision | floor µs | " + " | ".join(f"{n} µs" for n in names) + " | torch µs |",
-             "|---" * (len(names) + 5) + "|"]
+    lines = ["| plugin | shape | precision | floor µs | same-bytes copy µs | " + " | ".join(f"{n} µs" for n in names)
+             + " | torch µs |", "|---" * (len(names) + 6) + "|"]
     for key in keys:
         base = runs["current"].get(key) if "current" in runs else None
         cells = []
@@ -38,10 +38,9 @@ def table(out_dir: Path) -> str:
             rel = f" ({t / (base['ours_ms'] * 1e3):.2f}x)" if base and base.get("ours_ms") and n != "current" else ""
             cells.append(f"{t:.1f}{rel}{bad}")
         any_run = next(runs[n][key] for n in names if key in runs[n])
-        floor = any_run.get("floor_ms")
-        torch = any_run.get("torch_ms")
-        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {floor * 1e3:.1f} | " if floor else f"| {key[0]} | {key[1]} | {key[2]} | — | ")
-        lines[-1] += " | ".join(cells) + f" | {torch * 1e3:.1f} |" if torch else " | ".join(cells) + " | — |"
+        us = lambda ms: "—" if ms is None else f"{ms * 1e3:.1f}"  # noqa: E731
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {us(any_run.get('floor_ms'))} | "
+                     f"{us(any_run.get('copy_same_ms'))} | " + " | ".join(cells) + f" | {us(any_run.get('torch_ms'))} |")
     return "\n".join(lines)
 
 

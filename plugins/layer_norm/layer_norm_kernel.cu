@@ -9,6 +9,10 @@
 //                        pipes, bit-identical to the casts); 0: the casts (I2F/F2I, quarter rate).
 //   PYKIT_LN_EARLY_AFFINE 1: scale and bias loaded with x, before the reductions (their L2 round
 //                        trip overlaps the statistics); 0: after them (v4).
+//   PYKIT_LN_BLOCK_ITEMS values per thread in the block-per-row kernel (rows of 1025..): 16 (v4:
+//                        256 threads for <= 4096 columns, 512 for <= 8192) or 32 (128 threads for
+//                        <= 4096, 256 for <= 8192, 512 for <= 16384): twice the rows resident per
+//                        SM, so twice the bytes in flight per SM at fp16/int8, where a row is few bytes.
 // Choosing a default is the one line of each #define below.
 #ifndef PYKIT_LN_VEC_BYTES
 #define PYKIT_LN_VEC_BYTES 16
@@ -18,6 +22,12 @@
 #endif
 #ifndef PYKIT_LN_EARLY_AFFINE
 #define PYKIT_LN_EARLY_AFFINE 0
+#endif
+#ifndef PYKIT_LN_BLOCK_ITEMS
+#define PYKIT_LN_BLOCK_ITEMS 16
+#endif
+#if PYKIT_LN_BLOCK_ITEMS != 16 && PYKIT_LN_BLOCK_ITEMS != 32
+#error "PYKIT_LN_BLOCK_ITEMS is 16 or 32 (the spec's error model: each thread adds <= 32 values in order)"
 #endif
 
 namespace pykit { namespace layer_norm {
@@ -229,6 +239,8 @@ __global__ void __launch_bounds__(THREADS)
     }
 }
 
+constexpr int kBlockItems = PYKIT_LN_BLOCK_ITEMS;
+
 // Rows too long for registers: three passes over x (mean, variance, output).
 constexpr int kStreamThreads = 1024;
 
@@ -291,10 +303,12 @@ cudaError_t run_vec(const T* x, const T* gamma, const T* beta, T* y, const Geome
             warp_rows<T, VEC, items(16)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
         else
             warp_rows<T, VEC, items(32)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
-    } else if (cols <= 256 * 16) {
-        block_rows<T, VEC, items(16), 256><<<grid_for(g.rows), 256, 0, stream>>>(x, gamma, beta, y, g, eps, s);
-    } else if (cols <= 512 * 16) {
-        block_rows<T, VEC, items(16), 512><<<grid_for(g.rows), 512, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+    } else if (kBlockItems == 32 && cols <= 128 * kBlockItems) {
+        block_rows<T, VEC, items(kBlockItems), 128><<<grid_for(g.rows), 128, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+    } else if (cols <= 256 * kBlockItems) {
+        block_rows<T, VEC, items(kBlockItems), 256><<<grid_for(g.rows), 256, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+    } else if (cols <= 512 * kBlockItems) {
+        block_rows<T, VEC, items(kBlockItems), 512><<<grid_for(g.rows), 512, 0, stream>>>(x, gamma, beta, y, g, eps, s);
     } else {
         stream_rows<T><<<grid_for(g.rows), kStreamThreads, 0, stream>>>(x, gamma, beta, y, g, eps, s);
     }

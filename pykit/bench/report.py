@@ -52,6 +52,10 @@ def markdown(data: dict) -> str:
               "speedup = torch / ours.",
               "- GB/s = the op's minimum bytes (each input read once, each output written once) / our median; "
               "% of copy BW = that over the copy bandwidth above. Formulas per plugin below.",
+              "- same-bytes copy = a device copy of half the case's bytes into the other half (so it moves "
+              "the same bytes), timed and flushed like ours: at small sizes launch and ramp-up dominate, and "
+              "this, not bytes / copy bandwidth, is the floor measured at that size; ours / copy = how far "
+              "above it we are.",
               "- Every case is checked once before timing (outputs poisoned first): see Checks.", ""]
     lines += ["## Results", "", markdown_table(HEADERS, summary_rows(data["results"])), ""]
     if data.get("unsupported"):
@@ -59,11 +63,13 @@ def markdown(data: dict) -> str:
                                           for u in data["unsupported"]), ""]
     lines += ["## Details", "", markdown_table(
         ["plugin", "shape", "precision", "bytes", "floor ms", "ours p10–p90 ms", "torch op (fastest)", "torch % of copy",
-         "TensorRT engine ms"],
+         "same-bytes copy ms", "ours / copy", "TensorRT engine ms"],
         [[r["plugin"], r["shape"], r["precision"], f"{r['bytes']:,}", _ms(r.get("floor_ms")),
           f"{r['ours']['p10_ms']:.4f}–{r['ours']['p90_ms']:.4f}" if "ours" in r else "—",
           r.get("torch_best", "—"),
           f"{100 * r['torch_copy_fraction']:.0f}%" if "torch_copy_fraction" in r else "—",
+          _ms(r.get("copy_same_ms")),
+          f"{r['ours_ms'] / r['copy_same_ms']:.2f}x" if r.get("copy_same_ms") and "ours_ms" in r else "—",
           _ms(r["trt"].get("median_ms")) if "median_ms" in r.get("trt", {}) else "skipped"]
          for r in data["results"]]), ""]
     skips = sorted({r["trt"]["skipped"] for r in data["results"] if "skipped" in r.get("trt", {})})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pykit import extensions
 from pykit.bench import bench_module
-from pykit.bench.timing import Stats, Timer, copy_bandwidth
+from pykit.bench.timing import Stats, Timer, copy_bandwidth, same_bytes_copy
 
 
 class BenchUnavailable(RuntimeError):
@@ -226,6 +226,8 @@ def run_case(torch, launcher, stream, timer, case, copy_gbps, trt, log) -> dict:
         row["copy_fraction"] = row["gbps"] / copy_gbps
         row["torch_copy_fraction"] = traffic.bytes / (row["torch_ms"] * 1e-3) / 1e9 / copy_gbps
         row["floor_ms"] = traffic.bytes / (copy_gbps * 1e9) * 1e3
+        row["copy_same"] = asdict(same_bytes_copy(torch, timer, traffic.bytes))
+        row["copy_same_ms"] = row["copy_same"]["median_ms"]
         row["met"] = None if case.target_ms is None else bool(ours.median_ms <= case.target_ms)
         row["trt"] = trt_latency(case, timer.iterations, timer.warmup) if trt else {"skipped": "--no-trt"}
         log(f"  {case.key}: ours {ours.median_ms * 1e3:.1f} us, torch {row['torch_ms'] * 1e3:.1f} us "

@@ -73,3 +73,16 @@ def copy_bandwidth(torch, timer: Timer, nbytes: int = 1 << 30) -> dict:
     del src, dst
     return {"bytes": 2 * nbytes, "median_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
             "gbps": 2 * nbytes / (stats.median_ms * 1e-3) / 1e9}
+
+
+def same_bytes_copy(torch, timer: Timer, nbytes: int) -> Stats:
+    """A device copy moving a case's bytes (half read, half written), timed and L2-flushed like the
+    case: what the copy engine path achieves at that size, launch and ramp included. At small
+    sizes this, not bytes / copy bandwidth, is the floor a kernel can be held to."""
+    half = max(int(nbytes) // 2, 1)
+    src = torch.empty(half, dtype=torch.uint8, device="cuda")
+    dst = torch.empty_like(src)
+    try:
+        return timer.time(lambda: dst.copy_(src))
+    finally:
+        del src, dst

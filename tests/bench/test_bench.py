@@ -57,6 +57,7 @@ def fake_results():
            "p90_ms": 0.017, "min_ms": 0.015, "runs": 100}, "baselines": {"torch": {"median_ms": 0.05}},
            "torch_best": "torch", "torch_ms": 0.05, "ours_ms": 0.016, "speedup": 3.125, "gbps": 3625.0,
            "copy_fraction": 0.85, "torch_copy_fraction": 0.27, "floor_ms": 0.0136, "met": True,
+           "copy_same_ms": 0.0128,
            "trt": {"skipped": "pykit._trt is not built"}}
     broken = {"plugin": "ScatterElementsReduce", "shape": "s", "precision": "fp16", "bytes": 1, "bytes_formula": "f",
               "target_ms": None, "note": "n", "error": "RuntimeError: boom"}
@@ -77,6 +78,7 @@ def test_markdown_report():
     assert "ScatterElementsReduce int8 (no int8)" in text
     assert "9/9 PASS" in text
     assert "4257 GB/s" in text
+    assert "| 0.0128 | 1.25x |" in text  # the same-bytes copy and ours over it (0.016 / 0.0128)
 
 
 def test_write_creates_json_and_markdown(tmp_path):
