@@ -3,8 +3,11 @@
 #include <cstdint>
 
 // A/B variants (docs/benchmarks/README.md, version table; benchmarks/ab.sh builds each with -D):
-//   PYKIT_LN_VEC_BYTES   bytes per vector load/store: 16 (every precision moves 16 bytes per
-//                        instruction) or 0 (v4's 4 elements: 16 B fp32, 8 B fp16, 4 B int8).
+//   PYKIT_LN_VEC_BYTES   bytes per vector load/store in the warp-per-row kernel (rows <= 1024): 16
+//                        (every precision moves 16 bytes per instruction) or 0 (v4's 4 elements:
+//                        16 B fp32, 8 B fp16, 4 B int8).
+//   PYKIT_LN_BLOCK_VEC_BYTES  the same for the block-per-row kernel (rows > 1024): 0 measured best
+//                        (16384x4096 fp16 75.7 vs 89.5 us with 16 B; docs/benchmarks/README.md).
 //   PYKIT_LN_FAST_INT8   1: int8 <-> fp32 with byte permutes and magic-number adds (integer/FP32
 //                        pipes, bit-identical to the casts); 0: the casts (I2F/F2I, quarter rate).
 //   PYKIT_LN_EARLY_AFFINE 1: scale and bias loaded with x, before the reductions (their L2 round
@@ -17,6 +20,9 @@
 #ifndef PYKIT_LN_VEC_BYTES
 #define PYKIT_LN_VEC_BYTES 16
 #endif
+#ifndef PYKIT_LN_BLOCK_VEC_BYTES
+#define PYKIT_LN_BLOCK_VEC_BYTES 0
+#endif
 #ifndef PYKIT_LN_FAST_INT8
 #define PYKIT_LN_FAST_INT8 1
 #endif
@@ -24,7 +30,7 @@
 #define PYKIT_LN_EARLY_AFFINE 0
 #endif
 #ifndef PYKIT_LN_BLOCK_ITEMS
-#define PYKIT_LN_BLOCK_ITEMS 16
+#define PYKIT_LN_BLOCK_ITEMS 32
 #endif
 #if PYKIT_LN_BLOCK_ITEMS != 16 && PYKIT_LN_BLOCK_ITEMS != 32
 #error "PYKIT_LN_BLOCK_ITEMS is 16 or 32 (the spec's error model: each thread adds <= 32 values in order)"
@@ -326,13 +332,18 @@ cudaError_t run(const void* x, const void* scale, const void* bias, void* y, con
     const T* bp = static_cast<const T*>(bias);
     T* yp = static_cast<T*>(y);
     // Widest vector first (PYKIT_LN_VEC_BYTES), then 4 elements, then scalars.
-    constexpr int kWide = PYKIT_LN_VEC_BYTES > 0 ? PYKIT_LN_VEC_BYTES / int(sizeof(T)) : 4;
+    // The block-per-row kernel (rows > 1024) has its own width: measured faster with 4 elements.
+    constexpr int kWarpWide = PYKIT_LN_VEC_BYTES > 0 ? PYKIT_LN_VEC_BYTES / int(sizeof(T)) : 4;
+    constexpr int kBlockWide = PYKIT_LN_BLOCK_VEC_BYTES > 0 ? PYKIT_LN_BLOCK_VEC_BYTES / int(sizeof(T)) : 4;
+    const bool warp_path = g.cols <= 1024;
+    constexpr int kWide = kWarpWide;
     const auto fits = [&](int vec) {
         const std::size_t bytes = std::size_t(vec) * sizeof(T);
         return g.cols % vec == 0 && aligned(x, bytes) && aligned(scale, bytes) && aligned(bias, bytes) && aligned(y, bytes);
     };
-    if (fits(kWide)) return run_vec<T, kWide>(xp, gp, bp, yp, g, params.epsilon, s, stream);
-    if (kWide != 4 && fits(4)) return run_vec<T, 4>(xp, gp, bp, yp, g, params.epsilon, s, stream);
+    if (warp_path && fits(kWide)) return run_vec<T, kWide>(xp, gp, bp, yp, g, params.epsilon, s, stream);
+    if (!warp_path && fits(kBlockWide)) return run_vec<T, kBlockWide>(xp, gp, bp, yp, g, params.epsilon, s, stream);
+    if (fits(4)) return run_vec<T, 4>(xp, gp, bp, yp, g, params.epsilon, s, stream);
     return run_vec<T, 1>(xp, gp, bp, yp, g, params.epsilon, s, stream);
 }
 }  // namespace
