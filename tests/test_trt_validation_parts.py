@@ -275,6 +275,13 @@ def test_a_bound_that_wide_or_outputs_mostly_undefined_are_not_a_pass():
     assert not wide.passed and "checks nothing" in wide.note
     (tight,) = _check_outputs(ref, ref, 1e-4, None, {"y": 0.01})
     assert tight.passed and not tight.note
+    # a wide bound, but an error within the a-priori one (rtol x max|O| + ATOL = 2e-4): checked, PASS
+    near = [{"y": ref[0]["y"] + np.float32(1e-4)}]
+    (met,) = _check_outputs(near, ref, 1e-4, None, {"y": VACUOUS * 2.0})
+    assert met.passed and not met.note
+    off = [{"y": ref[0]["y"] + np.float32(1e-3)}]  # within the wide bound, not the a-priori one
+    (wide_only,) = _check_outputs(off, ref, 1e-4, None, {"y": VACUOUS * 2.0})
+    assert not wide_only.passed and "checks nothing" in wide_only.note
     mask = [{"y": np.array([True, True, True, False])}]
     (masked,) = _check_outputs(zeros, ref, 1e-4, mask)
     assert not masked.passed and "only 1 of 4 elements" in masked.note and masked.undefined == 3
