@@ -45,9 +45,12 @@ def test_report_only_passes_a_wide_bound_only_where_the_error_met_the_a_priori_b
                        "engines": [{"variant": "fp16", "precision": "fp16", "passed": True, "outputs": [output]}]}}
     flipped = copy.deepcopy(row)
     flipped["patched"]["engines"][0]["outputs"][0]["max_abs_err"] = 2.08  # within 2.1, but only by the emulation
-    gc.rejudge([row, flipped])
+    as_emulated = copy.deepcopy(flipped)  # the same flips as the emulation: element-wise error 0.0003
+    as_emulated["patched"]["engines"][0]["outputs"][0]["nearer_err"] = 0.0003
+    gc.rejudge([row, flipped, as_emulated])
     assert row["passed"] and row["patched"]["engines"][0]["passed"]
     assert not flipped["passed"] and "checks nothing" in flipped["patched"]["engines"][0]["message"]
+    assert as_emulated["passed"]
 
 
 def test_report_only_trusts_a_write_order_check_only_where_the_record_says_it_ran():

@@ -282,6 +282,16 @@ def test_a_bound_that_wide_or_outputs_mostly_undefined_are_not_a_pass():
     off = [{"y": ref[0]["y"] + np.float32(1e-3)}]  # within the wide bound, not the a-priori one
     (wide_only,) = _check_outputs(off, ref, 1e-4, None, {"y": VACUOUS * 2.0})
     assert not wide_only.passed and "checks nothing" in wide_only.note
+    # nearest sampling through a rounded grid: the emulation picks the neighbour at element 1; an
+    # engine that does the same, element by element, is checked by the a-priori bound and passes ...
+    emulated = [{"y": np.array([1.0, 0.5, 0.5, 0.0], np.float32)}]
+    bound = {"y": 2.5 + 1e-4 * 2.0 + 1e-6}  # the emulation's max error + the a-priori bound: >= half of max|O|
+    (flipped,) = _check_outputs(emulated, ref, 1e-4, None, bound, alternatives=emulated)
+    assert flipped.passed and not flipped.note and flipped.nearer_err == 0.0 and flipped.max_abs_err == 2.5
+    # ... one that flips where the emulation did not matches neither reference there: no check, no PASS
+    elsewhere = [{"y": np.array([0.5, -2.0, 0.5, 0.0], np.float32)}]
+    (wrong,) = _check_outputs(elsewhere, ref, 1e-4, None, bound, alternatives=emulated)
+    assert not wrong.passed and "checks nothing" in wrong.note and wrong.nearer_err == 0.5
     mask = [{"y": np.array([True, True, True, False])}]
     (masked,) = _check_outputs(zeros, ref, 1e-4, mask)
     assert not masked.passed and "only 1 of 4 elements" in masked.note and masked.undefined == 3
