@@ -210,3 +210,36 @@ def test_probes_for_an_index_expanded_over_channels_redraw_the_duplicate_pillars
     (change,) = r.rewrites
     assert change.proof.proven and change.proof.probes == PROBES, str(change)
     assert [n.op_type for n in r.model.graph.node if n.domain == PLUGIN_DOMAIN] == ["PillarScatter"]
+
+
+def test_defined_values_beyond_the_full_sweep_finds_each_range_end_exactly():
+    # a KITTI-sized index (M = 214272): the grid + bisection must give what trying every value gives
+    from pykit.surgeon.proof import SWEEP_ALL, _defined_values
+
+    M = 214272
+    assert M > SWEEP_ALL
+    for lo, hi in ((0, M - 1), (0, 495), (-7, 12345), (M, M)):  # the last: only the largest value
+        calls = []
+
+        def defined(v, lo=lo, hi=hi):
+            calls.append(v)
+            return lo <= v <= hi
+        got = _defined_values(defined, M, np.array([], np.int64))
+        assert got[0] == lo and got[-1] == hi and len(got) == hi - lo + 1, (lo, hi)
+        assert len(calls) < 1000  # not 2M + 1 runs of the domain's subgraph
+    # up to SWEEP_ALL every value is tried: a hole narrower than any grid step is kept
+    small = _defined_values(lambda v: v != 5 and 0 <= v <= 40, 50, np.array([], np.int64))
+    assert 5 not in small and list(small) == [v for v in range(0, 41) if v != 5]
+
+
+def test_repeated_marks_every_row_equal_to_an_earlier_one():
+    from pykit.surgeon.proof import _repeated
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        rows = rng.integers(0, 4, size=(int(rng.integers(0, 30)), int(rng.integers(1, 4))))
+        seen, want = set(), []
+        for r in map(tuple, rows):
+            want.append(r in seen)
+            seen.add(r)
+        assert list(_repeated(rows)) == want
