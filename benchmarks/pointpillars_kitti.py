@@ -58,6 +58,11 @@ def _exported(path: Path) -> bool:
         return False
 
 
+def _selected(names):
+    """The CASES named (all where names is None)."""
+    return [c for c in CASES if names is None or c[0] in names]
+
+
 def export(names=None) -> None:
     import numpy as np
     import onnx
@@ -70,9 +75,7 @@ def export(names=None) -> None:
     from pykit.surgeon.models import INPUT_SPECS_KEY
 
     modules = _modules()
-    for name, cls, kwargs, batch in CASES:
-        if names is not None and name not in names:
-            continue
+    for name, cls, kwargs, batch in _selected(names):
         if _exported(MODELS / name / "model.onnx"):
             log(f"kept {MODELS / name / 'model.onnx'} (exported before; delete it to export again)")
             continue
@@ -108,9 +111,7 @@ def bench(out: Path, names=None) -> int:
              f"(models: `benchmarks/models/`, C={C}, canvas {NY}x{NX}, {VOXELS} pillars; see the script's docstring).", ""]
     export(names)
     anchors = {op for r in rules.all_rules().values() if r.plugin == "PillarScatter" for op in r.ops}
-    for name, *_ in CASES:
-        if names is not None and name not in names:
-            continue
+    for name, *_ in _selected(names):
         original_path = MODELS / name / "model.onnx"
         original = onnx.load(str(original_path))
         force = sorted(anchors & {n.op_type for n in original.graph.node})

@@ -527,17 +527,18 @@ def _candidate_err(got, candidates, mask) -> float:
 
 
 def no_check_reason(total: int, undefined: int, orders_checked: bool, allowed: float, ref: float,
-                    err: float | None = None, apriori: float | None = None) -> str:
+                    err: float | None = None, rtol: float | None = None) -> str:
     """Why an output's comparison checks nothing ("" where it checks something): most of its `total`
     elements undefined in the original with no write-order outcomes to check them by, or an allowed
     error of at least VACUOUS x max|reference| -- unless the error `err` is also within the a-priori
-    bound `apriori` (rtol(precision) x max|reference| + ATOL, without the emulation's term), itself
-    below VACUOUS x max|reference|: then the output met a bound that does check something. Used when
+    bound rtol(precision) x max|reference| + ATOL (without the emulation's term), itself below
+    VACUOUS x max|reference|: then the output met a bound that does check something. Used when
     checking and when re-judging a record."""
     if total and undefined * 2 > total and not orders_checked:
         return (f"only {total - undefined} of {total} elements are defined in the original (duplicate writes "
                 "without reduction): not checked")
     if ref > 0 and allowed >= VACUOUS * ref:
+        apriori = None if rtol is None else rtol * ref + ATOL
         if err is not None and apriori is not None and apriori < VACUOUS * ref and err <= apriori:
             return ""
         return f"the error model allows {allowed:.3g}, at least half of max|reference| {ref:.3g}: a bound that wide checks nothing"
@@ -570,8 +571,7 @@ def _check_outputs(results: list[dict], references: list[dict], rtol: float, und
         if alternatives is not None and len(alternatives) == len(results) and all(name in a for a in alternatives):
             nearer = max(undefined_err, max(_nearer_err(r[name], o[name], a[name], (m or {}).get(name))
                                             for r, o, a, m in zip(results, references, alternatives, masks)))
-        note = no_check_reason(total, skipped, checked, allowed, ref, err if nearer is None else nearer,
-                               rtol * ref + ATOL)
+        note = no_check_reason(total, skipped, checked, allowed, ref, err if nearer is None else nearer, rtol)
         checks.append(OutputCheck(name, err, ref, allowed, bool(err <= allowed) and not note, skipped,
                                   bool(checked and skipped), note, nearer))
     return checks
