@@ -1,7 +1,8 @@
 // LayerNorm kernel core: what the CUDA launcher (layer_norm_kernel.cu) and the CPU host backend
 // (host.cpp) share: geometry, fp32 loads/stores per storage type, and the host's row loop with the
-// same arithmetic as the kernels (fp32 two-pass statistics; sums of <= 32 terms in order, then a
-// tree), so the spec's error model covers both.
+// same arithmetic as the kernels (fp32/fp16: fp32 two-pass statistics, sums of <= 32 terms in
+// order, then a tree; int8: exact integer statistics, int8_row()), so the spec's error model
+// covers both.
 #pragma once
 
 #include <cmath>
@@ -105,6 +106,50 @@ inline float blocked_sum(const float* v, std::int32_t n, std::vector<float>& par
     return partial.empty() ? 0.f : partial[0];
 }
 
+// int8 rows. x = q * s_x with q an integer, so the statistics need no floating-point sums: both
+// backends add q and q^2 exactly in integers (the kernels four bytes per dp4a, a quarter of the
+// instructions of widening every byte to fp32 and summing it), and mean and variance carry only
+// their final roundings. Per row, in units of s_x:
+//   mean_q = sum_q / n,  var_q = (n sum_q2 - sum_q^2) / n / n  (the numerator an exact integer),
+//   rstd_q = 1 / sqrt(var_q + eps / s_x / s_x)   (eps / s_x^2 overflowing to inf: rstd_q = 0, and
+//            then |y - bias| < 1.5e-17 |scale|; eps = 0 on a constant row: inf, and y is NaN -> 0)
+// and per element, the int8 scales folded into two per-row factors (spec.toml: error model):
+//   y_q = quantize_int8(fma(fma(q, a, c), q_scale, q_bias * k_bias)),
+//   a = rstd_q * (s_scale / s_y), c = -mean_q * a, k_bias = s_bias / s_y.
+struct Int8Row {
+    float a, c, k_bias;
+};
+
+constexpr std::int32_t kExactInt64Cols = 1 << 24;  // n * sum_q2 <= 2^14 n^2 fits int64 up to here
+
+PYKIT_HD Int8Row int8_row(long long sum_q, long long sum_q2, std::int32_t n, float eps, const Scales& s) {
+    float num;
+    if (n <= kExactInt64Cols) {
+        num = float(static_cast<long long>(n) * sum_q2 - sum_q * sum_q);
+    } else {
+        num = float(static_cast<__int128>(n) * sum_q2 - static_cast<__int128>(sum_q) * sum_q);
+    }
+    const float mean_q = float(sum_q) / float(n);
+    const float var_q = num / float(n) / float(n);
+#if defined(__CUDA_ARCH__)
+    const float rstd_q = 1.f / sqrtf(var_q + eps / s.x / s.x);
+#else
+    const float rstd_q = 1.f / std::sqrt(var_q + eps / s.x / s.x);
+#endif
+    const float inv_y = out_inv_scale(s);
+    const float a = rstd_q * (s.scale * inv_y);
+    return Int8Row{a, -mean_q * a, s.bias * inv_y};
+}
+
+// One int8 output from q, q_scale, q_bias (int8_row's per-element formula, before quantize_int8).
+PYKIT_HD float int8_output(float q, float q_scale, float q_bias, const Int8Row& r) {
+#if defined(__CUDA_ARCH__)
+    return fmaf(fmaf(q, r.a, r.c), q_scale, q_bias * r.k_bias);
+#else
+    return std::fma(std::fma(q, r.a, r.c), q_scale, q_bias * r.k_bias);
+#endif
+}
+
 // Host: one row. `work` and `partial` are scratch buffers reused across rows.
 template <class T>
 inline void normalize_row_host(const T* x, const T* gamma, const T* beta, T* y, std::int32_t cols, float eps,
@@ -133,6 +178,20 @@ inline void normalize_row_host(const T* x, const T* gamma, const T* beta, T* y, 
     const float inv_y = out_inv_scale(s);
     for (std::int32_t c = 0; c < cols; ++c)
         store(y[c], normalize(v[c], mean, rstd, load(gamma[c], s.scale), load(beta[c], s.bias)), inv_y);
+}
+
+// Host: one int8 row (int8_row()'s arithmetic; the scratch buffers are not needed).
+inline void normalize_row_host(const std::int8_t* x, const std::int8_t* gamma, const std::int8_t* beta, std::int8_t* y,
+                               std::int32_t cols, float eps, const Scales& s, std::vector<float>&,
+                               std::vector<float>&) {
+    long long sum_q = 0, sum_q2 = 0;
+    for (std::int32_t c = 0; c < cols; ++c) {
+        sum_q += x[c];
+        sum_q2 += int(x[c]) * int(x[c]);
+    }
+    const Int8Row r = int8_row(sum_q, sum_q2, cols, eps, s);
+    for (std::int32_t c = 0; c < cols; ++c)
+        y[c] = quantize_int8(int8_output(float(x[c]), float(gamma[c]), float(beta[c]), r));
 }
 
 } }  // namespace pykit::layer_norm

@@ -1,6 +1,7 @@
 #include "layer_norm_kernel.h"
 
 #include <cstdint>
+#include <type_traits>
 
 // A/B variants (docs/benchmarks/README.md, version table; benchmarks/ab.sh builds each with -D):
 //   PYKIT_LN_VEC_BYTES   bytes per vector load/store in the warp-per-row kernel (rows <= 1024): 16
@@ -100,7 +101,8 @@ __device__ __forceinline__ void pack(const float (&in)[N], Pack<std::int8_t, N>&
 }
 #endif
 
-__device__ __forceinline__ float warp_sum(float v) {
+template <class V>
+__device__ __forceinline__ V warp_sum(V v) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
     return v;
@@ -113,31 +115,36 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 struct WarpSum {
-    __device__ float operator()(float v) const { return warp_sum(v); }
+    template <class V>
+    __device__ V operator()(V v) const { return warp_sum(v); }
     __device__ float max(float v) const { return warp_max(v); }  // of non-negative values
 };
 
-// Sum over a block of THREADS threads; every thread gets the total. `smem` holds 32 floats.
+// Sum over a block of THREADS threads (float, int or long long); every thread gets the total.
+// `smem` holds 32 values of 8 bytes.
 template <int THREADS>
 struct BlockSum {
-    float* smem;
-    __device__ float operator()(float v) const {
+    long long* smem;
+    template <class V>
+    __device__ V operator()(V v) const {
         constexpr int kWarps = THREADS / 32;
+        V* slots = reinterpret_cast<V*>(smem);
         v = warp_sum(v);
         __syncthreads();  // the previous call's readers are done with smem
-        if ((threadIdx.x & 31) == 0) smem[threadIdx.x >> 5] = v;
+        if ((threadIdx.x & 31) == 0) slots[threadIdx.x >> 5] = v;
         __syncthreads();
         const int lane = threadIdx.x & 31;
-        return warp_sum(lane < kWarps ? smem[lane] : 0.f);
+        return warp_sum(lane < kWarps ? slots[lane] : V(0));
     }
     __device__ float max(float v) const {  // of non-negative values (0 is the identity)
         constexpr int kWarps = THREADS / 32;
+        float* slots = reinterpret_cast<float*>(smem);
         v = warp_max(v);
         __syncthreads();
-        if ((threadIdx.x & 31) == 0) smem[threadIdx.x >> 5] = v;
+        if ((threadIdx.x & 31) == 0) slots[threadIdx.x >> 5] = v;
         __syncthreads();
         const int lane = threadIdx.x & 31;
-        return warp_max(lane < kWarps ? smem[lane] : 0.f);
+        return warp_max(lane < kWarps ? slots[lane] : 0.f);
     }
 };
 
@@ -221,6 +228,66 @@ __device__ __forceinline__ void row_in_registers(const T* __restrict__ x, const 
     }
 }
 
+// An int8 row in registers: q stays packed (4 values a register, a quarter of row_in_registers'
+// floats) and the statistics are exact integer sums, four bytes per dp4a (layer_norm_core.h:
+// int8_row). The register kernels' rows have n <= 16384, so sum_q2 <= 2^14 n fits int32.
+template <int VEC, int ITEMS, class Sum>
+__device__ __forceinline__ void int8_row_in_registers(const std::int8_t* __restrict__ x,
+                                                      const std::int8_t* __restrict__ gamma,
+                                                      const std::int8_t* __restrict__ beta, std::int8_t* __restrict__ y,
+                                                      int cols, int tid, int width, float eps, const Scales& s, Sum sum) {
+    using P = Pack<std::int8_t, VEC>;
+    P q[ITEMS];
+    int sum_q = 0, sum_q2 = 0;
+#pragma unroll
+    for (int it = 0; it < ITEMS; ++it) {
+        const int c = (it * width + tid) * VEC;
+        if (c < cols) {
+            q[it] = *reinterpret_cast<const P*>(x + c);
+            if constexpr (VEC % 4 == 0) {
+#pragma unroll
+                for (int w = 0; w < VEC / 4; ++w) {
+                    const int word = reinterpret_cast<const int*>(q[it].v)[w];
+                    sum_q = __dp4a(word, 0x01010101, sum_q);
+                    sum_q2 = __dp4a(word, word, sum_q2);
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < VEC; ++j) {
+                    const int v = q[it].v[j];
+                    sum_q += v;
+                    sum_q2 += v * v;
+                }
+            }
+        }
+    }
+    const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), cols, eps, s);
+#pragma unroll
+    for (int it = 0; it < ITEMS; ++it) {
+        const int c = (it * width + tid) * VEC;
+        if (c < cols) {
+            float qf[VEC], gf[VEC], bf[VEC], out[VEC];
+            unpack(q[it], qf, 1.f);
+            unpack(*reinterpret_cast<const P*>(gamma + c), gf, 1.f);
+            unpack(*reinterpret_cast<const P*>(beta + c), bf, 1.f);
+#pragma unroll
+            for (int j = 0; j < VEC; ++j) out[j] = int8_output(qf[j], gf[j], bf[j], r);
+            P o;
+            pack(out, o, 1.f);
+            *reinterpret_cast<P*>(y + c) = o;
+        }
+    }
+}
+
+template <class T, int VEC, int ITEMS, class Sum>
+__device__ __forceinline__ void any_row_in_registers(const T* x, const T* gamma, const T* beta, T* y, int cols, int tid,
+                                                     int width, float eps, const Scales& s, Sum sum) {
+    if constexpr (std::is_same<T, std::int8_t>::value)
+        int8_row_in_registers<VEC, ITEMS>(x, gamma, beta, y, cols, tid, width, eps, s, sum);
+    else
+        row_in_registers<T, VEC, ITEMS>(x, gamma, beta, y, cols, tid, width, eps, s, sum);
+}
+
 constexpr int kWarpRowsPerBlock = 4;
 
 template <class T, int VEC, int ITEMS>
@@ -230,18 +297,18 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
     const std::int64_t stride = std::int64_t(gridDim.x) * kWarpRowsPerBlock;
     for (std::int64_t row = std::int64_t(blockIdx.x) * kWarpRowsPerBlock + (threadIdx.x >> 5); row < g.rows; row += stride) {
         const std::int64_t off = row * g.cols;
-        row_in_registers<T, VEC, ITEMS>(x + off, gamma, beta, y + off, g.cols, lane, 32, eps, s, WarpSum{});
+        any_row_in_registers<T, VEC, ITEMS>(x + off, gamma, beta, y + off, g.cols, lane, 32, eps, s, WarpSum{});
     }
 }
 
 template <class T, int VEC, int ITEMS, int THREADS>
 __global__ void __launch_bounds__(THREADS)
     block_rows(const T* x, const T* gamma, const T* beta, T* y, Geometry g, float eps, Scales s) {
-    __shared__ float smem[32];
+    __shared__ long long smem[32];
     for (std::int64_t row = blockIdx.x; row < g.rows; row += gridDim.x) {
         const std::int64_t off = row * g.cols;
-        row_in_registers<T, VEC, ITEMS>(x + off, gamma, beta, y + off, g.cols, threadIdx.x, THREADS, eps, s,
-                                        BlockSum<THREADS>{smem});
+        any_row_in_registers<T, VEC, ITEMS>(x + off, gamma, beta, y + off, g.cols, threadIdx.x, THREADS, eps, s,
+                                            BlockSum<THREADS>{smem});
     }
 }
 
@@ -253,11 +320,23 @@ constexpr int kStreamThreads = 1024;
 template <class T>
 __global__ void __launch_bounds__(kStreamThreads)
     stream_rows(const T* x, const T* gamma, const T* beta, T* y, Geometry g, float eps, Scales s) {
-    __shared__ float smem[32];
+    __shared__ long long smem[32];
     const BlockSum<kStreamThreads> sum{smem};
     for (std::int64_t row = blockIdx.x; row < g.rows; row += gridDim.x) {
         const T* xr = x + row * g.cols;
         T* yr = y + row * g.cols;
+        if constexpr (std::is_same<T, std::int8_t>::value) {  // exact integer statistics (int8_row)
+            long long sum_q = 0, sum_q2 = 0;
+            for (int c = threadIdx.x; c < g.cols; c += kStreamThreads) {
+                const int v = xr[c];
+                sum_q += v;
+                sum_q2 += v * v;
+            }
+            const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), g.cols, eps, s);
+            for (int c = threadIdx.x; c < g.cols; c += kStreamThreads)
+                yr[c] = quantize_int8(int8_output(float(xr[c]), float(gamma[c]), float(beta[c]), r));
+            continue;
+        }
         float acc = 0.f;
         for (int c = threadIdx.x; c < g.cols; c += kStreamThreads) acc += load(xr[c], s.x);
         const float mean = sum(acc) / float(g.cols);

@@ -90,6 +90,47 @@ def test_int8_rounds_to_the_output_scale(host):
     assert out.dtype == np.int8 and out.reshape(-1).tolist() == [-100, 100]
 
 
+def _int8_formula(q, gq, bq, eps, s_x, s_scale, s_bias, s_y):
+    """spec.toml's int8 arithmetic (layer_norm_core.h: int8_row) in numpy fp32, one row. An fma
+    is the float64 sum rounded once to fp32: q * a and t * q_scale have <= 32 significant bits, so
+    with the fp32 addend the sum is exact in float64 when the magnitudes are within 2^21 of each
+    other, as in these rows."""
+    f = np.float32
+    n = q.size
+    sum_q, sum_q2 = int(q.astype(np.int64).sum()), int((q.astype(np.int64) ** 2).sum())
+    mean_q = f(sum_q) / f(n)
+    var_q = f(n * sum_q2 - sum_q * sum_q) / f(n) / f(n)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        rstd_q = f(1) / np.sqrt(var_q + f(eps) / f(s_x) / f(s_x))
+        inv_y = f(1) / f(s_y)
+        a = rstd_q * (f(s_scale) * inv_y)
+        c = -mean_q * a
+        k = f(s_bias) * inv_y
+        t = (q.astype(np.float64) * np.float64(a) + np.float64(c)).astype(f)
+        z = (t.astype(np.float64) * gq + (bq.astype(f) * k).astype(np.float64)).astype(f)
+    return np.where(np.isnan(z), 0, np.clip(np.rint(z), -127, 127)).astype(np.int8)
+
+
+@pytest.mark.parametrize("row", ["random", "offset", "two_values", "constant_eps0", "constant"])
+def test_int8_is_the_specs_integer_formula(host, row):
+    """The int8 path's statistics are exact integer sums (spec.toml: error model): the host gives
+    exactly the formula's bytes, edge rows named (a constant row with eps 0: NaN -> 0)."""
+    rng = np.random.default_rng(7)
+    n = 4100
+    q = {"random": rng.integers(-128, 128, n), "offset": rng.integers(120, 128, n),
+         "two_values": np.where(np.arange(n) == 5, 126, 127), "constant_eps0": np.full(n, -37),
+         "constant": np.full(n, 90)}[row].astype(np.int8)
+    gq, bq = rng.integers(-127, 128, n).astype(np.int8), rng.integers(-127, 128, n).astype(np.int8)
+    eps = 0.0 if row == "constant_eps0" else 1e-5
+    scales = [0.03, 1 / 64, 1 / 128]
+    out = host.run("LayerNorm", [q.reshape(1, 1, n), gq, bq], SPEC.resolve_attributes({"epsilon": eps}), "int8",
+                   scales, [0.05])[0].reshape(-1)
+    want = _int8_formula(q, gq, bq, eps, *scales, 0.05)
+    assert np.array_equal(out, want), np.flatnonzero(out != want)[:10]
+    if row == "constant_eps0":
+        assert not out.any()
+
+
 @pytest.mark.parametrize("attrs, inputs, message", [
     ({"axis": 3}, ((2, 3, 4), (4,), (4,)), "'axis' = 3 is outside"),
     ({"axis": -1}, ((2, 3, 4), (3,), (4,)), "input 'scale' must have shape"),
