@@ -38,7 +38,7 @@ build() {  # src build [extra cmake args]
 variants=()
 for v in ${VERSIONS-$(ls benchmarks/versions)}; do
   variants+=("$v")
-  mkdir -p "/tmp/ab-src-$v" && cp -r CMakeLists.txt plugins pykit benchmarks "/tmp/ab-src-$v/"
+  mkdir -p "/tmp/ab-src-$v" && cp -r CMakeLists.txt pyproject.toml plugins pykit templates benchmarks "/tmp/ab-src-$v/"
   for f in benchmarks/versions/$v/*.cu; do
     cp "$f" "$(find "/tmp/ab-src-$v/plugins" -name "$(basename "$f")" | head -1)"
   done

@@ -109,20 +109,34 @@ inline float blocked_sum(const float* v, std::int32_t n, std::vector<float>& par
 // int8 rows. x = q * s_x with q an integer, so the statistics need no floating-point sums: both
 // backends add q and q^2 exactly in integers (the kernels four bytes per dp4a, a quarter of the
 // instructions of widening every byte to fp32 and summing it), and mean and variance carry only
-// their final roundings. Per row, in units of s_x:
+// their final roundings. Per call (int8_call, once: the launcher computes it on the host):
+//   eps_q = eps / s_x / s_x, k_scale = s_scale * (1/s_y), k_bias = s_bias * (1/s_y);
+// per row, in units of s_x (int8_row):
 //   mean_q = sum_q / n,  var_q = (n sum_q2 - sum_q^2) / n / n  (the numerator an exact integer),
-//   rstd_q = 1 / sqrt(var_q + eps / s_x / s_x)   (eps / s_x^2 overflowing to inf: rstd_q = 0, and
-//            then |y - bias| < 1.5e-17 |scale|; eps = 0 on a constant row: inf, and y is NaN -> 0)
-// and per element, the int8 scales folded into two per-row factors (spec.toml: error model):
-//   y_q = quantize_int8(fma(fma(q, a, c), q_scale, q_bias * k_bias)),
-//   a = rstd_q * (s_scale / s_y), c = -mean_q * a, k_bias = s_bias / s_y.
+//   rstd_q = 1 / sqrt(var_q + eps_q)  (eps_q = inf: rstd_q = 0, and then |y - bias| < 1.5e-17
+//            |scale|; eps = 0 on a constant row: inf, and y is NaN -> 0),
+//   a = rstd_q * k_scale, c = -mean_q * a;
+// per element (int8_output): y_q = quantize_int8(fma(fma(q, a, c), q_scale, q_bias * k_bias)).
+struct Int8Call {
+    float eps_q, k_scale, k_bias;
+};
+
+PYKIT_HD Int8Call int8_call(float eps, const Scales& s) {
+    const float inv_y = out_inv_scale(s);
+    return Int8Call{eps / s.x / s.x, s.scale * inv_y, s.bias * inv_y};
+}
+
 struct Int8Row {
     float a, c, k_bias;
+    // every output of the row finite (|fma(fma(q, a, c), q_scale, q_bias k_bias)| < 2^128 for int8
+    // q, q_scale, q_bias), so no NaN can arise and quantize_int8 needs no NaN test (the kernels'
+    // fast loop); false for a NaN or inf a (eps = 0 on a constant row) or absurd scale ratios.
+    bool finite;
 };
 
 constexpr std::int32_t kExactInt64Cols = 1 << 24;  // n * sum_q2 <= 2^14 n^2 fits int64 up to here
 
-PYKIT_HD Int8Row int8_row(long long sum_q, long long sum_q2, std::int32_t n, float eps, const Scales& s) {
+PYKIT_HD Int8Row int8_row(long long sum_q, long long sum_q2, std::int32_t n, const Int8Call& k) {
     float num;
     if (n <= kExactInt64Cols) {
         num = float(static_cast<long long>(n) * sum_q2 - sum_q * sum_q);
@@ -132,13 +146,13 @@ PYKIT_HD Int8Row int8_row(long long sum_q, long long sum_q2, std::int32_t n, flo
     const float mean_q = float(sum_q) / float(n);
     const float var_q = num / float(n) / float(n);
 #if defined(__CUDA_ARCH__)
-    const float rstd_q = 1.f / sqrtf(var_q + eps / s.x / s.x);
+    const float rstd_q = 1.f / sqrtf(var_q + k.eps_q);
 #else
-    const float rstd_q = 1.f / std::sqrt(var_q + eps / s.x / s.x);
+    const float rstd_q = 1.f / std::sqrt(var_q + k.eps_q);
 #endif
-    const float inv_y = out_inv_scale(s);
-    const float a = rstd_q * (s.scale * inv_y);
-    return Int8Row{a, -mean_q * a, s.bias * inv_y};
+    const float a = rstd_q * k.k_scale, c = -mean_q * a;
+    const float bound = (128.f * fabsf(a) + fabsf(c)) * 128.f + 128.f * fabsf(k.k_bias);
+    return Int8Row{a, c, k.k_bias, bound <= 1e38f};
 }
 
 // One int8 output from q, q_scale, q_bias (int8_row's per-element formula, before quantize_int8).
@@ -184,12 +198,13 @@ inline void normalize_row_host(const T* x, const T* gamma, const T* beta, T* y, 
 inline void normalize_row_host(const std::int8_t* x, const std::int8_t* gamma, const std::int8_t* beta, std::int8_t* y,
                                std::int32_t cols, float eps, const Scales& s, std::vector<float>&,
                                std::vector<float>&) {
+    const Int8Call k = int8_call(eps, s);  // per call in the kernels; the same value per row here
     long long sum_q = 0, sum_q2 = 0;
     for (std::int32_t c = 0; c < cols; ++c) {
         sum_q += x[c];
         sum_q2 += int(x[c]) * int(x[c]);
     }
-    const Int8Row r = int8_row(sum_q, sum_q2, cols, eps, s);
+    const Int8Row r = int8_row(sum_q, sum_q2, cols, k);
     for (std::int32_t c = 0; c < cols; ++c)
         y[c] = quantize_int8(int8_output(float(x[c]), float(gamma[c]), float(beta[c]), r));
 }

@@ -9,14 +9,15 @@
 //                        16 B fp32, 8 B fp16, 4 B int8).
 //   PYKIT_LN_BLOCK_VEC_BYTES  the same for the block-per-row kernel (rows > 1024): 0 measured best
 //                        (16384x4096 fp16 75.7 vs 89.5 us with 16 B; docs/benchmarks/README.md).
-//   PYKIT_LN_FAST_INT8   1: int8 <-> fp32 with byte permutes and magic-number adds (integer/FP32
-//                        pipes, bit-identical to the casts); 0: the casts (I2F/F2I, quarter rate).
 //   PYKIT_LN_EARLY_AFFINE 1: scale and bias loaded with x, before the reductions (their L2 round
 //                        trip overlaps the statistics); 0: after them (v4).
 //   PYKIT_LN_BLOCK_ITEMS values per thread in the block-per-row kernel (rows of 1025..): 16 (v4:
 //                        256 threads for <= 4096 columns, 512 for <= 8192) or 32 (128 threads for
 //                        <= 4096, 256 for <= 8192, 512 for <= 16384): twice the rows resident per
 //                        SM, so twice the bytes in flight per SM at fp16/int8, where a row is few bytes.
+//   PYKIT_LN_INT8_BLOCK_ITEMS values per thread of an int8 row in the block-per-row kernel, in
+//                        16-byte vectors: 32 (128 threads for 4096 columns) or 64 (64 threads): the
+//                        row's per-row work (block sums, int8_row) spread over more values.
 // Choosing a default is the one line of each #define below.
 #ifndef PYKIT_LN_VEC_BYTES
 #define PYKIT_LN_VEC_BYTES 16
@@ -24,14 +25,17 @@
 #ifndef PYKIT_LN_BLOCK_VEC_BYTES
 #define PYKIT_LN_BLOCK_VEC_BYTES 0
 #endif
-#ifndef PYKIT_LN_FAST_INT8
-#define PYKIT_LN_FAST_INT8 1
-#endif
 #ifndef PYKIT_LN_EARLY_AFFINE
 #define PYKIT_LN_EARLY_AFFINE 0
 #endif
 #ifndef PYKIT_LN_BLOCK_ITEMS
 #define PYKIT_LN_BLOCK_ITEMS 32
+#endif
+#ifndef PYKIT_LN_INT8_BLOCK_ITEMS
+#define PYKIT_LN_INT8_BLOCK_ITEMS 64
+#endif
+#if PYKIT_LN_INT8_BLOCK_ITEMS != 32 && PYKIT_LN_INT8_BLOCK_ITEMS != 64
+#error "PYKIT_LN_INT8_BLOCK_ITEMS is 32 or 64"
 #endif
 #if PYKIT_LN_BLOCK_ITEMS != 16 && PYKIT_LN_BLOCK_ITEMS != 32
 #error "PYKIT_LN_BLOCK_ITEMS is 16 or 32 (the spec's error model: each thread adds <= 32 values in order)"
@@ -58,7 +62,8 @@ __device__ __forceinline__ void pack(const float (&in)[N], Pack<T, N>& p, float 
     for (int j = 0; j < N; ++j) store(p.v[j], in[j], inv_scale);
 }
 
-#if PYKIT_LN_FAST_INT8
+// int8 <-> fp32 by byte permutes and magic-number adds (integer/FP32 pipes, bit-identical to the
+// casts, which run at a quarter rate).
 // int8 byte k of word w -> float, exactly: 0x4B000000 | (byte ^ 0x80) is 2^23 + byte + 128.
 __device__ __forceinline__ float int8_byte_to_float(unsigned w, int k) {
     return __int_as_float(int(__byte_perm(w ^ 0x80808080u, 0x4B000000u, 0x7540u | unsigned(k)))) - 8388736.f;
@@ -68,6 +73,10 @@ __device__ __forceinline__ float int8_byte_to_float(unsigned w, int k) {
 __device__ __forceinline__ unsigned quantized_byte(float x) {
     const float t = x != x ? 0.f : fminf(fmaxf(x, -127.f), 127.f);
     return unsigned(__float_as_int(t + 12582912.f)) & 0xFFu;
+}
+// The same for x known not to be NaN (Int8Row::finite): two instructions fewer per value.
+__device__ __forceinline__ unsigned quantized_byte_of_number(float x) {
+    return unsigned(__float_as_int(fminf(fmaxf(x, -127.f), 127.f) + 12582912.f)) & 0xFFu;
 }
 template <int N>
 __device__ __forceinline__ void unpack(const Pack<std::int8_t, N>& p, float (&out)[N], float scale) {
@@ -83,23 +92,21 @@ __device__ __forceinline__ void unpack(const Pack<std::int8_t, N>& p, float (&ou
         }
     }
 }
-template <int N>
+template <int N, bool kNumbers = false>
 __device__ __forceinline__ void pack(const float (&in)[N], Pack<std::int8_t, N>& p, float inv_scale) {
     if constexpr (N % 4 != 0) {
 #pragma unroll
         for (int j = 0; j < N; ++j) store(p.v[j], in[j], inv_scale);
     } else {
+        const auto byte = [](float x) { return kNumbers ? quantized_byte_of_number(x) : quantized_byte(x); };
 #pragma unroll
         for (int w = 0; w < N / 4; ++w) {
-            const unsigned lo = __byte_perm(quantized_byte(in[4 * w] * inv_scale),
-                                            quantized_byte(in[4 * w + 1] * inv_scale), 0x0040u);
-            const unsigned hi = __byte_perm(quantized_byte(in[4 * w + 2] * inv_scale),
-                                            quantized_byte(in[4 * w + 3] * inv_scale), 0x0040u);
+            const unsigned lo = __byte_perm(byte(in[4 * w] * inv_scale), byte(in[4 * w + 1] * inv_scale), 0x0040u);
+            const unsigned hi = __byte_perm(byte(in[4 * w + 2] * inv_scale), byte(in[4 * w + 3] * inv_scale), 0x0040u);
             reinterpret_cast<unsigned*>(p.v)[w] = __byte_perm(lo, hi, 0x5410u);
         }
     }
 }
-#endif
 
 template <class V>
 __device__ __forceinline__ V warp_sum(V v) {
@@ -231,11 +238,33 @@ __device__ __forceinline__ void row_in_registers(const T* __restrict__ x, const 
 // An int8 row in registers: q stays packed (4 values a register, a quarter of row_in_registers'
 // floats) and the statistics are exact integer sums, four bytes per dp4a (layer_norm_core.h:
 // int8_row). The register kernels' rows have n <= 16384, so sum_q2 <= 2^14 n fits int32.
+template <int VEC, int ITEMS, bool kNumbers>
+__device__ __forceinline__ void int8_outputs(const Pack<std::int8_t, VEC> (&q)[ITEMS], const std::int8_t* __restrict__ gamma,
+                                             const std::int8_t* __restrict__ beta, std::int8_t* __restrict__ y,
+                                             int cols, int tid, int width, const Int8Row& r) {
+    using P = Pack<std::int8_t, VEC>;
+#pragma unroll
+    for (int it = 0; it < ITEMS; ++it) {
+        const int c = (it * width + tid) * VEC;
+        if (c < cols) {
+            float qf[VEC], gf[VEC], bf[VEC], out[VEC];
+            unpack(q[it], qf, 1.f);
+            unpack(*reinterpret_cast<const P*>(gamma + c), gf, 1.f);
+            unpack(*reinterpret_cast<const P*>(beta + c), bf, 1.f);
+#pragma unroll
+            for (int j = 0; j < VEC; ++j) out[j] = int8_output(qf[j], gf[j], bf[j], r);
+            P o;
+            pack<VEC, kNumbers>(out, o, 1.f);
+            *reinterpret_cast<P*>(y + c) = o;
+        }
+    }
+}
+
 template <int VEC, int ITEMS, class Sum>
 __device__ __forceinline__ void int8_row_in_registers(const std::int8_t* __restrict__ x,
                                                       const std::int8_t* __restrict__ gamma,
                                                       const std::int8_t* __restrict__ beta, std::int8_t* __restrict__ y,
-                                                      int cols, int tid, int width, float eps, const Scales& s, Sum sum) {
+                                                      int cols, int tid, int width, const Int8Call& k, Sum sum) {
     using P = Pack<std::int8_t, VEC>;
     P q[ITEMS];
     int sum_q = 0, sum_q2 = 0;
@@ -261,29 +290,18 @@ __device__ __forceinline__ void int8_row_in_registers(const std::int8_t* __restr
             }
         }
     }
-    const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), cols, eps, s);
-#pragma unroll
-    for (int it = 0; it < ITEMS; ++it) {
-        const int c = (it * width + tid) * VEC;
-        if (c < cols) {
-            float qf[VEC], gf[VEC], bf[VEC], out[VEC];
-            unpack(q[it], qf, 1.f);
-            unpack(*reinterpret_cast<const P*>(gamma + c), gf, 1.f);
-            unpack(*reinterpret_cast<const P*>(beta + c), bf, 1.f);
-#pragma unroll
-            for (int j = 0; j < VEC; ++j) out[j] = int8_output(qf[j], gf[j], bf[j], r);
-            P o;
-            pack(out, o, 1.f);
-            *reinterpret_cast<P*>(y + c) = o;
-        }
-    }
+    const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), cols, k);
+    if (r.finite)  // uniform over the row
+        int8_outputs<VEC, ITEMS, true>(q, gamma, beta, y, cols, tid, width, r);
+    else
+        int8_outputs<VEC, ITEMS, false>(q, gamma, beta, y, cols, tid, width, r);
 }
 
 template <class T, int VEC, int ITEMS, class Sum>
 __device__ __forceinline__ void any_row_in_registers(const T* x, const T* gamma, const T* beta, T* y, int cols, int tid,
-                                                     int width, float eps, const Scales& s, Sum sum) {
+                                                     int width, float eps, const Scales& s, const Int8Call& k8, Sum sum) {
     if constexpr (std::is_same<T, std::int8_t>::value)
-        int8_row_in_registers<VEC, ITEMS>(x, gamma, beta, y, cols, tid, width, eps, s, sum);
+        int8_row_in_registers<VEC, ITEMS>(x, gamma, beta, y, cols, tid, width, k8, sum);
     else
         row_in_registers<T, VEC, ITEMS>(x, gamma, beta, y, cols, tid, width, eps, s, sum);
 }
@@ -292,22 +310,22 @@ constexpr int kWarpRowsPerBlock = 4;
 
 template <class T, int VEC, int ITEMS>
 __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
-    warp_rows(const T* x, const T* gamma, const T* beta, T* y, Geometry g, float eps, Scales s) {
+    warp_rows(const T* x, const T* gamma, const T* beta, T* y, Geometry g, float eps, Scales s, Int8Call k8) {
     const int lane = threadIdx.x & 31;
     const std::int64_t stride = std::int64_t(gridDim.x) * kWarpRowsPerBlock;
     for (std::int64_t row = std::int64_t(blockIdx.x) * kWarpRowsPerBlock + (threadIdx.x >> 5); row < g.rows; row += stride) {
         const std::int64_t off = row * g.cols;
-        any_row_in_registers<T, VEC, ITEMS>(x + off, gamma, beta, y + off, g.cols, lane, 32, eps, s, WarpSum{});
+        any_row_in_registers<T, VEC, ITEMS>(x + off, gamma, beta, y + off, g.cols, lane, 32, eps, s, k8, WarpSum{});
     }
 }
 
 template <class T, int VEC, int ITEMS, int THREADS>
 __global__ void __launch_bounds__(THREADS)
-    block_rows(const T* x, const T* gamma, const T* beta, T* y, Geometry g, float eps, Scales s) {
+    block_rows(const T* x, const T* gamma, const T* beta, T* y, Geometry g, float eps, Scales s, Int8Call k8) {
     __shared__ long long smem[32];
     for (std::int64_t row = blockIdx.x; row < g.rows; row += gridDim.x) {
         const std::int64_t off = row * g.cols;
-        any_row_in_registers<T, VEC, ITEMS>(x + off, gamma, beta, y + off, g.cols, threadIdx.x, THREADS, eps, s,
+        any_row_in_registers<T, VEC, ITEMS>(x + off, gamma, beta, y + off, g.cols, threadIdx.x, THREADS, eps, s, k8,
                                             BlockSum<THREADS>{smem});
     }
 }
@@ -319,7 +337,7 @@ constexpr int kStreamThreads = 1024;
 
 template <class T>
 __global__ void __launch_bounds__(kStreamThreads)
-    stream_rows(const T* x, const T* gamma, const T* beta, T* y, Geometry g, float eps, Scales s) {
+    stream_rows(const T* x, const T* gamma, const T* beta, T* y, Geometry g, float eps, Scales s, Int8Call k8) {
     __shared__ long long smem[32];
     const BlockSum<kStreamThreads> sum{smem};
     for (std::int64_t row = blockIdx.x; row < g.rows; row += gridDim.x) {
@@ -332,7 +350,7 @@ __global__ void __launch_bounds__(kStreamThreads)
                 sum_q += v;
                 sum_q2 += v * v;
             }
-            const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), g.cols, eps, s);
+            const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), g.cols, k8);
             for (int c = threadIdx.x; c < g.cols; c += kStreamThreads)
                 yr[c] = quantize_int8(int8_output(float(xr[c]), float(gamma[c]), float(beta[c]), r));
             continue;
@@ -372,30 +390,38 @@ unsigned grid_for(std::int64_t blocks) {
 template <class T, int VEC>
 cudaError_t run_vec(const T* x, const T* gamma, const T* beta, T* y, const Geometry& g, float eps, const Scales& s,
                     cudaStream_t stream) {
-    // ITEMS packs per thread; every thread adds at most max(per-thread bucket, VEC) <= 32 values in
-    // order (the spec's error model: chunks of <= 32, then a tree).
+    // ITEMS packs per thread; at fp32/fp16 every thread adds at most max(per-thread bucket, VEC)
+    // <= 32 values in order (the spec's error model: chunks of <= 32, then a tree). int8 sums are
+    // exact integers, so its block rows take more values a thread (PYKIT_LN_INT8_BLOCK_ITEMS).
     constexpr auto items = [](int per_thread) { return (per_thread + VEC - 1) / VEC; };
+    constexpr bool kInt8 = std::is_same<T, std::int8_t>::value;
+    constexpr int kPerThread = kInt8 ? PYKIT_LN_INT8_BLOCK_ITEMS : kBlockItems;
+    constexpr int kRegisterCols = 512 * kBlockItems;  // every precision: longer rows stream
+    const Int8Call k8 = kInt8 ? int8_call(eps, s) : Int8Call{};
     const int cols = g.cols;
+    const unsigned rows_grid = grid_for(g.rows);
     if (cols <= 1024) {
         const unsigned grid = grid_for((g.rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock);
         const unsigned block = 32 * kWarpRowsPerBlock;
         const int per_lane = (cols + 31) / 32;
         if (per_lane <= 4)
-            warp_rows<T, VEC, items(4)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+            warp_rows<T, VEC, items(4)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
         else if (per_lane <= 8)
-            warp_rows<T, VEC, items(8)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+            warp_rows<T, VEC, items(8)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
         else if (per_lane <= 16)
-            warp_rows<T, VEC, items(16)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+            warp_rows<T, VEC, items(16)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
         else
-            warp_rows<T, VEC, items(32)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s);
-    } else if (kBlockItems == 32 && cols <= 128 * kBlockItems) {
-        block_rows<T, VEC, items(kBlockItems), 128><<<grid_for(g.rows), 128, 0, stream>>>(x, gamma, beta, y, g, eps, s);
-    } else if (cols <= 256 * kBlockItems) {
-        block_rows<T, VEC, items(kBlockItems), 256><<<grid_for(g.rows), 256, 0, stream>>>(x, gamma, beta, y, g, eps, s);
-    } else if (cols <= 512 * kBlockItems) {
-        block_rows<T, VEC, items(kBlockItems), 512><<<grid_for(g.rows), 512, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+            warp_rows<T, VEC, items(32)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
+    } else if (cols > kRegisterCols) {
+        stream_rows<T><<<rows_grid, kStreamThreads, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
+    } else if (kPerThread == 64 && cols <= 64 * kPerThread) {
+        block_rows<T, VEC, items(kPerThread), 64><<<rows_grid, 64, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
+    } else if (kPerThread >= 32 && cols <= 128 * kPerThread) {
+        block_rows<T, VEC, items(kPerThread), 128><<<rows_grid, 128, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
+    } else if (cols <= 256 * kPerThread) {
+        block_rows<T, VEC, items(kPerThread), 256><<<rows_grid, 256, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
     } else {
-        stream_rows<T><<<grid_for(g.rows), kStreamThreads, 0, stream>>>(x, gamma, beta, y, g, eps, s);
+        block_rows<T, VEC, items(kPerThread), 512><<<rows_grid, 512, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
     }
     return cudaGetLastError();
 }
@@ -410,17 +436,18 @@ cudaError_t run(const void* x, const void* scale, const void* bias, void* y, con
     const T* gp = static_cast<const T*>(scale);
     const T* bp = static_cast<const T*>(bias);
     T* yp = static_cast<T*>(y);
-    // Widest vector first (PYKIT_LN_VEC_BYTES), then 4 elements, then scalars.
-    // The block-per-row kernel (rows > 1024) has its own width: measured faster with 4 elements.
+    // Widest vector first (PYKIT_LN_VEC_BYTES), then 4 elements, then scalars. The block-per-row
+    // kernel (rows > 1024) has its own width: fp32/fp16 measured faster with 4 elements, int8
+    // (its values packed in registers) with 16 bytes (docs/benchmarks/README.md).
     constexpr int kWarpWide = PYKIT_LN_VEC_BYTES > 0 ? PYKIT_LN_VEC_BYTES / int(sizeof(T)) : 4;
-    constexpr int kBlockWide = PYKIT_LN_BLOCK_VEC_BYTES > 0 ? PYKIT_LN_BLOCK_VEC_BYTES / int(sizeof(T)) : 4;
+    constexpr int kBlockWide = std::is_same<T, std::int8_t>::value ? 16
+                               : PYKIT_LN_BLOCK_VEC_BYTES > 0 ? PYKIT_LN_BLOCK_VEC_BYTES / int(sizeof(T)) : 4;
     const bool warp_path = g.cols <= 1024;
-    constexpr int kWide = kWarpWide;
     const auto fits = [&](int vec) {
         const std::size_t bytes = std::size_t(vec) * sizeof(T);
         return g.cols % vec == 0 && aligned(x, bytes) && aligned(scale, bytes) && aligned(bias, bytes) && aligned(y, bytes);
     };
-    if (warp_path && fits(kWide)) return run_vec<T, kWide>(xp, gp, bp, yp, g, params.epsilon, s, stream);
+    if (warp_path && fits(kWarpWide)) return run_vec<T, kWarpWide>(xp, gp, bp, yp, g, params.epsilon, s, stream);
     if (!warp_path && fits(kBlockWide)) return run_vec<T, kBlockWide>(xp, gp, bp, yp, g, params.epsilon, s, stream);
     if (fits(4)) return run_vec<T, 4>(xp, gp, bp, yp, g, params.epsilon, s, stream);
     return run_vec<T, 1>(xp, gp, bp, yp, g, params.epsilon, s, stream);
