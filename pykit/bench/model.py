@@ -8,6 +8,12 @@ each enqueue, median — trtexec's "GPU Compute Time" (and its host-to-host "Lat
 are the stored ones (``--data``) or seeded draws from the original's ``pykit.input_specs``.
 Nothing is compared for correctness here: `pykit validate --model` does that.
 
+Each precision builds the patched model first: a native engine can fail inside TensorRT (8.5's
+int8 calibration of the KITTI-size OpenPCDet scatter hit an illegal memory access), and such an
+error is sticky: every later CUDA call of the process fails. After a failed build the context is
+checked (cuda-python); once it is lost, what is left is recorded as not run, with the cause,
+instead of as a refusal of its own.
+
 The result (JSON) names the original by its sha256, so `pykit inspect --bench FILE` can tell that
 a measurement belongs to the model it inspects.
 """
@@ -25,6 +31,20 @@ CALIBRATION_BATCHES = 8
 
 def sha256_of(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def cuda_context_error() -> str | None:
+    """The sticky error of this process's CUDA context (cudaDeviceSynchronize), or None when it
+    is usable or cuda-python is not installed."""
+    try:
+        from cuda.bindings import runtime  # cuda-python
+    except ImportError:
+        try:
+            from cuda import cudart as runtime  # older cuda-python
+        except ImportError:
+            return None
+    err, = runtime.cudaDeviceSynchronize()
+    return None if int(err) == 0 else runtime.cudaGetErrorString(err)[1].decode()
 
 
 def bench_model(patched_path, original_path, precisions=PRECISIONS, feeds: dict | None = None,
@@ -47,9 +67,13 @@ def bench_model(patched_path, original_path, precisions=PRECISIONS, feeds: dict 
               "patched": str(patched_path), "patched_sha256": sha256_of(patched_path),
               "tensorrt": f"{v // 1000}.{v % 1000 // 100}.{v % 100}", "iterations": iterations, "warmup": warmup,
               "rows": []}
+    lost = None  # why the CUDA context is unusable, once it is
     for precision in precisions:
         row = {"precision": precision}
-        for side, model in (("native", original), ("patched", patched)):
+        for side, model in (("patched", patched), ("native", original)):
+            if lost:
+                row[side] = {"error": f"not run: {lost}"}
+                continue
             t0 = time.time()
             try:
                 blob = parser_bytes(model)
@@ -63,6 +87,10 @@ def bench_model(patched_path, original_path, precisions=PRECISIONS, feeds: dict 
                              "build_s": round(time.time() - t0, 2)}
             except Exception as exc:  # a refusal is the answer for that side (e.g. no importer)
                 row[side] = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"}
+                cause = cuda_context_error()
+                if cause:
+                    row[side]["error"] += f"; it left the CUDA context lost ({cause})"
+                    lost = f"the CUDA context was lost ({cause}) in the {side} {precision} build; bench again in a new process"
         if "gpu_ms" in row["native"] and "gpu_ms" in row["patched"]:
             row["speedup"] = row["native"]["gpu_ms"] / row["patched"]["gpu_ms"]
         log(line(row))

@@ -8,12 +8,16 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
 
 from pykit.bench.model import sha256_of, speed_notes
 from pykit.cli.__main__ import main
 from pykit.surgeon.inspect import inspect_model
 from pykit.surgeon.model import load_model
+from pykit.surgeon.patch import patch_model
+from pykit.validate_model import parser_bytes
 
 DEMO = Path(__file__).resolve().parents[2] / "plugins" / "pillar_scatter" / "demo" / "model.onnx"
 
@@ -71,3 +75,56 @@ def test_bench_model_without_tensorrt_is_one_clear_error(capsys):
         pass
     assert main(["bench", "--model", str(DEMO), "--against", str(DEMO)]) == 2
     assert "needs TensorRT" in capsys.readouterr().err
+
+
+def test_a_lost_cuda_context_stops_the_bench_and_says_so(monkeypatch, tmp_path):
+    """The patched model builds first at each precision; a build that leaves the CUDA context
+    lost (an illegal memory access inside TensorRT is sticky) makes what follows 'not run', named
+    with the cause, instead of refusals of their own."""
+    import pykit.bench.model as bench
+    from pykit.backends import trt
+
+    calls = []
+
+    class FakeEngine:
+        def __init__(self, plan):
+            self.plan = plan
+
+        def io(self):
+            return []
+
+        def latency(self, feeds, profile, warmup, iterations):
+            return {"gpu_ms": np.full(3, 0.5 if self.plan == "native" else 0.1), "host_ms": np.ones(3)}
+
+    class Builder:
+        def build_onnx(self, blob, precision, ranges, calibration=None):
+            side = "patched" if blob == patched_bytes else "native"
+            calls.append((precision, side))
+            if (precision, side) == ("int8", "native"):
+                raise RuntimeError("TensorRT could not build the engine")
+            return side
+
+    class Module:
+        Engine = FakeEngine
+
+        @staticmethod
+        def version():
+            return 8503
+
+    patched_model = patch_model(load_model(DEMO), trt="8.5", force=["Scatter"]).model
+    patched_bytes = parser_bytes(patched_model)
+    monkeypatch.setattr(trt, "plugin_library", lambda: None)
+    monkeypatch.setattr(trt, "trt_module", lambda: Module)
+    monkeypatch.setattr(trt, "builder", Builder)
+    monkeypatch.setattr(bench, "cuda_context_error", lambda: "an illegal memory access was encountered"
+                        if ("int8", "native") in calls else None)
+    p, o = tmp_path / "p.onnx", tmp_path / "o.onnx"
+    onnx.save(patched_model, str(p))
+    shutil.copy(DEMO, o)
+    result = bench.bench_model(p, o, precisions=("fp32", "int8", "fp16"), iterations=3, warmup=0, log=lambda m: None)
+    fp32, int8, fp16 = result["rows"]
+    assert calls == [("fp32", "patched"), ("fp32", "native"), ("int8", "patched"), ("int8", "native")]
+    assert fp32["speedup"] == 5.0 and int8["patched"]["gpu_ms"] == 0.1
+    assert "could not build" in int8["native"]["error"] and "context lost (an illegal memory access" in int8["native"]["error"]
+    assert all(fp16[side]["error"].startswith("not run: the CUDA context was lost") for side in ("patched", "native"))
+    assert "in the native int8 build" in fp16["native"]["error"]
