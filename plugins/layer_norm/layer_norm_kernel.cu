@@ -62,50 +62,51 @@ __device__ __forceinline__ void pack(const float (&in)[N], Pack<T, N>& p, float 
     for (int j = 0; j < N; ++j) store(p.v[j], in[j], inv_scale);
 }
 
-// int8 <-> fp32 by byte permutes and magic-number adds (integer/FP32 pipes, bit-identical to the
-// casts, which run at a quarter rate).
+// int8 rows move as 32-bit words with explicit vector loads and stores (a Pack<std::int8_t, 16>
+// copy compiles to four 4-byte loads and byte shuffles), and convert by byte permutes and
+// magic-number adds (integer/FP32 pipes, bit-identical to the casts, which run at a quarter rate).
+template <int WORDS>
+struct Words {
+    unsigned w[WORDS];
+};
+
+template <int WORDS>
+__device__ __forceinline__ Words<WORDS> load_words(const std::int8_t* p) {
+    static_assert(WORDS == 1 || WORDS == 4, "int8 vectors are 4 or 16 bytes");
+    Words<WORDS> r;
+    if constexpr (WORDS == 4) {
+        const uint4 v = *reinterpret_cast<const uint4*>(p);
+        r.w[0] = v.x, r.w[1] = v.y, r.w[2] = v.z, r.w[3] = v.w;
+    } else {
+        r.w[0] = *reinterpret_cast<const unsigned*>(p);
+    }
+    return r;
+}
+
+template <int WORDS>
+__device__ __forceinline__ void store_words(std::int8_t* p, const Words<WORDS>& r) {
+    if constexpr (WORDS == 4)
+        *reinterpret_cast<uint4*>(p) = make_uint4(r.w[0], r.w[1], r.w[2], r.w[3]);
+    else
+        *reinterpret_cast<unsigned*>(p) = r.w[0];
+}
+
 // int8 byte k of word w -> float, exactly: 0x4B000000 | (byte ^ 0x80) is 2^23 + byte + 128.
 __device__ __forceinline__ float int8_byte_to_float(unsigned w, int k) {
     return __int_as_float(int(__byte_perm(w ^ 0x80808080u, 0x4B000000u, 0x7540u | unsigned(k)))) - 8388736.f;
 }
-// quantize_int8(x) bit for bit: NaN -> 0, clamp to +-127, then x + 1.5 * 2^23 rounds half to
-// even (the FADD's rounding = rintf) and leaves the integer in the low byte, two's complement.
-__device__ __forceinline__ unsigned quantized_byte(float x) {
-    const float t = x != x ? 0.f : fminf(fmaxf(x, -127.f), 127.f);
-    return unsigned(__float_as_int(t + 12582912.f)) & 0xFFu;
+// quantize_int8(x) bit for bit in the low byte (the other bytes are not the result): NaN -> 0
+// (kNumbers: x is known not to be NaN, Int8Row::finite, and the test is left out), clamp to
+// +-127, then x + 1.5 * 2^23 rounds half to even (the FADD's rounding = rintf) and leaves the
+// integer in the low byte, two's complement.
+template <bool kNumbers>
+__device__ __forceinline__ unsigned quantized_low_byte(float x) {
+    const float t = fminf(fmaxf(x, -127.f), 127.f);
+    return unsigned(__float_as_int((kNumbers || x == x ? t : 0.f) + 12582912.f));
 }
-// The same for x known not to be NaN (Int8Row::finite): two instructions fewer per value.
-__device__ __forceinline__ unsigned quantized_byte_of_number(float x) {
-    return unsigned(__float_as_int(fminf(fmaxf(x, -127.f), 127.f) + 12582912.f)) & 0xFFu;
-}
-template <int N>
-__device__ __forceinline__ void unpack(const Pack<std::int8_t, N>& p, float (&out)[N], float scale) {
-    if constexpr (N % 4 != 0) {
-#pragma unroll
-        for (int j = 0; j < N; ++j) out[j] = load(p.v[j], scale);
-    } else {
-#pragma unroll
-        for (int w = 0; w < N / 4; ++w) {
-            const unsigned word = reinterpret_cast<const unsigned*>(p.v)[w];
-#pragma unroll
-            for (int k = 0; k < 4; ++k) out[4 * w + k] = int8_byte_to_float(word, k) * scale;
-        }
-    }
-}
-template <int N, bool kNumbers = false>
-__device__ __forceinline__ void pack(const float (&in)[N], Pack<std::int8_t, N>& p, float inv_scale) {
-    if constexpr (N % 4 != 0) {
-#pragma unroll
-        for (int j = 0; j < N; ++j) store(p.v[j], in[j], inv_scale);
-    } else {
-        const auto byte = [](float x) { return kNumbers ? quantized_byte_of_number(x) : quantized_byte(x); };
-#pragma unroll
-        for (int w = 0; w < N / 4; ++w) {
-            const unsigned lo = __byte_perm(byte(in[4 * w] * inv_scale), byte(in[4 * w + 1] * inv_scale), 0x0040u);
-            const unsigned hi = __byte_perm(byte(in[4 * w + 2] * inv_scale), byte(in[4 * w + 3] * inv_scale), 0x0040u);
-            reinterpret_cast<unsigned*>(p.v)[w] = __byte_perm(lo, hi, 0x5410u);
-        }
-    }
+// Four values' low bytes -> one word.
+__device__ __forceinline__ unsigned bytes_to_word(unsigned b0, unsigned b1, unsigned b2, unsigned b3) {
+    return __byte_perm(__byte_perm(b0, b1, 0x0040u), __byte_perm(b2, b3, 0x0040u), 0x5410u);
 }
 
 template <class V>
@@ -238,24 +239,28 @@ __device__ __forceinline__ void row_in_registers(const T* __restrict__ x, const 
 // An int8 row in registers: q stays packed (4 values a register, a quarter of row_in_registers'
 // floats) and the statistics are exact integer sums, four bytes per dp4a (layer_norm_core.h:
 // int8_row). The register kernels' rows have n <= 16384, so sum_q2 <= 2^14 n fits int32.
-template <int VEC, int ITEMS, bool kNumbers>
-__device__ __forceinline__ void int8_outputs(const Pack<std::int8_t, VEC> (&q)[ITEMS], const std::int8_t* __restrict__ gamma,
+template <int WORDS, int ITEMS, bool kNumbers>
+__device__ __forceinline__ void int8_outputs(const Words<WORDS> (&q)[ITEMS], const std::int8_t* __restrict__ gamma,
                                              const std::int8_t* __restrict__ beta, std::int8_t* __restrict__ y,
                                              int cols, int tid, int width, const Int8Row& r) {
-    using P = Pack<std::int8_t, VEC>;
+    constexpr int kVec = 4 * WORDS;
 #pragma unroll
     for (int it = 0; it < ITEMS; ++it) {
-        const int c = (it * width + tid) * VEC;
+        const int c = (it * width + tid) * kVec;
         if (c < cols) {
-            float qf[VEC], gf[VEC], bf[VEC], out[VEC];
-            unpack(q[it], qf, 1.f);
-            unpack(*reinterpret_cast<const P*>(gamma + c), gf, 1.f);
-            unpack(*reinterpret_cast<const P*>(beta + c), bf, 1.f);
+            const Words<WORDS> g = load_words<WORDS>(gamma + c), b = load_words<WORDS>(beta + c);
+            Words<WORDS> o;
 #pragma unroll
-            for (int j = 0; j < VEC; ++j) out[j] = int8_output(qf[j], gf[j], bf[j], r);
-            P o;
-            pack<VEC, kNumbers>(out, o, 1.f);
-            *reinterpret_cast<P*>(y + c) = o;
+            for (int w = 0; w < WORDS; ++w) {
+                unsigned bytes[4];
+#pragma unroll
+                for (int k = 0; k < 4; ++k)
+                    bytes[k] = quantized_low_byte<kNumbers>(int8_output(int8_byte_to_float(q[it].w[w], k),
+                                                                        int8_byte_to_float(g.w[w], k),
+                                                                        int8_byte_to_float(b.w[w], k), r));
+                o.w[w] = bytes_to_word(bytes[0], bytes[1], bytes[2], bytes[3]);
+            }
+            store_words(y + c, o);
         }
     }
 }
@@ -265,36 +270,48 @@ __device__ __forceinline__ void int8_row_in_registers(const std::int8_t* __restr
                                                       const std::int8_t* __restrict__ gamma,
                                                       const std::int8_t* __restrict__ beta, std::int8_t* __restrict__ y,
                                                       int cols, int tid, int width, const Int8Call& k, Sum sum) {
-    using P = Pack<std::int8_t, VEC>;
-    P q[ITEMS];
-    int sum_q = 0, sum_q2 = 0;
+    if constexpr (VEC % 4 != 0) {  // unaligned rows: one value at a time (layer_norm_core.h's arithmetic)
+        std::int8_t q[ITEMS][VEC];
+        int sum_q = 0, sum_q2 = 0;
 #pragma unroll
-    for (int it = 0; it < ITEMS; ++it) {
-        const int c = (it * width + tid) * VEC;
-        if (c < cols) {
-            q[it] = *reinterpret_cast<const P*>(x + c);
-            if constexpr (VEC % 4 == 0) {
+        for (int it = 0; it < ITEMS; ++it)
 #pragma unroll
-                for (int w = 0; w < VEC / 4; ++w) {
-                    const int word = reinterpret_cast<const int*>(q[it].v)[w];
-                    sum_q = __dp4a(word, 0x01010101, sum_q);
-                    sum_q2 = __dp4a(word, word, sum_q2);
-                }
-            } else {
+            for (int j = 0; j < VEC; ++j) {
+                const int c = (it * width + tid) * VEC + j;
+                q[it][j] = c < cols ? x[c] : std::int8_t(0);
+                sum_q += q[it][j];
+                sum_q2 += int(q[it][j]) * q[it][j];
+            }
+        const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), cols, k);
 #pragma unroll
-                for (int j = 0; j < VEC; ++j) {
-                    const int v = q[it].v[j];
-                    sum_q += v;
-                    sum_q2 += v * v;
+        for (int it = 0; it < ITEMS; ++it)
+#pragma unroll
+            for (int j = 0; j < VEC; ++j) {
+                const int c = (it * width + tid) * VEC + j;
+                if (c < cols) y[c] = quantize_int8(int8_output(float(q[it][j]), float(gamma[c]), float(beta[c]), r));
+            }
+    } else {
+        constexpr int kWords = VEC / 4;
+        Words<kWords> q[ITEMS];
+        int sum_q = 0, sum_q2 = 0;
+#pragma unroll
+        for (int it = 0; it < ITEMS; ++it) {
+            const int c = (it * width + tid) * VEC;
+            if (c < cols) {
+                q[it] = load_words<kWords>(x + c);
+#pragma unroll
+                for (int w = 0; w < kWords; ++w) {
+                    sum_q = __dp4a(int(q[it].w[w]), 0x01010101, sum_q);
+                    sum_q2 = __dp4a(int(q[it].w[w]), int(q[it].w[w]), sum_q2);
                 }
             }
         }
+        const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), cols, k);
+        if (r.finite)  // uniform over the row
+            int8_outputs<kWords, ITEMS, true>(q, gamma, beta, y, cols, tid, width, r);
+        else
+            int8_outputs<kWords, ITEMS, false>(q, gamma, beta, y, cols, tid, width, r);
     }
-    const Int8Row r = int8_row(sum(sum_q), sum(sum_q2), cols, k);
-    if (r.finite)  // uniform over the row
-        int8_outputs<VEC, ITEMS, true>(q, gamma, beta, y, cols, tid, width, r);
-    else
-        int8_outputs<VEC, ITEMS, false>(q, gamma, beta, y, cols, tid, width, r);
 }
 
 template <class T, int VEC, int ITEMS, class Sum>
