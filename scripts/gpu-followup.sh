@@ -5,7 +5,8 @@
 #   . /tmp/tensorrt/env.sh && STEPS="kitti profile" PACK=/tmp/f/f.tgz bash scripts/gpu-followup.sh /tmp/f
 #   . /tmp/tensorrt/env.sh && STEPS=corpus bash scripts/gpu-followup.sh OUT     (again until nothing is lost)
 #
-# (Left after the fourth session: kitti and profile, for #16; the corpus is 146/146.)
+# (Run in the fifth session: kitti and the LayerNorm profiles, docs/benchmarks/kitti and
+# docs/benchmarks/history/v6-profile; the corpus is 146/146.)
 #
 #   corpus        the corpus models recorded as lost (TensorRT 8.5's builds of LayerNorm/DCN/MSDA models
 #                 took 53-298 s per model under 8 workers on one H200, 62-64 s alone), again with $JOBS
