@@ -404,6 +404,20 @@ unsigned grid_for(std::int64_t blocks) {
     return unsigned(blocks < 1 ? 1 : (blocks > kMax ? kMax : blocks));
 }
 
+// 64-thread blocks (64 values a thread: int8 rows of <= 4096): launched, and instantiated, only
+// where a thread takes 64 values. true when it launched.
+template <class T, int VEC, int ITEMS, bool kNarrow>
+bool narrow_block_rows(const T* x, const T* gamma, const T* beta, T* y, const Geometry& g, float eps, const Scales& s,
+                       const Int8Call& k8, cudaStream_t stream) {
+    if constexpr (kNarrow) {
+        if (g.cols <= 64 * 64) {
+            block_rows<T, VEC, ITEMS, 64><<<grid_for(g.rows), 64, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
+            return true;
+        }
+    }
+    return false;
+}
+
 template <class T, int VEC>
 cudaError_t run_vec(const T* x, const T* gamma, const T* beta, T* y, const Geometry& g, float eps, const Scales& s,
                     cudaStream_t stream) {
@@ -431,8 +445,7 @@ cudaError_t run_vec(const T* x, const T* gamma, const T* beta, T* y, const Geome
             warp_rows<T, VEC, items(32)><<<grid, block, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
     } else if (cols > kRegisterCols) {
         stream_rows<T><<<rows_grid, kStreamThreads, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
-    } else if (kPerThread == 64 && cols <= 64 * kPerThread) {
-        block_rows<T, VEC, items(kPerThread), 64><<<rows_grid, 64, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
+    } else if (narrow_block_rows<T, VEC, items(kPerThread), kPerThread == 64>(x, gamma, beta, y, g, eps, s, k8, stream)) {
     } else if (kPerThread >= 32 && cols <= 128 * kPerThread) {
         block_rows<T, VEC, items(kPerThread), 128><<<rows_grid, 128, 0, stream>>>(x, gamma, beta, y, g, eps, s, k8);
     } else if (cols <= 256 * kPerThread) {
