@@ -36,9 +36,10 @@ def main(argv=None) -> int:
         print(f"profile_case: {exc}", file=sys.stderr)
         return 2
     spec = registry.get(args.plugin)
-    matches = [c for c in bench_module(spec).cases([args.precision]) if args.shape in c.shape]
+    cases = list(bench_module(spec).cases([args.precision]))
+    matches = [c for c in cases if args.shape in c.shape]
     if len(matches) != 1:
-        shapes = [c.shape for c in bench_module(spec).cases([args.precision])]
+        shapes = [c.shape for c in cases]
         print(f"{args.plugin} {args.precision}: '{args.shape}' matches {len(matches)} of the cases {shapes}",
               file=sys.stderr)
         return 2

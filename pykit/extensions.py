@@ -1,4 +1,5 @@
-"""Loading pykit's compiled parts: the host backend `_host`, the TensorRT layer `_trt`.
+"""Loading pykit's compiled parts: the host backend `_host`, the TensorRT layer `_trt`; and
+cuda-python's runtime module (cuda_runtime), whichever of its two import paths is installed.
 
 ``PYKIT_BUILD_DIR=<cmake build dir>`` takes them (and libpykit_plugins.so, see registry) from a
 plain CMake build instead of the installed package: for plugin work without reinstalling, and for
@@ -35,3 +36,16 @@ def load(name: str):
             sys.modules[f"pykit.{name}"] = module
             return module
     raise ImportError(f"PYKIT_BUILD_DIR={folder} holds no {name} extension module")
+
+
+def cuda_runtime():
+    """cuda-python's CUDA runtime module (``cuda.bindings.runtime``; ``cuda.cudart`` in older
+    releases), or None when cuda-python is not installed."""
+    try:
+        from cuda.bindings import runtime
+    except ImportError:
+        try:
+            from cuda import cudart as runtime
+        except ImportError:
+            return None
+    return runtime

@@ -36,13 +36,11 @@ def sha256_of(path) -> str:
 def cuda_context_error() -> str | None:
     """The sticky error of this process's CUDA context (cudaDeviceSynchronize), or None when it
     is usable or cuda-python is not installed."""
-    try:
-        from cuda.bindings import runtime  # cuda-python
-    except ImportError:
-        try:
-            from cuda import cudart as runtime  # older cuda-python
-        except ImportError:
-            return None
+    from pykit.extensions import cuda_runtime
+
+    runtime = cuda_runtime()
+    if runtime is None:
+        return None
     err, = runtime.cudaDeviceSynchronize()
     return None if int(err) == 0 else runtime.cudaGetErrorString(err)[1].decode()
 

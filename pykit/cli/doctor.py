@@ -35,13 +35,11 @@ def _nvcc() -> str:
 
 
 def _gpu() -> str:
-    try:
-        from cuda.bindings import runtime  # cuda-python
-    except ImportError:
-        try:
-            from cuda import cudart as runtime  # older cuda-python
-        except ImportError:
-            return "unknown (cuda-python not installed)"
+    from pykit.extensions import cuda_runtime
+
+    runtime = cuda_runtime()
+    if runtime is None:
+        return "unknown (cuda-python not installed)"
     try:
         err, count = runtime.cudaGetDeviceCount()
     except Exception as exc:  # no driver library at all
